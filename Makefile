@@ -1,0 +1,34 @@
+# Two commands for a fresh machine with only Python 3.11+:
+#   make run    create .venv, install prmflow, run the lifecycle on the embedded default
+#   make test   create .venv, install prmflow + pytest, run the test suite
+# GPU machines: make run TORCH="torch --index-url https://download.pytorch.org/whl/cu128"
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+PY     := $(VENV)/bin/python
+
+export DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup run test bench clean
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH)
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	touch $@
+
+run: setup
+	$(VENV)/bin/prmflow run
+
+test: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/label_prm.py
+
+clean:
+	rm -rf data/curated data/rejects data/labels models metrics plots mlflow.db mlartifacts

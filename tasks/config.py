@@ -1,0 +1,246 @@
+"""Typed configuration, loaded once from ``params.yaml``.
+
+Every stage reads its own section. An unknown key or a wrong type fails at start-up with the
+dotted key in the message (``params.yaml: data.num_train: Input should be a valid integer``).
+Overrides use DVC's ``-S key=value`` syntax, values parsed as YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PARAMS_FILE = "params.yaml"
+
+
+class ConfigError(ValueError):
+    """A params file (or override) that does not fit the schema."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModelConfig(_Section):
+    """Shape of the tiny Llama built from a config when no model id/path is given."""
+
+    hidden_size: int = Field(128, gt=0)
+    num_layers: int = Field(4, gt=0)
+    num_heads: int = Field(4, gt=0)
+    intermediate_size: int = Field(384, gt=0)
+    max_position_embeddings: int = Field(192, gt=0)
+
+
+class ModelConfig(_Section):
+    """The policy model: the embedded tiny default or any Hugging Face causal LM."""
+
+    name_or_path: str | None = None
+    """HF model id or local path; ``None`` builds the tiny default (tokenizer included)."""
+    prompt_template: str = "{question}\n"
+    """How a question becomes a prompt; the solution follows it, one step per line."""
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """``auto``: bfloat16 on a GPU that supports it, float32 on CPU."""
+    tiny: TinyModelConfig = TinyModelConfig()
+
+
+class ColumnMapping(_Section):
+    """Which source columns hold the question and the answer (steps + final answer)."""
+
+    question: str = "question"
+    answer: str = "answer"
+    final_answer: str | None = None
+    """Optional column with the final answer alone, when ``answer`` holds only steps."""
+
+
+class DataConfig(_Section):
+    """Where problems come from and which are kept (stage ``curate``)."""
+
+    source: Literal["synthetic", "gsm8k", "jsonl", "parquet", "hf"] = "synthetic"
+    path: str | None = None
+    """Train file for ``gsm8k``/``jsonl``/``parquet``."""
+    eval_path: str | None = None
+    """Eval file for file sources; when absent the eval split is carved from ``path``."""
+    hf_name: str | None = None
+    hf_config: str | None = None
+    hf_train_split: str = "train"
+    hf_eval_split: str = "test"
+    columns: ColumnMapping = ColumnMapping()
+    num_train: int = Field(4000, ge=0)
+    num_eval: int = Field(400, ge=1)
+    min_steps: int = Field(2, ge=1)
+    max_steps: int = Field(8, ge=1)
+    """Kept difficulty range, in reasoning steps (chain length for the synthetic task)."""
+    modulus: int = Field(100, ge=10)
+    """Synthetic task: all values live in ``[0, modulus)``."""
+    train_seed: int = 1
+    eval_seed: int = 2
+    on_error: Literal["fail", "quarantine"] = "fail"
+    """``fail``: stop at the first bad record, naming file, line and field.
+    ``quarantine``: write bad records with their reason to ``data/rejects`` and count them."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataConfig":
+        if self.min_steps > self.max_steps:
+            raise ValueError(f"min_steps ({self.min_steps}) > max_steps ({self.max_steps})")
+        if self.source in ("gsm8k", "jsonl", "parquet") and not self.path:
+            raise ValueError(f"source '{self.source}' needs data.path")
+        if self.source == "hf" and not self.hf_name:
+            raise ValueError("source 'hf' needs data.hf_name")
+        if self.source == "synthetic" and self.train_seed == self.eval_seed:
+            raise ValueError("train_seed and eval_seed must differ (train and eval must be disjoint)")
+        return self
+
+
+class WarmstartConfig(_Section):
+    """Supervised warm start (stage ``warmstart``)."""
+
+    enabled: bool = True
+    """For a real model: ``False`` uses it as is; the tiny default is always trained."""
+    max_steps: int = Field(700, ge=0)
+    batch_size: int = Field(32, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
+    warmup_steps: int = Field(30, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    num_examples: int = Field(20000, gt=0)
+    """Synthetic SFT solutions generated on the fly (seeded apart from curate's seeds)."""
+    seed: int = 3
+
+
+class EvaluateConfig(_Section):
+    """Evaluation of the policy (stage ``evaluate``)."""
+
+    num_problems: int | None = Field(None, ge=1)
+    """Evaluate on the first N eval problems (``None``: all)."""
+    num_samples: int = Field(4, ge=1)
+    """k for pass@k and maj@k (sampled at ``temperature``)."""
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(96, gt=0)
+    batch_size: int = Field(128, gt=0)
+    num_examples_logged: int = Field(12, ge=0)
+    seed: int = 4
+    extra_eval: str | None = None
+    """An extra eval file (any supported source format), reported separately."""
+    extra_eval_source: Literal["auto", "gsm8k", "jsonl", "parquet"] = "auto"
+
+
+class LabelConfig(_Section):
+    """Automatic step labelling (stage ``label``)."""
+
+    method: Literal["mc_hard", "mc_soft", "first_error"] = "mc_soft"
+    """Which labels the PRM trains on; quality of every method is measured regardless."""
+    compare_methods: bool = True
+    """Also run the other methods on a subset to report their agreement and cost."""
+    num_problems: int = Field(300, ge=1)
+    samples_per_problem: int = Field(4, ge=1)
+    rollouts: int = Field(8, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    max_new_tokens: int = Field(96, gt=0)
+    batch_size: int = Field(256, gt=0)
+    seed: int = 5
+
+
+class PrmConfig(_Section):
+    """Process reward model (stage ``train_prm``)."""
+
+    init: str = "policy"
+    """``policy``: start from the warm-started policy; else an HF model id/path."""
+    extra_data: str | None = None
+    """External stepwise-supervision data (JSONL/parquet: prompt, completions, labels)."""
+    use_own_labels: bool = True
+    soft_labels: bool = True
+    max_steps: int = Field(300, ge=0)
+    batch_size: int = Field(32, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
+    best_of_n: int = Field(8, ge=1)
+    seed: int = 6
+
+
+class Params(_Section):
+    """All of ``params.yaml``."""
+
+    seed: int = 0
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    warmstart: WarmstartConfig = WarmstartConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    label: LabelConfig = LabelConfig()
+    prm: PrmConfig = PrmConfig()
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{source}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse one DVC-style ``-S`` override ``a.b.c=value`` (value read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}': expected key=value (DVC -S syntax)")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override '{text}': empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{text}': value is not valid YAML: {e}") from e
+    return parts, value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Return a copy of ``raw`` with DVC-style overrides applied (nested dicts created)."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override '{text}': '{p}' is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def validate_params(raw: Any, source: str = PARAMS_FILE) -> Params:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: top level must be a mapping, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e, source)) from None
+
+
+def read_params_file(path: str | Path = PARAMS_FILE) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found (run from the project root or pass --params)")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+
+
+def load_params(path: str | Path = PARAMS_FILE, overrides: list[str] | None = None) -> Params:
+    """Load and validate ``params.yaml`` (plus optional ``-S`` overrides) once."""
+    raw = read_params_file(path)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return validate_params(raw, str(path))
