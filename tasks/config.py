@@ -100,9 +100,12 @@ class WarmstartConfig(_Section):
 
     enabled: bool = True
     """For a real model: ``False`` uses it as is; the tiny default is always trained."""
-    max_steps: int = Field(700, ge=0)
+    max_steps: int = Field(800, ge=0)
     batch_size: int = Field(32, gt=0)
     learning_rate: float = Field(2e-3, gt=0)
+    lr_scheduler: str = "constant_with_warmup"
+    """Any transformers scheduler name. Constant: the tiny model's accuracy jumps only after
+    ~600 steps (measured), and a decaying rate can stall it before that."""
     warmup_steps: int = Field(30, ge=0)
     weight_decay: float = Field(0.0, ge=0)
     num_examples: int = Field(20000, gt=0)
@@ -134,13 +137,17 @@ class LabelConfig(_Section):
     method: Literal["mc_hard", "mc_soft", "first_error"] = "mc_soft"
     """Which labels the PRM trains on; quality of every method is measured regardless."""
     compare_methods: bool = True
-    """Also run the other methods on a subset to report their agreement and cost."""
+    """Also label the same solutions with the other methods to report their agreement and cost."""
     num_problems: int = Field(300, ge=1)
     samples_per_problem: int = Field(4, ge=1)
     rollouts: int = Field(8, ge=1)
     temperature: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(96, gt=0)
+    """Cap for the sampled solutions."""
+    rollout_max_new_tokens: int | None = Field(None, gt=0)
+    """Cap for rollouts; ``None``: longest reference answer in tokens +25% +4, at most ``max_new_tokens``."""
     batch_size: int = Field(256, gt=0)
+    """Sequences per ``generate`` call."""
     seed: int = 5
 
 
@@ -160,6 +167,54 @@ class PrmConfig(_Section):
     seed: int = 6
 
 
+class RewardWeightsConfig(_Section):
+    outcome: float = 1.0
+    process: float = 0.5
+    """0 gives the outcome-only baseline."""
+    length: float = 0.0
+
+
+class MonitorConfig(_Section):
+    """Reward-hacking monitors; the gate refuses a candidate that crosses these."""
+
+    max_prm_outcome_disagreement: float = Field(0.5, ge=0, le=1)
+    """Fraction of final samples where the PRM verdict (aggregate > 0.5) and the verifier differ."""
+    max_step_inflation: float = Field(1.5, gt=0)
+    """Mean steps per solution of the candidate / of the warm-started base."""
+
+
+class RLConfig(_Section):
+    """GRPO-family RL with hybrid rewards (stage ``train_policy``)."""
+
+    steps: int = Field(80, ge=0)
+    prompts_per_step: int = Field(16, gt=0)
+    group_size: int = Field(8, ge=2)
+    temperature: float = Field(1.0, gt=0)
+    max_new_tokens: int = Field(80, gt=0)
+    learning_rate: float = Field(3e-4, gt=0)
+    updates_per_step: int = Field(1, ge=1)
+    """Optimizer steps per sampled batch (minibatches); >1 makes the clipped ratio matter."""
+    clip_eps_low: float = Field(0.2, ge=0)
+    clip_eps_high: float = Field(0.28, ge=0)
+    kl_coef: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    advantage: Literal["grpo", "dr_grpo"] = "grpo"
+    """``dr_grpo`` drops the std normalisation and uses a constant length normaliser."""
+    loss_agg: Literal["token_mean", "seq_mean_token_mean", "dr_grpo"] = "token_mean"
+    weights: RewardWeightsConfig = RewardWeightsConfig()
+    process_mode: Literal["sequence", "step_sum", "step_min"] = "step_min"
+    """How PRM scores enter: aggregated per solution, or per step (DeepSeekMath sum / PURE min)."""
+    process_agg: Literal["min", "mean", "last", "product"] = "min"
+    length_budget: int = Field(64, gt=0)
+    """Tokens before the overlong penalty starts (it reaches -1 at ``max_new_tokens``)."""
+    checkpoint_every: int = Field(10, ge=1)
+    eval_every: int = Field(20, ge=0)
+    """Greedy accuracy on a fixed eval subset every N steps (0: never) for the learning curve."""
+    eval_problems: int = Field(200, ge=1)
+    monitors: MonitorConfig = MonitorConfig()
+    seed: int = 7
+
+
 class Params(_Section):
     """All of ``params.yaml``."""
 
@@ -170,6 +225,7 @@ class Params(_Section):
     evaluate: EvaluateConfig = EvaluateConfig()
     label: LabelConfig = LabelConfig()
     prm: PrmConfig = PrmConfig()
+    rl: RLConfig = RLConfig()
 
 
 def _format_error(err: ValidationError, source: str) -> str:

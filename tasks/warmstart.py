@@ -108,7 +108,7 @@ def sft(model, tokenizer, pairs, params: Params, work_dir: Path, report_to_mlflo
         learning_rate=w.learning_rate,
         warmup_steps=w.warmup_steps,
         weight_decay=w.weight_decay,
-        lr_scheduler_type="cosine",
+        lr_scheduler_type=w.lr_scheduler,
         logging_steps=25,
         save_strategy="no",
         report_to=["mlflow"] if report_to_mlflow else [],

@@ -15,3 +15,15 @@ for k, v in {
     "TOKENIZERS_PARALLELISM": "false",
 }.items():
     os.environ.setdefault(k, v)
+
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A real, temporary Prefect API (SQLite) for the whole test session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

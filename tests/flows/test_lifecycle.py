@@ -1,0 +1,109 @@
+"""End to end: the lifecycle flow on a micro config, with real Prefect, DVC and MLflow."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MICRO = {
+    "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 160}},
+    "data": {"num_train": 40, "num_eval": 16, "min_steps": 2, "max_steps": 4},
+    "warmstart": {"max_steps": 4, "batch_size": 8, "num_examples": 64, "warmup_steps": 0},
+    "evaluate": {"num_samples": 2, "max_new_tokens": 40, "batch_size": 64, "num_examples_logged": 2},
+}
+
+
+def make_project(tmp_path: Path) -> Path:
+    """A throwaway git + DVC repo holding a copy of the code, dvc.yaml and a micro params.yaml."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    for d in ("tasks", "reward", "flows"):
+        shutil.copytree(ROOT / d, proj / d, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / f, proj / f)
+    shutil.copytree(ROOT / ".dvc", proj / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in MICRO.items():
+        for k, v in values.items():
+            params[section][k] = v
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=proj, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=proj, check=True)
+    subprocess.run(git + ["commit", "-qm", "init"], cwd=proj, check=True)
+    return proj
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    proj = make_project(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{proj / 'mlflow.db'}")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "t")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "t@t")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "t")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "t@t")
+    return proj
+
+
+def dvc(proj, *args) -> str:
+    exe = Path(sys.executable).parent / "dvc"
+    return subprocess.run([str(exe), *args], cwd=proj, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.slow
+def test_lifecycle_end_to_end(project, prefect_harness):
+    from mlflow import MlflowClient
+
+    from flows.lifecycle import LifecycleParams, lifecycle
+    from tasks import tracking
+
+    result = lifecycle(LifecycleParams(), root=str(project), experiment_name="first")
+    report = json.loads((project / "metrics/eval.json").read_text())
+    assert report == result["eval"]
+    assert report["overall"]["n"] == 16
+    assert set(report["by_difficulty"]) <= {"2", "3", "4"}
+    assert 0.0 <= report["overall"]["greedy_acc"] <= 1.0
+    assert (project / "plots/eval/accuracy_by_difficulty.csv").exists()
+    assert [s["stage"] for s in result["stages"]] == ["curate", "warmstart", "evaluate"]
+
+    # MLflow: a parent run with one child per stage, tagged with the git commit; model registered
+    tracking.setup(project)
+    client = MlflowClient()
+    parent = client.get_run(result["mlflow_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["dvc.experiment"] == "first"
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert sorted(r.data.tags["prmflow.stage"] for r in children) == ["curate", "evaluate", "warmstart"]
+    assert all(r.data.tags.get("git_commit") for r in children)
+    versions = client.search_model_versions(f"name='{tracking.POLICY_MODEL}'")
+    assert len(versions) == 1
+
+    # DVC: everything up to date; the run is an experiment with its metrics
+    assert "up to date" in dvc(project, "status").lower()
+    assert "first" in dvc(project, "exp", "show", "--no-pager", "--md")
+
+    # a second run changes nothing; changing evaluate.num_samples re-runs only evaluate
+    again = lifecycle(LifecycleParams(), root=str(project), experiment_name="second")
+    assert all(s["ran"] == [] for s in again["stages"])
+    third = lifecycle(LifecycleParams(eval_samples=3), root=str(project), experiment_name="third")
+    assert [s["ran"] for s in third["stages"]] == [[], [], ["evaluate"]]
+    assert "pass@3" in third["eval"]["overall"]
+    assert yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["num_samples"] == 3
+
+
+def test_bad_override_fails_before_touching_params(project, prefect_harness):
+    from flows.lifecycle import LifecycleParams, lifecycle
+    from tasks.config import ConfigError
+
+    before = (project / "params.yaml").read_text()
+    with pytest.raises(ConfigError, match=r"data\.num_train"):
+        lifecycle(LifecycleParams(overrides=["data.num_train=many"]), root=str(project))
+    assert (project / "params.yaml").read_text() == before
