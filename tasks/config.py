@@ -100,7 +100,16 @@ class WarmstartConfig(_Section):
 
     enabled: bool = True
     """For a real model: ``False`` uses it as is; the tiny default is always trained."""
-    max_steps: int = Field(800, ge=0)
+    max_steps: int = Field(2000, ge=0)
+    """Upper bound on SFT steps."""
+    target_accuracy: float | None = Field(0.3, gt=0, le=1)
+    """Stop SFT once greedy accuracy on a probe set reaches this (``None``: run ``max_steps``).
+    The tiny model's accuracy jumps from chance to >50% somewhere in 600-1,000 steps, at a
+    step that varies run to run (measured), so a fixed step count gives anything from 8% to 45%;
+    measuring the curve while training lands the warm start in the intended range."""
+    check_every: int = Field(50, gt=0)
+    probe_problems: int = Field(200, gt=0)
+    """Probe set: synthetic problems from ``seed + 1000``, minus eval questions."""
     batch_size: int = Field(32, gt=0)
     learning_rate: float = Field(2e-3, gt=0)
     lr_scheduler: str = "constant_with_warmup"

@@ -107,21 +107,29 @@ def log_policy_model(model_dir: str | Path, run_id: str, params, name: str = POL
     """Log the HF model in ``model_dir`` with MLflow's transformers flavor and register it.
 
     Returns the registered version (a string), or ``None`` when ``PRMFLOW_LOG_MODELS=0``.
-    ``pip_requirements`` is explicit: the flavor would otherwise infer torchvision.
+    ``pip_requirements`` is explicit (the flavor would otherwise infer torchvision), and so is
+    the model card (the flavor would otherwise try to fetch one from the Hub, retrying offline).
+    The flavor's path form breaks under transformers 5, so the model is loaded and passed in.
     """
     import mlflow
+    from huggingface_hub import ModelCard
     from mlflow import MlflowClient
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if os.environ.get("PRMFLOW_LOG_MODELS", "1") == "0":
         return None
     from importlib.metadata import version
 
     reqs = [f"{p}=={version(p)}" for p in ("torch", "transformers", "tokenizers")]
+    card = ModelCard(f"# {name}\n\nTrained by prmflow (run {run_id}).\n")
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     info = mlflow.transformers.log_model(
-        transformers_model=str(model_dir),
+        transformers_model={"model": model, "tokenizer": tokenizer},
         name=name.replace("prmflow-", ""),
         task="text-generation",
         pip_requirements=reqs,
+        model_card=card,
         registered_model_name=name,
     )
     version_ = str(info.registered_model_version)

@@ -19,7 +19,7 @@ import torch
 
 from tasks import tracking
 from tasks.config import Params, load_params
-from tasks.io import atomic_dir, atomic_write_json
+from tasks.io import atomic_dir, atomic_write_json, atomic_write_text
 from tasks.modeling import (
     build_tiny_model,
     build_tokenizer,
@@ -34,28 +34,43 @@ from tasks.synthetic import generate_problems
 OUT_DIR = "models/base"
 
 
-def sft_examples(params: Params, curated_dir: str | Path) -> list[tuple[str, str]]:
-    """(prompt, solution) pairs to train on.
+def sft_examples(params: Params, curated_dir: str | Path) -> tuple[list[tuple[str, str]], list[dict]]:
+    """(prompt, solution) pairs to train on, and a probe set to measure the learning curve.
 
-    Synthetic: fresh problems from ``warmstart.seed`` (more variety than the curated train set),
-    minus any question that is in the eval split, so evaluation stays uncontaminated.
-    Other sources: the curated train split.
+    Synthetic: fresh problems from ``warmstart.seed`` (more variety than the curated train set)
+    and a probe set from ``seed + 1000``, both minus any question in the eval split, so
+    evaluation stays uncontaminated. Other sources: the curated train split, its last
+    ``probe_problems`` held out as the probe.
     """
     from tasks.curate import load_curated
 
+    w = params.warmstart
     curated = load_curated(curated_dir)
     if params.data.source == "synthetic":
         eval_questions = set(curated["eval"]["question"])
         d = params.data
-        probs = generate_problems(
-            params.warmstart.num_examples, params.warmstart.seed, d.min_steps, d.max_steps, d.modulus
-        )
+        probs = generate_problems(w.num_examples, w.seed, d.min_steps, d.max_steps, d.modulus)
         rows = [(p["question"], p["answer"]) for p in probs if p["question"] not in eval_questions]
+        probe = generate_problems(w.probe_problems, w.seed + 1000, d.min_steps, d.max_steps, d.modulus)
+        probe = [p for p in probe if p["question"] not in eval_questions]
     else:
-        rows = list(zip(curated["train"]["question"], curated["train"]["answer"]))
+        train = list(curated["train"])
+        n_probe = min(w.probe_problems, len(train) // 5) if w.target_accuracy is not None else 0
+        probe = train[len(train) - n_probe :] if n_probe else []
+        rows = [(p["question"], p["answer"]) for p in train[: len(train) - n_probe]]
     if not rows:
         raise ValueError(f"{curated_dir}: no training problems for the warm start")
-    return [(format_prompt(q, params.model), a) for q, a in rows]
+    return [(format_prompt(q, params.model), a) for q, a in rows], probe
+
+
+def probe_accuracy(model, tokenizer, probe: list[dict], params: Params) -> float:
+    """Greedy final-answer accuracy on the probe problems."""
+    from reward.parse import extract_answer
+    from tasks.sampling import sample
+
+    prompts = [format_prompt(p["question"], params.model) for p in probe]
+    out = sample(model, tokenizer, prompts, greedy=True, max_new_tokens=params.evaluate.max_new_tokens, batch_size=256)
+    return sum(extract_answer(t) == p["final_answer"] for t, p in zip(out.texts, probe)) / max(1, len(probe))
 
 
 class _SFTDataset(torch.utils.data.Dataset):
@@ -93,8 +108,31 @@ def _collate(pad_id: int):
     return collate
 
 
-def sft(model, tokenizer, pairs, params: Params, work_dir: Path, report_to_mlflow: bool) -> dict:
-    """Supervised fine-tuning with the transformers ``Trainer``; returns its train metrics."""
+def _stop_at_accuracy(tokenizer, probe: list[dict], params: Params, curve: list[tuple[int, float]]):
+    """A ``TrainerCallback`` that measures probe accuracy and stops at the target."""
+    from transformers import TrainerCallback
+
+    w = params.warmstart
+
+    class StopAtAccuracy(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step % w.check_every:
+                return
+            acc = probe_accuracy(model, tokenizer, probe, params)
+            curve.append((state.global_step, acc))
+            print(f"warmstart: step {state.global_step} probe accuracy {acc:.3f}", flush=True)
+            if acc >= w.target_accuracy:
+                control.should_training_stop = True
+
+    return StopAtAccuracy()
+
+
+def sft(model, tokenizer, pairs, params: Params, work_dir: Path, report_to_mlflow: bool, probe: list[dict] | None = None) -> dict:
+    """Supervised fine-tuning with the transformers ``Trainer``; returns its train metrics.
+
+    With ``warmstart.target_accuracy`` and a probe set, training stops once the probe accuracy
+    reaches the target; the measured curve is returned as ``probe_curve``.
+    """
     from transformers import Trainer, TrainingArguments
 
     w = params.warmstart
@@ -120,12 +158,22 @@ def sft(model, tokenizer, pairs, params: Params, work_dir: Path, report_to_mlflo
         remove_unused_columns=False,
     )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=_collate(pad_id))
+    curve: list[tuple[int, float]] = []
+    callbacks = [_stop_at_accuracy(tokenizer, probe, params, curve)] if probe and w.target_accuracy else []
+    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=_collate(pad_id), callbacks=callbacks)
     result = trainer.train()
-    return {"train_loss": float(result.training_loss), "train_runtime_s": float(result.metrics["train_runtime"])}
+    out = {
+        "train_loss": float(result.training_loss),
+        "train_runtime_s": float(result.metrics["train_runtime"]),
+        "sft_steps": int(trainer.state.global_step),
+        "probe_curve": curve,
+    }
+    if probe:
+        out["probe_accuracy"] = curve[-1][1] if curve and curve[-1][0] == out["sft_steps"] else probe_accuracy(model, tokenizer, probe, params)
+    return out
 
 
-def warmstart(params: Params, curated_dir="data/curated", out_dir=OUT_DIR, metrics_path="metrics/warmstart.json", report_to_mlflow=False) -> dict:
+def warmstart(params: Params, curated_dir="data/curated", out_dir=OUT_DIR, metrics_path="metrics/warmstart.json", plots_dir="plots/warmstart", report_to_mlflow=False) -> dict:
     """Build or load the policy, SFT it if configured, and save it (atomically) to ``out_dir``."""
     t0 = time.time()
     random.seed(params.warmstart.seed)
@@ -141,10 +189,12 @@ def warmstart(params: Params, curated_dir="data/curated", out_dir=OUT_DIR, metri
             model = load_causal_lm(params.model.name_or_path, params.model)
             do_sft = params.warmstart.enabled and params.warmstart.max_steps > 0
         metrics = {"num_parameters": count_parameters(model), "sft_steps": 0}
+        curve: list = []
         if do_sft:
-            pairs = sft_examples(params, curated_dir)
-            metrics.update(sft(model, tokenizer, pairs, params, tmp, report_to_mlflow))
-            metrics.update(sft_steps=params.warmstart.max_steps, sft_examples=len(pairs))
+            pairs, probe = sft_examples(params, curated_dir)
+            res = sft(model, tokenizer, pairs, params, tmp, report_to_mlflow, probe)
+            curve = res.pop("probe_curve")
+            metrics.update(res, sft_examples=len(pairs))
         import shutil
 
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
@@ -152,6 +202,8 @@ def warmstart(params: Params, curated_dir="data/curated", out_dir=OUT_DIR, metri
         tokenizer.save_pretrained(tmp)
     metrics["wall_time_s"] = round(time.time() - t0, 2)
     atomic_write_json(metrics_path, metrics)
+    rows = "step,probe_accuracy\n" + "".join(f"{s},{a:.4f}\n" for s, a in curve)
+    atomic_write_text(Path(plots_dir) / "probe_curve.csv", rows)
     return metrics
 
 
@@ -166,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
 
         metrics = warmstart(params, report_to_mlflow=True)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.log_artifacts("plots/warmstart", artifact_path="plots")
         tracking.log_policy_model(OUT_DIR, run.info.run_id, params)
     print(f"warmstart: {metrics}")
 
