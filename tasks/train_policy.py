@@ -163,7 +163,7 @@ class Rewarder:
                 ends = step_end_positions(pc)[: len(sa)]
                 t = torch.full((n,), float(a))
                 if ends:
-                    t = t + w.process * tokens_from_steps(list(sa[: len(ends)]), ends, n)
+                    t = t + w.process * tokens_from_steps(list(sa[: len(ends)]), [e - 1 for e in ends], n)  # inclusive ends
                 token_adv.append(t)
         stats = {
             "reward/outcome": _mean(outcome),
@@ -391,6 +391,7 @@ def write_learning_curve(history: list[dict], plots_dir: str | Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m tasks.train_policy", description=__doc__)
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--policy", default="models/base", help="policy to start from (lifecycle.start_policy)")
     args = ap.parse_args(argv)
     params = load_params(args.params)
 
@@ -402,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         def log_fn(row: dict, step: int) -> None:
             mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)}, step=step)
 
-        summary = train_policy(params, log_fn=log_fn)
+        summary = train_policy(params, policy_dir=args.policy, log_fn=log_fn)
         mlflow.log_metrics(tracking.metric_dict(summary))
         mlflow.log_artifacts(PLOTS_DIR, artifact_path="plots")
         tracking.log_policy_model(OUT_DIR, run.info.run_id, params, aliases=("candidate",))

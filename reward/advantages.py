@@ -1,0 +1,90 @@
+"""Advantage estimators: sequence-level GRPO and step-level process advantages.
+
+Rows are prompt-major throughout: with group size ``G``, group ``i`` (the ``G`` completions of
+prompt ``i``) is rows ``i*G .. i*G+G-1``. Step-level advantages are written here because
+TRL's GRPOTrainer has only one advantage per sequence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+CREDITS = ("sum", "min")
+
+
+def grpo_advantages(rewards: torch.Tensor, group_size: int, scale_by_std: bool = True, eps: float = 1e-6) -> torch.Tensor:
+    """GRPO advantages ``(N,)`` from rewards ``(N,)``: ``(r - group mean) / (group std + eps)``.
+
+    The std is the unbiased one (``torch.std``'s default, as in TRL's GRPOTrainer).
+    ``scale_by_std=False`` is Dr. GRPO (Liu et al. 2025), which only centres. A group whose
+    rewards are all equal gets zeros: it carries no signal about which completion is better.
+    """
+    if rewards.dim() != 1:
+        raise ValueError(f"grpo_advantages: rewards must be 1-D (N,), got shape {tuple(rewards.shape)}")
+    if group_size <= 0 or rewards.numel() % group_size:
+        raise ValueError(f"grpo_advantages: {rewards.numel()} rewards is not a multiple of group_size={group_size}")
+    r = rewards.float().view(-1, group_size)
+    adv = r - r.mean(dim=1, keepdim=True)
+    if scale_by_std and group_size > 1:  # a group of one has no spread (and torch.std would be nan)
+        adv = adv / (r.std(dim=1, keepdim=True) + eps)
+    return adv.view(-1)
+
+
+def step_advantages(
+    step_scores: list[list[float]], group_size: int, credit: str = "sum", scale_by_std: bool = True, eps: float = 1e-6
+) -> list[list[float]]:
+    """Per-step advantages from PRM step scores, one list per solution (same shape as the input).
+
+    Each step reward is normalised by the mean and (unbiased) std of all step rewards of its
+    group, ``r~ = (r - mean) / (std + eps)`` (centred only if ``scale_by_std=False``), as in
+    DeepSeekMath's process supervision. The value of step ``j`` is then
+    ``sum_{k>=j} r~_k`` (``credit="sum"``, DeepSeekMath) or ``min_{k>=j} r~_k`` (``credit="min"``,
+    PURE's min-form credit assignment, which stops a run of good steps from hiding a bad one).
+    A solution with no steps gets ``[]``; a group with a single step reward in all gets zeros.
+    """
+    if credit not in CREDITS:
+        raise ValueError(f"step_advantages: unknown credit {credit!r}; expected one of {CREDITS}")
+    if group_size <= 0 or len(step_scores) % group_size:
+        raise ValueError(f"step_advantages: {len(step_scores)} solutions is not a multiple of group_size={group_size}")
+    out: list[list[float]] = []
+    for g in range(0, len(step_scores), group_size):
+        group = step_scores[g : g + group_size]
+        flat = [float(r) for s in group for r in s]
+        if len(flat) <= 1:
+            out.extend([0.0] * len(s) for s in group)
+            continue
+        mean = sum(flat) / len(flat)
+        std = math.sqrt(sum((r - mean) ** 2 for r in flat) / (len(flat) - 1))
+        scale = std + eps if scale_by_std else 1.0
+        for s in group:
+            norm = [(float(r) - mean) / scale for r in s]
+            values, acc = [], None
+            for r in reversed(norm):  # suffix sums / suffix minima
+                acc = r if acc is None else (acc + r if credit == "sum" else min(acc, r))
+                values.append(acc)
+            out.append(values[::-1])
+    return out
+
+
+def tokens_from_steps(step_values: list[float], ends: list[int], n_tokens: int) -> torch.Tensor:
+    """Spread step values over the tokens of a completion: ``(n_tokens,)`` float32.
+
+    ``ends[j]`` is the index of the LAST token of step ``j`` (inclusive), so step ``j`` covers
+    positions ``ends[j-1]+1 .. ends[j]`` (step 0 starts at 0). Tokens after the last step (the
+    answer line, EOS) get 0: the sequence-level advantage covers them.
+    """
+    if len(step_values) != len(ends):
+        raise ValueError(f"tokens_from_steps: {len(step_values)} step values but {len(ends)} step ends")
+    prev = -1
+    for e in ends:
+        if e <= prev or e >= n_tokens:
+            raise ValueError(f"tokens_from_steps: ends must be strictly increasing in [0, {n_tokens}), got {ends}")
+        prev = e
+    out = torch.zeros(n_tokens, dtype=torch.float32)
+    start = 0
+    for v, e in zip(step_values, ends):
+        out[start : e + 1] = float(v)
+        start = e + 1
+    return out

@@ -1,0 +1,47 @@
+"""Length rewards: penalties that keep completions from growing without bound.
+
+Both return one float per completion, in ``[-1, 0]`` (overlong) or ``[-0.5, 0.5]`` (group).
+"""
+
+from __future__ import annotations
+
+
+def overlong_penalty(n_tokens: list[int], budget: int, max_len: int) -> list[float]:
+    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13).
+
+    0 up to ``budget`` tokens, then linear down to -1 at ``max_len``, and -1 beyond. With
+    ``budget >= max_len`` there is no ramp: 0 up to ``max_len``, -1 beyond.
+    """
+    if budget < 0 or max_len <= 0:
+        raise ValueError(f"overlong_penalty: need budget >= 0 and max_len > 0, got {budget}, {max_len}")
+    out = []
+    for n in n_tokens:
+        if n > max_len:
+            out.append(-1.0)
+        elif n <= budget:
+            out.append(0.0)
+        else:  # budget < n <= max_len, so budget < max_len here
+            out.append(-(n - budget) / (max_len - budget))
+    return out
+
+
+def group_length_penalty(n_tokens: list[int], correct: list[bool], group_size: int) -> list[float]:
+    """Kimi k1.5's length reward, relative to the other completions of the same prompt.
+
+    Rows are prompt-major (group ``i`` is rows ``i*G .. i*G+G-1``). Within a group,
+    ``lam = 0.5 - (len - min_len) / (max_len - min_len)``: the shortest gets +0.5, the longest
+    -0.5. A correct completion gets ``lam``; a wrong one ``min(0, lam)``, so being short never
+    pays for being wrong. A group whose lengths are all equal gets 0.
+    """
+    if len(n_tokens) != len(correct):
+        raise ValueError(f"group_length_penalty: {len(n_tokens)} lengths but {len(correct)} correctness flags")
+    if group_size <= 0 or len(n_tokens) % group_size:
+        raise ValueError(f"group_length_penalty: {len(n_tokens)} rows is not a multiple of group_size={group_size}")
+    out = []
+    for g in range(0, len(n_tokens), group_size):
+        lens, ok = n_tokens[g : g + group_size], correct[g : g + group_size]
+        lo, hi = min(lens), max(lens)
+        for n, c in zip(lens, ok):
+            lam = 0.0 if hi == lo else 0.5 - (n - lo) / (hi - lo)
+            out.append(lam if c else min(0.0, lam))
+    return out

@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from reward.advantages import grpo_advantages, step_advantages, tokens_from_steps
+
+S = 0.5 / (1 / 3) ** 0.5  # 0.8660254: deviation 0.5 over the unbiased std of [1,0,0,1] / [1,0,1,0]
+
+
+def test_grpo_advantages_two_groups():
+    # group 1 [1,0,0,1]: mean 0.5, unbiased var (4 * 0.25) / 3 = 1/3, std 0.57735 -> +-0.866
+    # group 2 [1,1,1,1]: all equal -> zeros
+    adv = grpo_advantages(torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]), 4)
+    assert adv.tolist() == pytest.approx([S, -S, -S, S, 0, 0, 0, 0], abs=1e-5)
+
+
+def test_grpo_advantages_uneven_group():
+    # [3, 0, 0]: mean 1, deviations [2, -1, -1], unbiased var (4+1+1)/2 = 3, std 1.7320508
+    adv = grpo_advantages(torch.tensor([3.0, 0.0, 0.0]), 3)
+    assert adv.tolist() == pytest.approx([2 / 3**0.5, -1 / 3**0.5, -1 / 3**0.5], abs=1e-5)
+
+
+def test_dr_grpo_only_centres():
+    adv = grpo_advantages(torch.tensor([1.0, 0.0, 0.0, 1.0]), 4, scale_by_std=False)
+    assert adv.tolist() == pytest.approx([0.5, -0.5, -0.5, 0.5])
+
+
+def test_grpo_advantages_shape_checks():
+    with pytest.raises(ValueError):
+        grpo_advantages(torch.zeros(5), 4)
+    with pytest.raises(ValueError):
+        grpo_advantages(torch.zeros(2, 2), 2)
+
+
+def test_step_advantages_sum_and_min():
+    # group 1: A = [1, 0, 1], B = [0]; all steps [1,0,1,0]: mean 0.5, unbiased std 0.57735
+    #   r~ A = [S, -S, S], B = [-S]   (S = 0.866)
+    #   sum: A suffix sums [S - S + S, -S + S, S] = [S, 0, S]; B [-S]
+    #   min: A suffix minima [min(S,-S,S), min(-S,S), S] = [-S, -S, S]; B [-S]
+    # group 2: C = [0.2, 0.6], D = [0.4]; mean 0.4, deviations [-0.2, 0.2, 0], var 0.08/2, std 0.2
+    #   r~ C = [-1, 1], D = [0]; sum C [0, 1]; min C [-1, 1]; D [0]
+    scores = [[1.0, 0.0, 1.0], [0.0], [0.2, 0.6], [0.4]]
+    out = step_advantages(scores, 2, "sum")
+    assert [len(s) for s in out] == [3, 1, 2, 1]
+    flat = [v for s in out for v in s]
+    assert flat == pytest.approx([S, 0, S, -S, 0, 1, 0], abs=1e-4)
+    out = step_advantages(scores, 2, "min")
+    flat = [v for s in out for v in s]
+    assert flat == pytest.approx([-S, -S, S, -S, -1, 1, 0], abs=1e-4)
+
+
+def test_step_advantages_without_std():
+    # r~ = r - 0.5: A = [0.5, -0.5, 0.5], B = [-0.5]; sum A [0.5, 0, 0.5]; min A [-0.5, -0.5, 0.5]
+    scores = [[1.0, 0.0, 1.0], [0.0]]
+    assert step_advantages(scores, 2, "sum", scale_by_std=False) == [pytest.approx([0.5, 0.0, 0.5]), [-0.5]]
+    assert step_advantages(scores, 2, "min", scale_by_std=False) == [pytest.approx([-0.5, -0.5, 0.5]), [-0.5]]
+
+
+def test_step_advantages_empty_and_single_step_groups():
+    # group 1 has one step reward overall -> zeros; group 2 has none -> []
+    assert step_advantages([[0.7], [], [], []], 2, "min") == [[0.0], [], [], []]
+
+
+def test_step_advantages_rejects_bad_input():
+    with pytest.raises(ValueError):
+        step_advantages([[1.0]], 2, "sum")
+    with pytest.raises(ValueError):
+        step_advantages([[1.0], [0.0]], 2, "max")
+
+
+def test_tokens_from_steps():
+    # step 0 covers tokens 0..1, step 1 covers 2..3, tokens 4..5 (answer line) get 0
+    t = tokens_from_steps([0.5, -1.0], [1, 3], 6)
+    assert t.dtype == torch.float32
+    assert t.tolist() == [0.5, 0.5, -1.0, -1.0, 0.0, 0.0]
+    assert tokens_from_steps([2.0], [0], 2).tolist() == [2.0, 0.0]
+    assert tokens_from_steps([], [], 3).tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("values, ends", [([1.0, 2.0], [3, 3]), ([1.0], [6]), ([1.0], [-1]), ([1.0, 2.0], [1])])
+def test_tokens_from_steps_rejects_bad_ends(values, ends):
+    with pytest.raises(ValueError):
+        tokens_from_steps(values, ends, 6)
