@@ -2,6 +2,8 @@
 
     prmflow run [-S key=value ...]          the lifecycle flow (Prefect), then a results table
     prmflow stage NAME [-S key=value ...]   one DVC stage (and stale upstream stages)
+    prmflow ablate [--seeds 7 8 9]          outcome-only vs hybrid arms, one comparison table
+    prmflow serve [--cron "0 3 * * *"]      serve deployments (lifecycle, ablate, stage) to Prefect
     prmflow params [-S key=value ...]       validate params.yaml (+ overrides) and print it
 
 Overrides use DVC's ``-S`` syntax and are written to ``params.yaml`` (as ``dvc exp run -S``
@@ -31,10 +33,19 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the lifecycle flow")
     run.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--name", default=None, help="name of the DVC experiment / MLflow run")
+    run.add_argument("--iterations", type=int, default=None, help="label -> PRM -> RL -> evaluate rounds (lifecycle.iterations)")
     st = sub.add_parser("stage", help="run one stage through DVC")
     st.add_argument("name")
     st.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     st.add_argument("--force", action="store_true", help="run even if DVC says it is up to date")
+    ab = sub.add_parser("ablate", help="outcome-only vs hybrid arms over seeds (Prefect flow)")
+    ab.add_argument("--arms", nargs="+", default=None, help="subset of: outcome_only hybrid_seq hybrid_step_sum hybrid_step_min")
+    ab.add_argument("--seeds", nargs="+", type=int, default=[7, 8, 9])
+    ab.add_argument("--rl-steps", type=int, default=None)
+    ab.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    sv = sub.add_parser("serve", help="serve the deployments (lifecycle, ablate, stage) to a Prefect server")
+    sv.add_argument("--cron", default=None, help="schedule of lifecycle/retrain (default: lifecycle.schedule_cron)")
+    sv.add_argument("--interval", type=float, default=None, help="schedule every N seconds instead of cron")
     pa = sub.add_parser("params", help="validate and print the effective params")
     pa.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     return ap
@@ -67,14 +78,45 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.name}: " + ("up to date" if res.up_to_date else f"ran {', '.join(res.ran)}"))
         return 0
 
+    if args.cmd == "ablate":
+        from flows.ablate import ablate
+        from tasks.ablation import ARMS
+
+        res = ablate(arms=args.arms or list(ARMS), seeds=args.seeds, rl_steps=args.rl_steps, overrides=args.overrides, root=str(root))
+        print((Path(res["report_dir"]) / "ablation.md").read_text())
+        print(f"report: {res['report_dir']}   MLflow run: {res['mlflow_run_id']}")
+        return 0
+
+    if args.cmd == "serve":
+        from flows.serve import serve
+
+        if not os.environ.get("PREFECT_API_URL"):
+            print("prmflow serve: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api after `prefect server start`)", file=sys.stderr)
+            return 2
+        serve(root, args.cron, args.interval)
+        return 0
+
     if args.cmd == "run":
         from flows.lifecycle import LifecycleParams, lifecycle
 
-        result = lifecycle(LifecycleParams(overrides=args.overrides), root=str(root), experiment_name=args.name)
+        from flows.lock import RunInProgress
+
+        try:
+            result = lifecycle(LifecycleParams(overrides=args.overrides, iterations=args.iterations), root=str(root), experiment_name=args.name)
+        except RunInProgress as e:
+            print(f"prmflow: {e}", file=sys.stderr)
+            return 3
+        if result.get("skipped"):
+            print(f"prmflow: skipped: {result['reason']}")
+            return 0
+        from flows.lifecycle import iterations_markdown
         from tasks.evaluate import format_table
 
-        print("\nEvaluation of the warm-started policy (eval split):")
-        print(format_table(result["eval"], load_params(root / "params.yaml").evaluate.num_samples))
+        k = load_params(root / "params.yaml").evaluate.num_samples
+        print(f"\nEvaluation of the {result['eval'].get('policy', 'policy')} (eval split, last iteration):")
+        print(format_table(result["eval"], k))
+        if len(result["table"]) > 1:
+            print("\n" + iterations_markdown(result["table"]))
         print(f"\nMLflow run: {result['mlflow_run_id']}   DVC experiment: {result['dvc_experiment']}")
         print(UI_HINT.format(root=root))
         return 0

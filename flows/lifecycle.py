@@ -1,22 +1,37 @@
-"""The ``lifecycle`` flow: curate -> warmstart -> evaluate, each stage a DVC stage.
+"""The ``lifecycle`` flow: curate -> warmstart -> [label -> train_prm -> train_policy -> evaluate] x N.
 
-Prefect decides when and how (retries, logs, artifacts, UI forms); DVC decides what is stale;
-MLflow records what happened (one parent run per lifecycle run, one child run per stage).
-Heavy libraries (torch, transformers) are never imported here: stages run in DVC subprocesses.
+Prefect decides when and how (retries, logs, artifacts, UI forms, schedules); DVC decides what is
+stale; MLflow records what happened: one ``lifecycle`` run, under it one run per iteration, under
+each one run per stage. Heavy libraries (torch, transformers) are never imported here: stages run
+in DVC subprocesses.
+
+Iterations. Iteration 1 starts from the warm-started base. Iteration k+1 starts from iteration
+k's champion: the flow snapshots ``models/champion`` to ``models/start`` and sets
+``lifecycle.iteration=k+1`` and ``lifecycle.start_policy=models/start`` in ``params.yaml``, so
+DVC re-runs label onwards and every iteration is its own DVC experiment.
+
+One run at a time: the whole flow holds the workspace lock (:mod:`flows.lock`); a second run
+waits, skips or fails per ``lifecycle.on_conflict``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
+from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel, Field
 
 from flows import dvc
+from flows.lock import workspace_lock
 
-STAGES = ("curate", "warmstart", "evaluate")
+SETUP_STAGES = ("curate", "warmstart")
+ITERATION_STAGES = ("label", "train_prm", "train_policy", "evaluate")
+STAGES = SETUP_STAGES + ITERATION_STAGES
+START_SNAPSHOT = "models/start"
 
 
 class LifecycleParams(BaseModel):
@@ -32,6 +47,14 @@ class LifecycleParams(BaseModel):
     num_train: int | None = Field(None, ge=0, description="curated train problems")
     warmstart_steps: int | None = Field(None, ge=0, description="SFT steps of the warm start")
     eval_samples: int | None = Field(None, ge=1, description="k for pass@k / maj@k")
+    label_method: Literal["mc_hard", "mc_soft", "first_error"] | None = Field(None, description="step labels the PRM trains on")
+    rl_steps: int | None = Field(None, ge=0, description="RL steps per iteration")
+    weight_outcome: float | None = Field(None, description="reward weight of the outcome verifier")
+    weight_process: float | None = Field(None, description="reward weight of the PRM (0: outcome-only baseline)")
+    weight_length: float | None = Field(None, description="reward weight of the length term")
+    process_mode: Literal["sequence", "step_sum", "step_min"] | None = Field(None, description="how PRM scores enter the advantages")
+    iterations: int | None = Field(None, ge=1, description="label -> PRM -> RL -> evaluate rounds")
+    on_conflict: Literal["wait", "skip", "fail"] | None = Field(None, description="when another run holds the workspace")
     overrides: list[str] = Field(default_factory=list, description="extra DVC-style overrides, e.g. data.max_steps=6")
 
     def to_overrides(self) -> list[str]:
@@ -42,76 +65,210 @@ class LifecycleParams(BaseModel):
             "num_train": "data.num_train",
             "warmstart_steps": "warmstart.max_steps",
             "eval_samples": "evaluate.num_samples",
+            "label_method": "label.method",
+            "rl_steps": "rl.steps",
+            "weight_outcome": "rl.weights.outcome",
+            "weight_process": "rl.weights.process",
+            "weight_length": "rl.weights.length",
+            "process_mode": "rl.process_mode",
+            "iterations": "lifecycle.iterations",
+            "on_conflict": "lifecycle.on_conflict",
         }
         out = [f"{key}={getattr(self, f)}" for f, key in mapping.items() if getattr(self, f) is not None]
         return out + list(self.overrides)
 
 
+_PERCENT = re.compile(r"^\s*([\w /-]+?):\s+(\d{1,3})%\|")
+
+
 @task(retries=1, retry_delay_seconds=5, task_run_name="{stage}")
 def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
-    """Reproduce one DVC stage, streaming its output into the Prefect run log."""
+    """Reproduce one DVC stage, streaming its output into the Prefect run log.
+
+    tqdm bars of the stage (sampling, rollouts, training) also drive a Prefect progress
+    artifact, so a long labelling run shows how far it is in the UI.
+    """
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
     logger = get_run_logger()
     env = {"PRMFLOW_PARENT_RUN_ID": parent_run_id} if parent_run_id else {}
     t0 = time.time()
-    result = dvc.repro(stage, root=root, env=env, on_line=lambda line: logger.info("[%s] %s", stage, line))
+    progress = {"id": None, "last": -1.0, "t": 0.0}
+
+    def on_line(line: str) -> None:
+        m = _PERCENT.match(line)
+        if m:
+            pct = float(m.group(2))
+            now = time.time()
+            if progress["id"] is None:
+                progress["id"] = create_progress_artifact(progress=pct, key=f"{stage.replace('_', '-')}-progress", description=f"{stage}: {m.group(1)}")
+            elif pct != progress["last"] and (now - progress["t"] > 2 or pct == 100):
+                update_progress_artifact(progress["id"], pct, description=f"{stage}: {m.group(1)}")
+            progress["last"], progress["t"] = pct, now
+            if pct not in (0.0, 100.0) and now - progress.get("logged", 0.0) < 10:
+                return  # keep the log readable: bar updates at most every 10 s
+            progress["logged"] = now
+        logger.info("[%s] %s", stage, line)
+
+    result = dvc.repro(stage, root=root, env=env, on_line=on_line)
     seconds = round(time.time() - t0, 1)
     state = "up to date (skipped by DVC)" if result.up_to_date else f"ran {', '.join(result.ran)}"
     logger.info("stage %s: %s in %.1fs", stage, state, seconds)
     return {"stage": stage, "ran": result.ran, "seconds": seconds}
 
 
-def _eval_markdown(report: dict, k: int) -> str:
+def eval_markdown(report: dict, k: int) -> str:
     rows = [f"| difficulty | n | greedy | pass@1 | maj@{k} | pass@{k} | tokens | steps |", "|---|---|---|---|---|---|---|---|"]
-    for d, m in list(report["by_difficulty"].items()) + [("**all**", report["overall"])]:
+    lines = list(report["by_difficulty"].items()) + [(f"**all ({report.get('policy', 'policy')})**", report["overall"])]
+    for name in ("champion", "base"):
+        if name in report:
+            lines.append((f"**{name}**", report[name]["overall"]))
+    for d, m in lines:
         rows.append(
             f"| {d} | {m['n']} | {m['greedy_acc']:.3f} | {m['pass@1']:.3f} | {m[f'maj@{k}']:.3f} | "
             f"{m[f'pass@{k}']:.3f} | {m['len_tokens_mean']:.1f} | {m['len_steps_mean']:.2f} |"
         )
-    return "## Evaluation of the policy\n\n" + "\n".join(rows)
+    out = f"## Evaluation of the {report.get('policy', 'policy')}\n\n" + "\n".join(rows)
+    if "gate" in report:
+        g = report["gate"]
+        verdict = "**promoted to champion**" if g["promote"] else "**not promoted**"
+        out += (
+            f"\n\n## Gate: {verdict}\n\n{g['reason']}\n\n| | candidate | champion | diff | noise margin |\n|---|---|---|---|---|\n"
+            f"| score | {g['candidate']:.3f} | {g['champion']:.3f} | {g['diff']:+.3f} | {g['margin']:.3f} |\n"
+        )
+        mon = report.get("monitors", {})
+        if mon:
+            out += "\nMonitors: " + ", ".join(f"{k} = {v:.3f}" for k, v in mon.items()) + "\n"
+    return out
+
+
+def iteration_row(it: int, root: Path) -> dict:
+    """One row of the across-iterations table, from the metrics files DVC tracks."""
+
+    def load(name: str) -> dict:
+        p = root / "metrics" / name
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    ev, lab, prm, rl = load("eval.json"), load("label.json"), load("prm.json"), load("train_policy.json")
+    gate = ev.get("gate", {})
+    row = {
+        "iteration": it,
+        "greedy_acc": ev.get("overall", {}).get("greedy_acc"),
+        "pass@1": ev.get("overall", {}).get("pass@1"),
+        "tokens": ev.get("overall", {}).get("len_tokens_mean"),
+        "champion_before": gate.get("champion"),
+        "promoted": gate.get("promote"),
+        "gate_reason": gate.get("reason", "no gate"),
+        "label_step_agreement": lab.get(f"{lab.get('method', '')}.step_agreement"),
+        "rl_eval_acc_end": rl.get("eval_greedy_acc_end"),
+    }
+    for key in ("prm.step_auc", "step_auc", "first_error_f1", "prm.first_error_f1"):
+        if key in prm:
+            row[key.replace("prm.", "prm_")] = prm[key]
+    return row
+
+
+def iterations_markdown(rows: list[dict]) -> str:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
+    head = "| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n"
+    return "## Iterations\n\n" + head + "".join("| " + " | ".join(fmt(r.get(k)) for k in keys) + " |\n" for r in rows)
 
 
 @flow(name="lifecycle", log_prints=True)
 def lifecycle(params: LifecycleParams = LifecycleParams(), root: str = ".", experiment_name: str | None = None) -> dict:
-    """Run the whole post-training lifecycle once, reproducibly."""
-    from prefect.artifacts import create_markdown_artifact
-
-    from tasks import tracking
+    """Run the post-training lifecycle: curate, warm start, then N label/PRM/RL/evaluate rounds."""
+    from tasks.config import load_params
 
     logger = get_run_logger()
     root_path = Path(root).resolve()
     overrides = params.to_overrides()
-    dvc.set_params(overrides, root_path)
+    cfg = load_params(root_path / "params.yaml", overrides)  # fail fast on a bad form value
+    with workspace_lock(root_path, f"lifecycle {experiment_name or ''}".strip(), cfg.lifecycle.on_conflict, cfg.lifecycle.lock_timeout_s) as held:
+        if not held:
+            logger.warning("another run is in progress; skipping this one (lifecycle.on_conflict=skip)")
+            return {"skipped": True, "reason": "another run is in progress"}
+        return _run(params, overrides, root_path, experiment_name)
+
+
+def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_name: str | None) -> dict:
+    from mlflow import MlflowClient
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    from tasks import champion, tracking
+    from tasks.config import load_params
+
+    logger = get_run_logger()
+    dvc.set_params(overrides + ["lifecycle.iteration=1", "lifecycle.start_policy=models/base"], root)
     if overrides:
         logger.info("params.yaml overrides: %s", " ".join(overrides))
-
-    from mlflow import MlflowClient
-
-    exp_id = tracking.setup(root_path)
+    cfg = load_params(root / "params.yaml")
+    exp_id = tracking.setup(root)
     client = MlflowClient()
-    parent = client.create_run(exp_id, run_name=experiment_name or "lifecycle", tags=tracking.run_tags())
-    run_id = parent.info.run_id
-    status = "FAILED"
+    name = experiment_name or "lifecycle"
+    top = client.create_run(exp_id, run_name=name, tags=tracking.run_tags())
+    status, rows, results, iterations = "FAILED", [], [], []
+    t_start = time.time()
     try:
         for o in overrides:
             key, value = o.split("=", 1)
-            client.log_param(run_id, f"override.{key}", value)
-        results = [run_stage(stage, str(root_path), run_id) for stage in STAGES]
-        report = json.loads((root_path / "metrics/eval.json").read_text())
-        k = _num_samples(root_path)
-        client.log_text(run_id, _eval_markdown(report, k), "eval_summary.md")
-        for key, value in tracking.metric_dict(report["overall"], "eval.").items():
-            client.log_metric(run_id, key, value)
-        create_markdown_artifact(key="evaluation", markdown=_eval_markdown(report, k), description="Evaluation by difficulty")
-        exp_name = dvc.exp_save(experiment_name or f"lifecycle-{run_id[:8]}", root_path)
-        if exp_name:
-            client.set_tag(run_id, "dvc.experiment", exp_name)
+            client.log_param(top.info.run_id, f"override.{key}", value)
+        results += [run_stage(s, str(root), top.info.run_id) for s in SETUP_STAGES]
+        report: dict = {}
+        for it in range(1, cfg.lifecycle.iterations + 1):
+            if it > 1:
+                champion.snapshot(champion.current(root / "models/base", root / champion.CHAMPION_DIR), root / START_SNAPSHOT)
+                dvc.set_params([f"lifecycle.iteration={it}", f"lifecycle.start_policy={START_SNAPSHOT}"], root)
+            tags = {**tracking.run_tags(), "mlflow.parentRunId": top.info.run_id, "prmflow.iteration": str(it)}
+            run = client.create_run(exp_id, run_name=f"{name}/iter{it}", tags=tags)
+            it_status = "FAILED"
+            try:
+                results += [run_stage(s, str(root), run.info.run_id) for s in ITERATION_STAGES]
+                report = json.loads((root / "metrics/eval.json").read_text())
+                k = cfg.evaluate.num_samples
+                md = eval_markdown(report, k)
+                client.log_text(run.info.run_id, md, "eval_summary.md")
+                for key, value in tracking.metric_dict({"overall": report["overall"], "gate": report.get("gate", {})}, "eval.").items():
+                    client.log_metric(run.info.run_id, key, value)
+                create_markdown_artifact(key=f"evaluation-iter{it}", markdown=md, description=f"Evaluation and gate, iteration {it}")
+                _label_artifact(root, it)
+                row = iteration_row(it, root)
+                rows.append(row)
+                exp_name = dvc.exp_save(f"{name}-{top.info.run_id[:6]}-it{it}", root)
+                if exp_name:
+                    client.set_tag(run.info.run_id, "dvc.experiment", exp_name)
+                iterations.append({"iteration": it, "mlflow_run_id": run.info.run_id, "dvc_experiment": exp_name, "gate": report.get("gate")})
+                it_status = "FINISHED"
+            finally:
+                client.set_terminated(run.info.run_id, status=it_status)
+        table = iterations_markdown(rows)
+        client.log_text(top.info.run_id, table, "iterations.md")
+        client.log_dict(top.info.run_id, rows, "iterations.json")
+        create_table_artifact(key="iterations", table=rows, description="Metrics across iterations")
+        client.log_metric(top.info.run_id, "wall_time_s", round(time.time() - t_start, 1))
         status = "FINISHED"
-        return {"mlflow_run_id": run_id, "stages": results, "eval": report, "dvc_experiment": exp_name}
+        return {
+            "mlflow_run_id": top.info.run_id,
+            "stages": results,
+            "eval": report,
+            "iterations": iterations,
+            "table": rows,
+            "dvc_experiment": iterations[-1]["dvc_experiment"] if iterations else None,
+        }
     finally:
-        client.set_terminated(run_id, status=status)
+        client.set_terminated(top.info.run_id, status=status)
 
 
-def _num_samples(root: Path) -> int:
-    from tasks.config import load_params
+def _label_artifact(root: Path, it: int) -> None:
+    from prefect.artifacts import create_markdown_artifact
 
-    return load_params(root / "params.yaml").evaluate.num_samples
+    p = root / "metrics/label.json"
+    if not p.exists():
+        return
+    from tasks.label import comparison_table
+
+    create_markdown_artifact(
+        key=f"label-quality-iter{it}",
+        markdown="## Step labels against the oracle\n\n" + comparison_table(json.loads(p.read_text())),
+        description="Agreement of each labelling method with the oracle, and its cost",
+    )

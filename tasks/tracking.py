@@ -137,3 +137,37 @@ def log_policy_model(model_dir: str | Path, run_id: str, params, name: str = POL
     for alias in aliases:
         client.set_registered_model_alias(name, alias, version_)
     return version_
+
+
+def log_prm_model(model_dir: str | Path, run_id: str, name: str = PRM_MODEL, aliases: tuple[str, ...] = ()) -> str | None:
+    """Log the PRM in ``model_dir`` as an MLflow pyfunc model and register it as ``name``.
+
+    The pyfunc takes a DataFrame with ``prompt`` and ``solution`` columns and returns one list
+    of step scores per row (:func:`reward.prm_scorer.load_scorer`). The PRM is a backbone plus a
+    head, not a transformers pipeline, so the transformers flavor does not fit; the model is
+    ``tasks/prm_pyfunc.py`` (MLflow "models from code"), the directory travels as an artifact
+    and ``reward/`` as code. ``None`` when ``PRMFLOW_LOG_MODELS=0``.
+    """
+    if os.environ.get("PRMFLOW_LOG_MODELS", "1") == "0":
+        return None
+    from importlib.metadata import version
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    import reward
+
+    reqs = [f"{p}=={version(p)}" for p in ("torch", "transformers", "tokenizers", "safetensors")]
+    info = mlflow.pyfunc.log_model(
+        name=name.replace("prmflow-", ""),
+        python_model=str(Path(__file__).with_name("prm_pyfunc.py")),
+        artifacts={"prm": str(model_dir)},
+        code_paths=[str(Path(reward.__file__).parent)],
+        pip_requirements=reqs,
+        registered_model_name=name,
+    )
+    version_ = str(info.registered_model_version)
+    client = MlflowClient()
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version_)
+    return version_

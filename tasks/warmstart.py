@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics = warmstart(params, report_to_mlflow=True)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_artifacts("plots/warmstart", artifact_path="plots")
-        tracking.log_policy_model(OUT_DIR, run.info.run_id, params)
+        tracking.log_policy_model(OUT_DIR, run.info.run_id, params, aliases=("base",))
     print(f"warmstart: {metrics}")
 
 

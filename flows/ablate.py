@@ -1,0 +1,121 @@
+"""The ``ablate`` flow: outcome-only vs hybrid rewards, same seeds and budget, several seeds.
+
+Every (arm, seed) run is ``params.yaml`` + the arm's overrides + ``rl.seed``, reproduced through
+DVC (curate, warm start, label and PRM are shared and cached; train_policy and evaluate re-run)
+and saved as a DVC experiment ``ablate-<arm>-s<seed>``; each has an MLflow run (stages as child
+runs) under one ``ablate`` run that holds the comparison table and plot. The gate records its
+decision but promotes nothing (``evaluate.promote=false``). ``params.yaml`` is restored at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from flows import dvc
+from flows.lifecycle import SETUP_STAGES, run_stage
+from flows.lock import workspace_lock
+from tasks.ablation import ARMS, ArmRun, markdown, summarize
+
+REPORT_DIR = "reports/ablation"
+
+
+def read_curve(path: Path) -> list[tuple[int, float]]:
+    rows = csv.DictReader(io.StringIO(path.read_text()))
+    return [(int(r["step"]), float(r["eval_greedy_acc"])) for r in rows if r.get("eval_greedy_acc")]
+
+
+def plot(summary: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for arm, row in summary.items():
+        xs, ys = zip(*row["curve"]) if row["curve"] else ((), ())
+        axes[0].plot(xs, ys, marker="o", label=arm)
+    axes[0].set(xlabel="RL step", ylabel="greedy eval accuracy (mean over seeds)", title="Accuracy vs RL step")
+    axes[0].legend(fontsize=8)
+    arms = list(summary)
+    axes[1].bar(arms, [summary[a]["mean_tokens"] for a in arms])
+    axes[1].set(ylabel="mean tokens (greedy)", title="Reasoning length")
+    axes[1].tick_params(axis="x", labelrotation=20, labelsize=8)
+    fig.tight_layout()
+    path = out / "ablation.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+@flow(name="ablate", log_prints=True)
+def ablate(arms: list[str] = list(ARMS), seeds: list[int] = [7, 8, 9], rl_steps: int | None = None, overrides: list[str] = [], root: str = ".") -> dict:  # noqa: B006
+    """Run every arm with every seed under the same budget and compare them."""
+    from mlflow import MlflowClient
+    from prefect.artifacts import create_markdown_artifact
+
+    from tasks import tracking
+    from tasks.config import load_params
+
+    logger = get_run_logger()
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise ValueError(f"unknown arm(s) {unknown}; choose from {list(ARMS)}")
+    root_path = Path(root).resolve()
+    common = list(overrides) + ([f"rl.steps={rl_steps}"] if rl_steps is not None else []) + ["evaluate.promote=false"]
+    load_params(root_path / "params.yaml", common)  # fail fast
+    with workspace_lock(root_path, "ablate", "fail"):
+        original = (root_path / "params.yaml").read_text()
+        exp_id = tracking.setup(root_path)
+        client = MlflowClient()
+        top = client.create_run(exp_id, run_name="ablate", tags=tracking.run_tags())
+        runs: list[ArmRun] = []
+        status = "FAILED"
+        try:
+            dvc.set_params(common + ["lifecycle.iteration=1", "lifecycle.start_policy=models/base"], root_path)
+            for s in SETUP_STAGES + ("label", "train_prm"):
+                run_stage(s, str(root_path), top.info.run_id)
+            for seed in seeds:
+                for arm in arms:
+                    name = f"ablate-{arm}-s{seed}"
+                    dvc.set_params(ARMS[arm] + [f"rl.seed={seed}"], root_path)
+                    child = client.create_run(exp_id, run_name=name, tags={**tracking.run_tags(), "mlflow.parentRunId": top.info.run_id, "prmflow.arm": arm, "prmflow.seed": str(seed)})
+                    t0 = time.time()
+                    try:
+                        for s in ("train_policy", "evaluate"):
+                            run_stage(s, str(root_path), child.info.run_id)
+                        report = json.loads((root_path / "metrics/eval.json").read_text())
+                        curve = read_curve(root_path / "plots/train_policy/learning_curve.csv")
+                        runs.append(ArmRun(arm, seed, curve, report))
+                        client.log_metric(child.info.run_id, "final_greedy_acc", report["overall"]["greedy_acc"])
+                        client.log_metric(child.info.run_id, "mean_tokens", report["overall"]["len_tokens_mean"])
+                        client.log_metric(child.info.run_id, "wall_time_s", round(time.time() - t0, 1))
+                        dvc.exp_save(name, root_path)
+                        client.set_terminated(child.info.run_id, "FINISHED")
+                    except BaseException:
+                        client.set_terminated(child.info.run_id, "FAILED")
+                        raise
+                    # restore the arm's overrides before the next arm
+                    (root_path / "params.yaml").write_text(original)
+                    dvc.set_params(common + ["lifecycle.iteration=1", "lifecycle.start_policy=models/base"], root_path)
+            summary = summarize(runs)
+            out = root_path / REPORT_DIR
+            out.mkdir(parents=True, exist_ok=True)
+            md = "## Ablation: outcome-only vs hybrid rewards\n\n" + markdown(summary)
+            (out / "ablation.md").write_text(md)
+            (out / "ablation.json").write_text(json.dumps({"summary": summary, "runs": [r.__dict__ for r in runs]}, indent=2, default=str))
+            png = plot(summary, out)
+            client.log_text(top.info.run_id, md, "ablation.md")
+            client.log_artifact(top.info.run_id, str(png))
+            create_markdown_artifact(key="ablation", markdown=md, description="outcome-only vs hybrid arms")
+            logger.info("\n%s", md)
+            status = "FINISHED"
+            return {"summary": summary, "mlflow_run_id": top.info.run_id, "report_dir": str(out)}
+        finally:
+            (root_path / "params.yaml").write_text(original)
+            client.set_terminated(top.info.run_id, status)
