@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows import dvc
+from flows import dvc_cli as dvc
 from flows.lifecycle import SETUP_STAGES, run_stage
 from flows.lock import workspace_lock
 from tasks.ablation import ARMS, ArmRun, markdown, summarize

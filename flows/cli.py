@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.config import ConfigError, load_params
 
     try:
-        params = load_params(root / "params.yaml", args.overrides)  # fail fast, before any work
+        params = load_params(root / "params.yaml", getattr(args, "overrides", []))  # fail fast, before any work
     except ConfigError as e:
         print(f"prmflow: invalid params:\n{e}", file=sys.stderr)
         return 2
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.cmd == "stage":
-        from flows import dvc
+        from flows import dvc_cli as dvc
 
         dvc.set_params(args.overrides, root)
         try:

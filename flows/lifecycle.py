@@ -25,7 +25,7 @@ from typing import Literal
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel, Field
 
-from flows import dvc
+from flows import dvc_cli as dvc
 from flows.lock import workspace_lock
 
 SETUP_STAGES = ("curate", "warmstart")

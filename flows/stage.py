@@ -7,7 +7,7 @@ from typing import Literal
 
 from prefect import flow
 
-from flows import dvc
+from flows import dvc_cli as dvc
 from flows.lifecycle import run_stage
 from flows.lock import workspace_lock
 

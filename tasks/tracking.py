@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -157,15 +158,23 @@ def log_prm_model(model_dir: str | Path, run_id: str, name: str = PRM_MODEL, ali
 
     import reward
 
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
     reqs = [f"{p}=={version(p)}" for p in ("torch", "transformers", "tokenizers", "safetensors")]
-    info = mlflow.pyfunc.log_model(
-        name=name.replace("prmflow-", ""),
-        python_model=str(Path(__file__).with_name("prm_pyfunc.py")),
-        artifacts={"prm": str(model_dir)},
-        code_paths=[str(Path(reward.__file__).parent)],
-        pip_requirements=reqs,
-        registered_model_name=name,
-    )
+    signature = ModelSignature(inputs=Schema([ColSpec("string", "prompt"), ColSpec("string", "solution")]))
+    with warnings.catch_warnings():
+        # An input example would make MLflow load and run the PRM while logging it.
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+        info = mlflow.pyfunc.log_model(
+            name=name.replace("prmflow-", ""),
+            python_model=str(Path(__file__).with_name("prm_pyfunc.py")),
+            artifacts={"prm": str(model_dir)},
+            code_paths=[str(Path(reward.__file__).parent)],
+            pip_requirements=reqs,
+            signature=signature,
+            registered_model_name=name,
+        )
     version_ = str(info.registered_model_version)
     client = MlflowClient()
     for alias in aliases:

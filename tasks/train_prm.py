@@ -5,11 +5,11 @@
    stage naming file, line and field). Records are split by prompt: ``prm.eval_fraction`` of the
    prompts are held out.
 2. Model (:class:`reward.prm_scorer.PRMModel`): the ``prm.init`` causal LM (the warm-started
-   policy by default) with a value head that reads, at each step end, the last hidden state and
-   the log of the lowest probability the LM gives to a result token up to / within the step.
-   Why: a token-classification PRM fine-tuned from the 1M policy stayed at the majority rate
-   (../shared/design.md), while the policy's own confidence separates good from bad steps; the
-   head learns to combine and calibrate both instead of re-learning arithmetic.
+   policy by default, frozen) with a *factored value head*: an MC label estimates "the prefix is
+   right" x "the policy finishes from there", so the head models it as
+   ``sigmoid(correctness) * sigmoid(progress)``, correctness from the log of the lowest
+   probability the LM gives a result token up to / within the step (``prm.features``),
+   progress from the last hidden state; the score is the correctness factor.
 3. Training: the transformers ``Trainer``, BCE at step ends only, on the soft MC fractions
    (``prm.soft_labels``; never rounded) or on hard labels; the head and the backbone have their
    own learning rates (``prm.backbone_learning_rate: 0`` freezes the backbone).
@@ -23,6 +23,34 @@
    the first ``prm.eval_problems`` curated eval problems (synthetic: oracle labels); best-of-N
    reranking of ``prm.best_of_n`` samples per eval problem (PRM min / product / last) against
    majority vote, a random pick and pass@N.
+
+Why this design (measured on the default task: 1,200 mc_soft-labelled solutions of a 0.87M
+policy at 37% probe accuracy, whose labels agree with the oracle on 79-81% of steps; 960 train
+/ 240 held-out solutions, 300 steps x 32, 2 shared CPU cores; step AUC against the oracle on
+1,600 fresh eval-problem samples; policy confidence alone: AUC 0.962, first-error F1 0.83):
+
+====================================================  ==========  ==============  ========
+head (features, backbone)                             chain AUC   first-error F1  train s
+====================================================  ==========  ==============  ========
+token classification (hidden, fine-tuned, lr 1e-3)    0.62        0.41            116
+linear probe (hidden, frozen, lr 1e-2)                0.60        0.40            50
+value head (hidden + confidences, frozen)             0.85        0.68            40
+  same, hard labels instead of soft                   0.78        0.59            47
+factored head (hidden + confidences, frozen)          0.89        0.67            57
+value head (confidences, frozen)                      0.96        0.83            46
+factored head (confidences, frozen)  [default]        0.96        0.83            41
+  same, backbone fine-tuned at 1e-4 / 5e-4            0.91 / 0.75 0.70 / 0.42     125
+====================================================  ==========  ==============  ========
+
+Best-of-8 on 200 eval problems: 0.375 by min for the default head and for policy confidence,
+0.17 for the hidden-state heads; majority vote 0.32, random pick 0.215, pass@8 0.585.
+
+Hidden states carry little that a linear head can read about correctness at this scale, and
+they let the head fit the labels' noise (and, with soft labels, chain length); the policy's
+own confidence is near the ceiling of what these labels can teach (a logistic regression on
+six confidence features fitted to *oracle* labels reached 0.963). So the learned PRM matches
+the confidence baseline rather than beating it; its gain is a threshold and a calibration
+learned from labels, and it is the place where a larger backbone or more labels can add more.
 
 Outputs: ``models/prm/`` (atomically; backbone + tokenizer + ``prm_head.safetensors`` +
 ``prm_config.json``), ``metrics/prm.json`` (flat keys), ``plots/prm/roc.csv`` and
@@ -41,7 +69,7 @@ from typing import Callable
 
 import torch
 
-from reward.parse import extract_answer, split_steps
+from reward.parse import extract_answer
 from tasks.config import Params, load_params
 from tasks.io import atomic_dir, atomic_write_json, atomic_write_text
 

@@ -15,6 +15,7 @@ from reward.prm_scorer import (
     calibrate,
     confidence_features,
     encode_steps,
+    factored_bce,
     load_scorer,
     step_end_positions,
 )
@@ -93,6 +94,30 @@ def test_prm_loss_is_bce_on_soft_targets_at_labelled_positions_only(prm):
     y = torch.tensor([0.25, 1.0])
     manual = -(y * torch.log(torch.sigmoid(z)) + (1 - y) * torch.log(1 - torch.sigmoid(z))).mean()
     assert out["loss"].item() == pytest.approx(manual.item(), rel=1e-5)
+
+
+def test_factored_bce_is_bce_of_the_product():
+    zc, zp = torch.tensor([0.3, -2.0, 4.0]), torch.tensor([1.0, 0.5, -1.0])
+    y = torch.tensor([0.25, 0.0, 1.0])
+    p = torch.sigmoid(zc) * torch.sigmoid(zp)
+    manual = -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+    assert factored_bce(zc, zp, y).item() == pytest.approx(manual.item(), rel=1e-5)
+    # saturated logits stay finite
+    assert torch.isfinite(factored_bce(torch.tensor([60.0]), torch.tensor([60.0]), torch.tensor([0.0])))
+
+
+def test_factored_model_scores_correctness_and_roundtrips(tmp_path, tok, backbone):
+    torch.manual_seed(2)
+    model = PRMModel(backbone, tok, ["confidence", "step_confidence"], factored=True).eval()
+    torch.nn.init.normal_(model.progress_head.weight)
+    torch.nn.init.normal_(model.head.weight)
+    ids = torch.tensor([tok(PROMPT + "b=7*3=21\n")["input_ids"]])
+    out = model(ids, torch.ones_like(ids), torch.tensor([3]), torch.full(ids.shape, -100.0).index_fill(1, torch.tensor([ids.shape[1] - 1]), 0.5))
+    assert set(out) == {"logits", "progress_logits", "loss"} and torch.isfinite(out["loss"])
+    model.save(tmp_path / "f", tok, threshold=0.5)
+    loaded = PRMScorer.from_pretrained(tmp_path / "f")
+    assert loaded.model.factored
+    assert loaded.score([PROMPT], [SOLUTIONS[3]])[0] == pytest.approx(PRMScorer(model, tok).score([PROMPT], [SOLUTIONS[3]])[0], abs=1e-6)
 
 
 def test_prm_model_rejects_unknown_features(tok, backbone):
