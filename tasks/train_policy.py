@@ -303,7 +303,7 @@ def train_policy(params: Params, policy_dir="models/base", prm_dir="models/prm",
                 raise TrainingDiverged(f"train_policy: gradient norm is {float(grad_norm)} at RL step {step + 1}; stopping. Last good checkpoint kept in {ckpt_dir}.")
             optimizer.step()
             loss_stats.update(
-                loss=float(loss), grad_norm=float(grad_norm), entropy=float(masked_mean(ent.detach(), cmask[idx])),
+                loss=float(loss.detach()), grad_norm=float(grad_norm), entropy=float(masked_mean(ent.detach(), cmask[idx])),
                 clip_frac=float(ls.get("clip_frac", 0.0)),
             )
         model.eval()
