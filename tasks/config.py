@@ -79,6 +79,9 @@ class DataConfig(_Section):
     train_seed: int = 1
     eval_seed: int = 2
     on_error: Literal["fail", "quarantine"] = "fail"
+    incoming_dir: str | None = "data/incoming"
+    """New problems dropped here (``*.jsonl`` GSM8K-style / mapped by ``columns``, ``*.parquet``)
+    join the train split of every source, after validation, dedupe and decontamination."""
     """``fail``: stop at the first bad record, naming file, line and field.
     ``quarantine``: write bad records with their reason to ``data/rejects`` and count them."""
 

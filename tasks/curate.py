@@ -168,6 +168,13 @@ def file_splits(d: DataConfig, counts: dict, rejects: list[dict]) -> tuple[list[
 # --------------------------------------------------------------------------- the stage
 
 
+def incoming_files(folder: str | Path | None) -> list[Path]:
+    """The problem files dropped in ``data.incoming_dir`` (sorted; other files are ignored)."""
+    if not folder or not Path(folder).is_dir():
+        return []
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix in (".jsonl", ".parquet"))
+
+
 def difficulty_histogram(records: list[dict]) -> dict[str, int]:
     hist = Counter(r["difficulty"] for r in records)
     return {str(k): hist[k] for k in sorted(hist)}
@@ -193,6 +200,16 @@ def curate(params: Params, out_dir=OUT_DIR, rejects_dir=REJECTS_DIR, metrics_pat
 
     if not eval_:
         raise DataError(d.path or d.hf_name or d.source, f"no eval problems left after curation: {counts['eval']}")
+    incoming = incoming_files(d.incoming_dir)
+    if incoming:
+        counts["incoming"] = dict.fromkeys(COUNT_KEYS, 0)
+        ic = counts["incoming"]
+        items = (item for f in incoming for item in iter_file(f, "auto", d.columns))
+        new = clean(collect(items, "incoming", d.on_error, ic, rejects), d, ic, against=eval_)
+        train, dup = dedupe(train + new)
+        ic["duplicates"] += dup
+        ic["kept"] = len(new) - dup
+        ic["files"] = len(incoming)
     if d.num_train > 0 and not train:
         raise DataError(d.path or d.hf_name or d.source, f"no train problems left after curation: {counts['train']}")
     overlap = {normalize_question(r["question"]) for r in train} & {normalize_question(r["question"]) for r in eval_}
@@ -213,6 +230,7 @@ def curate(params: Params, out_dir=OUT_DIR, rejects_dir=REJECTS_DIR, metrics_pat
     metrics = {
         "source": d.source,
         **{s: {**counts[s], "difficulty": difficulty_histogram(recs)} for s, recs in (("train", train), ("eval", eval_))},
+        **({"incoming": counts["incoming"]} if "incoming" in counts else {}),
         "wall_time_s": round(time.time() - t0, 2),
     }
     atomic_write_json(metrics_path, metrics)

@@ -30,6 +30,7 @@ def make_project(tmp_path: Path) -> Path:
         shutil.copytree(ROOT / d, proj / d, ignore=shutil.ignore_patterns("__pycache__"))
     for f in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / f, proj / f)
+    shutil.copytree(ROOT / "data/incoming", proj / "data/incoming")
     shutil.copytree(ROOT / ".dvc", proj / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for section, values in MICRO.items():

@@ -10,6 +10,7 @@ FIELDS = {"id", "question", "answer", "final_answer", "steps", "source", "diffic
 
 
 def params(**data) -> Params:
+    data.setdefault("incoming_dir", None)  # never the workspace's data/incoming
     return Params.model_validate({"data": data})
 
 
@@ -296,3 +297,23 @@ def test_main_reports_bad_data_without_a_traceback(stage_env):
     assert str(e.value.code) == "curate: train.jsonl:2: field 'answer': missing final answer line '#### <number>'"
     [run_] = mlflow.search_runs(experiment_names=[f"curate-{tmp_path.name}"], output_format="list")
     assert run_.info.status == "FAILED"
+
+
+def test_incoming_files_join_train_validated_deduped_and_decontaminated(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    base = params(num_train=40, num_eval=10, min_steps=2, max_steps=3, incoming_dir=str(inbox))
+    run(tmp_path, base)
+    eval_q = load_curated(tmp_path / "curated")["eval"]["question"][0]
+    write_jsonl(inbox / "new.jsonl", [gsm("Brand new problem one?"), gsm("Brand new problem one?"), gsm(eval_q)])
+    (inbox / "notes.txt").write_text("ignored")
+    m = run(tmp_path, base)
+    train = load_curated(tmp_path / "curated")["train"]
+    assert len(train) == 41 and "Brand new problem one?" in train["question"]
+    assert m["incoming"]["files"] == 1 and m["incoming"]["kept"] == 1
+    assert m["incoming"]["duplicates"] == 1 and m["incoming"]["contaminated"] == 1
+
+    write_jsonl(inbox / "bad.jsonl", [gsm("fine?"), {"question": "no answer"}])
+    with pytest.raises(DataError, match=r"bad\.jsonl:2.*answer"):
+        run(tmp_path, base)
+    assert len(load_curated(tmp_path / "curated")["train"]) == 41  # last good output kept
