@@ -78,7 +78,7 @@ class LifecycleParams(BaseModel):
         return out + list(self.overrides)
 
 
-_PERCENT = re.compile(r"^\s*([\w /-]+?):\s+(\d{1,3})%\|")
+_PERCENT = re.compile(r"^\s*(?:([\w /-]+?):\s+)?(\d{1,3})%\|")
 
 
 @task(retries=1, retry_delay_seconds=5, task_run_name="{stage}")
@@ -101,9 +101,9 @@ def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
             pct = float(m.group(2))
             now = time.time()
             if progress["id"] is None:
-                progress["id"] = create_progress_artifact(progress=pct, key=f"{stage.replace('_', '-')}-progress", description=f"{stage}: {m.group(1)}")
+                progress["id"] = create_progress_artifact(progress=pct, key=f"{stage.replace('_', '-')}-progress", description=f"{stage}: {m.group(1) or 'progress'}")
             elif pct != progress["last"] and (now - progress["t"] > 2 or pct == 100):
-                update_progress_artifact(progress["id"], pct, description=f"{stage}: {m.group(1)}")
+                update_progress_artifact(progress["id"], pct, description=f"{stage}: {m.group(1) or 'progress'}")
             progress["last"], progress["t"] = pct, now
             if pct not in (0.0, 100.0) and now - progress.get("logged", 0.0) < 10:
                 return  # keep the log readable: bar updates at most every 10 s
