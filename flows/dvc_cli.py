@@ -55,7 +55,21 @@ def set_params(overrides: list[str], root: str | Path = ".", params_file: str = 
     from tasks.config import apply_overrides, parse_override, read_params_file, validate_params
 
     path = Path(root) / params_file
-    validate_params(apply_overrides(read_params_file(path), overrides), str(path))
+    current = read_params_file(path)
+    validate_params(apply_overrides(current, overrides), str(path))
+
+    def unchanged(text: str) -> bool:
+        keys, value = parse_override(text)
+        node = current
+        for k in keys:
+            if not isinstance(node, dict) or k not in node:
+                return False
+            node = node[k]
+        return node == value
+
+    overrides = [o for o in overrides if not unchanged(o)]
+    if not overrides:  # leave the file byte for byte as it is (no reformatting, no git diff)
+        return
     with modify_yaml(path) as data:
         for text in overrides:
             keys, value = parse_override(text)
