@@ -293,7 +293,7 @@ def train_policy(params: Params, policy_dir="models/base", prm_dir="models/prm",
                 loss_stats["kl"] = float(kl)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
-                    f"train_policy: loss is {float(loss)} at RL step {step + 1}; stopping. "
+                    f"train_policy: loss is {float(loss.detach())} at RL step {step + 1}; stopping. "
                     f"The last good checkpoint ({ckpt_dir}, step {start if not history else history[-1].get('step', start)}) is kept."
                 )
             optimizer.zero_grad(set_to_none=True)
