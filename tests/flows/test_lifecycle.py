@@ -142,3 +142,22 @@ def test_bad_override_fails_before_touching_params(project, prefect_harness):
     with pytest.raises(ConfigError, match=r"data\.num_train"):
         lifecycle(LifecycleParams(overrides=["data.num_train=many"]), root=str(project))
     assert (project / "params.yaml").read_text() == before
+
+
+def test_a_second_run_is_refused_or_skipped_while_one_holds_the_workspace(project, prefect_harness):
+    """Two triggers at once: the second fails with a clear message (or skips) and touches nothing."""
+    from flows.lifecycle import LifecycleParams, lifecycle
+    from flows.lock import RunInProgress
+    from tests.flows.test_lock import hold_in_other_process
+
+    before = (project / "params.yaml").read_text()
+    holder = hold_in_other_process(project, hold=60)
+    try:
+        with pytest.raises(RunInProgress, match=r"another run is in progress: nightly \(pid \d+"):
+            lifecycle(LifecycleParams(on_conflict="fail", num_train=10), root=str(project))
+        assert lifecycle(LifecycleParams(on_conflict="skip", num_train=10), root=str(project)) == {"skipped": True, "reason": "another run is in progress"}
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (project / "params.yaml").read_text() == before  # the refused runs changed nothing
+    assert not (project / "data/curated").exists() and not (project / "mlflow.db").exists()
