@@ -55,9 +55,10 @@ def hardest(report: dict) -> str | None:
 def summarize(runs: list[ArmRun]) -> dict[str, dict]:
     """Per arm: final accuracy, hardest-split accuracy, mean tokens/steps, steps to baseline.
 
-    ``steps_to_baseline_final``: first step where the arm's mean curve reaches the outcome-only
-    arm's mean final accuracy; ``fraction_of_baseline_steps`` divides it by the baseline's
-    number of steps (the issue's "<= 50%" target).
+    ``steps_to_baseline_final``: first step after the start where the arm's mean curve reaches
+    the outcome-only arm's mean final accuracy; ``fraction_of_baseline_steps`` divides it by the
+    baseline's number of steps (the issue's "<= 50%" target). Both are absent when the baseline
+    did not end above its start (then every arm "reaches" it at step 0, which says nothing).
     """
     arms: dict[str, list[ArmRun]] = {}
     for r in runs:
@@ -65,12 +66,15 @@ def summarize(runs: list[ArmRun]) -> dict[str, dict]:
     base_curve = mean_curve(arms.get(BASELINE, []))
     base_final = base_curve[-1][1] if base_curve else None
     base_steps = base_curve[-1][0] if base_curve else None
+    if base_curve and base_final <= base_curve[0][1]:
+        base_final = None  # the baseline ended no better than it started: "steps to reach it" is 0 for anyone
     out: dict[str, dict] = {}
     for arm, rs in arms.items():
         curve = mean_curve(rs)
         hard = [hardest(r.report) for r in rs]
         row = {
             "seeds": sorted(r.seed for r in rs),
+            "start_greedy_acc": curve[0][1] if curve else None,
             "final_greedy_acc": mean([r.report["overall"]["greedy_acc"] for r in rs if r.report]),
             "final_pass@1": mean([r.report["overall"]["pass@1"] for r in rs if r.report]),
             "hardest_difficulty": hard[0],
@@ -80,7 +84,7 @@ def summarize(runs: list[ArmRun]) -> dict[str, dict]:
             "curve": curve,
         }
         if base_final is not None:
-            reach = steps_to_reach(curve, base_final)
+            reach = steps_to_reach(curve[1:], base_final)
             row["steps_to_baseline_final"] = reach
             row["fraction_of_baseline_steps"] = reach / base_steps if reach is not None and base_steps else None
         out[arm] = row
@@ -93,8 +97,8 @@ def summarize(runs: list[ArmRun]) -> dict[str, dict]:
 
 
 def markdown(summary: dict[str, dict]) -> str:
-    cols = ["final_greedy_acc", "final_pass@1", "hardest_greedy_acc", "hardest_vs_baseline", "mean_tokens", "tokens_vs_baseline", "steps_to_baseline_final", "fraction_of_baseline_steps"]
-    fmt = lambda v: "never" if v is None else f"{v:+.3f}" if isinstance(v, float) and v < 0 else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    cols = ["start_greedy_acc", "final_greedy_acc", "final_pass@1", "hardest_greedy_acc", "hardest_vs_baseline", "mean_tokens", "tokens_vs_baseline", "steps_to_baseline_final", "fraction_of_baseline_steps"]
+    fmt = lambda v: "n/a" if v is None else f"{v:+.3f}" if isinstance(v, float) and v < 0 else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| arm | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for arm, row in summary.items():
         lines.append(f"| {arm} | {len(row['seeds'])} | " + " | ".join(fmt(row.get(c)) for c in cols) + " |")

@@ -29,3 +29,13 @@ def test_summarize_against_the_outcome_only_baseline():
     assert abs(s["hybrid_step_min"]["tokens_vs_baseline"] - (-0.2)) < 1e-9
     assert abs(s["hybrid_step_min"]["hardest_vs_baseline"] - 0.1) < 1e-9
     assert s["hybrid_step_min"]["hardest_difficulty"] == "8"
+
+
+def test_no_steps_to_reach_when_the_baseline_did_not_improve():
+    runs = [
+        ArmRun("outcome_only", 7, [(0, 0.43), (10, 0.33), (20, 0.36)], report(0.36, 0.1, 44.0)),
+        ArmRun("hybrid_seq", 7, [(0, 0.43), (10, 0.35), (20, 0.37)], report(0.37, 0.1, 44.0)),
+    ]
+    s = summarize(runs)
+    assert "steps_to_baseline_final" not in s["hybrid_seq"]
+    assert s["hybrid_seq"]["start_greedy_acc"] == 0.43
