@@ -63,7 +63,7 @@ def set_params(overrides: list[str], root: str | Path = ".", params_file: str = 
         node = current
         for k in keys:
             if not isinstance(node, dict) or k not in node:
-                return False
+                return value is None and isinstance(node, dict)  # absent == null
             node = node[k]
         return node == value
 

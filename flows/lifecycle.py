@@ -32,6 +32,19 @@ SETUP_STAGES = ("curate", "warmstart")
 ITERATION_STAGES = ("label", "train_prm", "train_policy", "evaluate")
 STAGES = SETUP_STAGES + ITERATION_STAGES
 START_SNAPSHOT = "models/start"
+LABEL_HISTORY = "data/label_history"
+
+
+def keep_labels(root: Path, iteration: int) -> None:
+    """Copy this iteration's labels to ``data/label_history/iter<k>`` (atomically, replacing)."""
+    import shutil
+
+    from tasks.io import atomic_dir
+
+    src = root / "data/labels"
+    if src.is_dir():
+        with atomic_dir(root / LABEL_HISTORY / f"iter{iteration}") as tmp:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
 
 
 class LifecycleParams(BaseModel):
@@ -199,7 +212,7 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
     from tasks.config import load_params
 
     logger = get_run_logger()
-    dvc.set_params(overrides + ["lifecycle.iteration=1", "lifecycle.start_policy=models/base"], root)
+    dvc.set_params(overrides + ["lifecycle.iteration=1", "lifecycle.start_policy=models/base", "prm.history_dir=null"], root)
     if overrides:
         logger.info("params.yaml overrides: %s", " ".join(overrides))
     cfg = load_params(root / "params.yaml")
@@ -218,7 +231,11 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
         for it in range(1, cfg.lifecycle.iterations + 1):
             if it > 1:
                 champion.snapshot(champion.current(root / "models/base", root / champion.CHAMPION_DIR), root / START_SNAPSHOT)
-                dvc.set_params([f"lifecycle.iteration={it}", f"lifecycle.start_policy={START_SNAPSHOT}"], root)
+                more = [f"lifecycle.iteration={it}", f"lifecycle.start_policy={START_SNAPSHOT}"]
+                if cfg.lifecycle.accumulate_labels:
+                    keep_labels(root, it - 1)
+                    more.append(f"prm.history_dir={LABEL_HISTORY}")
+                dvc.set_params(more, root)
             tags = {**tracking.run_tags(), "mlflow.parentRunId": top.info.run_id, "prmflow.iteration": str(it)}
             run = client.create_run(exp_id, run_name=f"{name}/iter{it}", tags=tags)
             it_status = "FAILED"

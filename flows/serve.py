@@ -3,7 +3,7 @@
 The process registers the deployments with the Prefect API (``PREFECT_API_URL``, e.g. a
 ``prefect server start`` on 127.0.0.1:4200) and runs their flow runs in this workspace: scheduled
 ones (``lifecycle.schedule_cron`` or ``--cron``/``--interval``) and ones triggered from the UI or
-with ``prefect deployment run 'lifecycle/retrain' --param iterations=2``. Parameters are
+with ``prefect deployment run 'lifecycle/retrain' --params '{"params": {"iterations": 2}}'``. Parameters are
 validated against the flows' typed signatures (``enforce_parameter_schema``). Each deployment
 admits one run at a time (a Prefect concurrency limit: a run that collides is queued when
 ``lifecycle.on_conflict`` is ``wait``, cancelled when ``skip`` or ``fail``); the workspace lock

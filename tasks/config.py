@@ -183,6 +183,9 @@ class PrmConfig(_Section):
     init: str = "policy"
     """``policy``: start from the warm-started policy; else an HF model id/path."""
     extra_data: str | None = None
+    history_dir: str | None = None
+    """Labels of earlier iterations (``datasets`` saved under it, one folder each) to train on as
+    well; the lifecycle flow sets it from iteration 2 when ``lifecycle.accumulate_labels``."""
     """External stepwise-supervision data (JSONL/parquet: prompt, completions, labels)."""
     use_own_labels: bool = True
     soft_labels: bool = True
@@ -285,6 +288,8 @@ class LifecycleConfig(_Section):
     """Iterations per ``prmflow run``: iteration k+1 labels and trains from iteration k's champion."""
     on_conflict: Literal["wait", "skip", "fail"] = "wait"
     """When another run holds the workspace: wait for it, skip this run, or fail."""
+    accumulate_labels: bool = True
+    """Iteration k+1's PRM trains on the labels of iterations 1..k too (``data/label_history``)."""
     lock_timeout_s: float = Field(3600, gt=0)
     schedule_cron: str | None = None
     """Cron of the scheduled ``lifecycle`` deployment (``prmflow serve``), e.g. ``0 3 * * *``."""

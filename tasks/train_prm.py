@@ -97,6 +97,11 @@ def load_records(params: Params, labels_dir: str | Path | None) -> list[dict]:
         if labels_dir is None or not Path(labels_dir).exists():
             raise FileNotFoundError(f"{labels_dir}: no step labels; run the label stage or set prm.use_own_labels: false")
         records += own_label_records(load_labels(labels_dir))
+    if cfg.history_dir and Path(cfg.history_dir).is_dir():
+        from tasks.label import load_labels
+
+        for old in sorted(d for d in Path(cfg.history_dir).iterdir() if d.is_dir()):
+            records += own_label_records(load_labels(old))
     if cfg.extra_data:
         records += read_stepwise(cfg.extra_data)
     if not records:

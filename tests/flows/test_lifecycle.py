@@ -129,6 +129,8 @@ def test_two_iterations_start_from_the_champion(project, prefect_harness):
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["lifecycle"] == {**params["lifecycle"], "iteration": 2, "start_policy": "models/start"}
     assert (project / "models/start/config.json").exists()
+    assert params["prm"]["history_dir"] == "data/label_history"  # iteration 2's PRM also saw iteration 1's labels
+    assert (project / "data/label_history/iter1/stepwise.jsonl").exists()
     assert "up to date" in dvc(project, "status").lower()
     shown = dvc(project, "exp", "show", "--no-pager", "--md")
     assert all(it["dvc_experiment"] in shown for it in result["iterations"])

@@ -9,11 +9,13 @@ with nothing changed is skipped stage by stage by DVC and must finish within 30 
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -110,6 +112,23 @@ def test_servers_deployment_schedule_runs_and_registry(tmp_path):
         # the concurrency limit kept scheduled runs from overlapping
         spans = sorted((r["start_time"], r["end_time"]) for r in runs)
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+        # a run triggered as the UI's "Run" button does (typed form values), and one from the CLI;
+        # a value outside the schema is refused by the server (enforce_parameter_schema)
+        with pytest.raises(urllib.error.HTTPError):
+            http(f"{api}/deployments/{dep['id']}/create_flow_run", {"parameters": {"params": {"eval_samples": 0}}})
+        ui_run = http(f"{api}/deployments/{dep['id']}/create_flow_run", {"parameters": {"params": {"eval_samples": 3}}})
+        cli = subprocess.run([str(BIN / "prefect"), "deployment", "run", "lifecycle/retrain", "--params", json.dumps({"params": {"eval_samples": 2}})],
+                             cwd=proj, env=client_env, capture_output=True, text=True, check=True)
+        cli_id = re.search(r"UUID: ([0-9a-f-]{36})", cli.stdout).group(1)
+
+        def finished(run_id):
+            r = http(f"{api}/flow_runs/{run_id}")
+            assert r["state"]["type"] not in ("FAILED", "CRASHED"), r["state"]
+            return r if r["state"]["type"] == "COMPLETED" else None
+
+        assert wait_for(lambda: finished(ui_run["id"]), 300, "the UI-triggered run", every=3)["parameters"]["params"]["eval_samples"] == 3
+        assert wait_for(lambda: finished(cli_id), 300, "the CLI-triggered run", every=3)["parameters"]["params"]["eval_samples"] == 2
         stop(procs.pop())  # serve
 
         procs.append(start([str(BIN / "mlflow"), "server", "--backend-store-uri", env["MLFLOW_TRACKING_URI"], "--host", "127.0.0.1", "--port", str(mport), "--workers", "1"], proj, env, logs["mlflow"]))
