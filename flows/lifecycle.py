@@ -175,9 +175,9 @@ def iteration_row(it: int, root: Path) -> dict:
         "label_step_agreement": lab.get(f"{lab.get('method', '')}.step_agreement"),
         "rl_eval_acc_end": rl.get("eval_greedy_acc_end"),
     }
-    for key in ("prm.step_auc", "step_auc", "first_error_f1", "prm.first_error_f1"):
+    for key, name in (("prm.chains.step_auc", "prm_step_auc"), ("prm.chains.first_error_f1", "prm_first_error_f1")):
         if key in prm:
-            row[key.replace("prm.", "prm_")] = prm[key]
+            row[name] = prm[key]
     return row
 
 

@@ -1,7 +1,7 @@
 """The UIs as a person would use them: a real ``prefect server`` and ``mlflow server`` on 127.0.0.1.
 
 ``prmflow serve`` registers the deployments with a schedule (every few seconds here); the
-scheduled lifecycle runs on the micro config; then everything is checked through the servers'
+scheduled lifecycle runs (every 60 s) on the micro config; then everything is checked through the servers'
 HTTP APIs (what their web pages read): the deployment and its schedule, the flow runs and their
 artifacts, the MLflow runs and the registered models with aliases. A second scheduled run
 with nothing changed is skipped stage by stage by DVC and must finish within 30 s.
@@ -87,10 +87,10 @@ def test_servers_deployment_schedule_runs_and_registry(tmp_path):
         procs.append(start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(pport)], proj, env, logs["prefect"]))
         wait_for(lambda: http(f"{api}/health"), 120, "prefect server")
         client_env = {**env, "PREFECT_API_URL": api}
-        procs.append(start([str(BIN / "prmflow"), "serve", "--interval", "5"], proj, client_env, logs["serve"]))
+        procs.append(start([str(BIN / "prmflow"), "serve", "--interval", "60"], proj, client_env, logs["serve"]))
 
         dep = wait_for(lambda: http(f"{api}/deployments/name/lifecycle/retrain"), 90, "deployment lifecycle/retrain")
-        assert dep["schedules"] and dep["schedules"][0]["schedule"]["interval"] == 5.0
+        assert dep["schedules"] and dep["schedules"][0]["schedule"]["interval"] == 60.0
         assert dep["enforce_parameter_schema"] is True
         assert "iterations" in json.dumps(dep["parameter_openapi_schema"])  # the typed form
         for name in ("ablate/ablation", "stage/single-stage"):
