@@ -104,6 +104,24 @@ def metric_dict(nested: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
+def _pinned(*packages: str) -> list[str]:
+    """``pip_requirements`` pinning the installed versions of ``packages``."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in packages]
+
+
+def _set_aliases(name: str, info, aliases: tuple[str, ...]) -> str:
+    """Point each alias at the version ``info`` registered; returns that version."""
+    from mlflow import MlflowClient
+
+    version_ = str(info.registered_model_version)
+    client = MlflowClient()
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version_)
+    return version_
+
+
 def log_policy_model(model_dir: str | Path, run_id: str, params, name: str = POLICY_MODEL, aliases: tuple[str, ...] = ()) -> str | None:
     """Log the HF model in ``model_dir`` with MLflow's transformers flavor and register it.
 
@@ -114,14 +132,11 @@ def log_policy_model(model_dir: str | Path, run_id: str, params, name: str = POL
     """
     import mlflow
     from huggingface_hub import ModelCard
-    from mlflow import MlflowClient
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if os.environ.get("PRMFLOW_LOG_MODELS", "1") == "0":
         return None
-    from importlib.metadata import version
-
-    reqs = [f"{p}=={version(p)}" for p in ("torch", "transformers", "tokenizers")]
+    reqs = _pinned("torch", "transformers", "tokenizers")
     card = ModelCard(f"# {name}\n\nTrained by prmflow (run {run_id}).\n")
     model = AutoModelForCausalLM.from_pretrained(str(model_dir))
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -133,11 +148,7 @@ def log_policy_model(model_dir: str | Path, run_id: str, params, name: str = POL
         model_card=card,
         registered_model_name=name,
     )
-    version_ = str(info.registered_model_version)
-    client = MlflowClient()
-    for alias in aliases:
-        client.set_registered_model_alias(name, alias, version_)
-    return version_
+    return _set_aliases(name, info, aliases)
 
 
 def log_prm_model(model_dir: str | Path, run_id: str, name: str = PRM_MODEL, aliases: tuple[str, ...] = ()) -> str | None:
@@ -151,17 +162,14 @@ def log_prm_model(model_dir: str | Path, run_id: str, name: str = PRM_MODEL, ali
     """
     if os.environ.get("PRMFLOW_LOG_MODELS", "1") == "0":
         return None
-    from importlib.metadata import version
-
     import mlflow
-    from mlflow import MlflowClient
 
     import reward
 
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    reqs = [f"{p}=={version(p)}" for p in ("torch", "transformers", "tokenizers", "safetensors")]
+    reqs = _pinned("torch", "transformers", "tokenizers", "safetensors")
     signature = ModelSignature(inputs=Schema([ColSpec("string", "prompt"), ColSpec("string", "solution")]))
     with warnings.catch_warnings():
         # An input example would make MLflow load and run the PRM while logging it.
@@ -175,8 +183,4 @@ def log_prm_model(model_dir: str | Path, run_id: str, name: str = PRM_MODEL, ali
             signature=signature,
             registered_model_name=name,
         )
-    version_ = str(info.registered_model_version)
-    client = MlflowClient()
-    for alias in aliases:
-        client.set_registered_model_alias(name, alias, version_)
-    return version_
+    return _set_aliases(name, info, aliases)
