@@ -17,10 +17,12 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from reward.process import aggregate
 from tasks.metrics import majority_vote
 from tasks.step_labels import first_false, good_auc, label_agreement
 
 AGGREGATES = ("min", "product", "last")
+"""Best-of-N selection rules (:func:`reward.process.aggregate`, the scores RL uses too)."""
 
 
 def step_metrics(scores: Sequence[Sequence[float]], labels: Sequence[Sequence[bool]], threshold: float = 0.5) -> dict[str, float]:
@@ -100,27 +102,6 @@ def best_threshold(scores: Sequence[Sequence[float]], labels: Sequence[Sequence[
         return (-1.0 if math.isnan(f1) else f1, -abs(t - 0.5))
 
     return max(grid, key=key)
-
-
-def aggregate(step_scores: Sequence[float], how: str) -> float:
-    """One score for a solution from its step scores: ``min``, ``product`` or ``last``.
-
-    A solution without steps scores 0: no step, no evidence that it is right.
-
-    >>> aggregate([0.9, 0.5, 0.8], "min"), aggregate([0.5, 0.5], "product"), aggregate([0.9, 0.3], "last")
-    (0.5, 0.25, 0.3)
-    >>> aggregate([], "min")
-    0.0
-    """
-    if how not in AGGREGATES:
-        raise ValueError(f"unknown aggregate {how!r}; expected one of {AGGREGATES}")
-    if not step_scores:
-        return 0.0
-    if how == "min":
-        return float(min(step_scores))
-    if how == "last":
-        return float(step_scores[-1])
-    return float(math.prod(step_scores))
 
 
 def best_of_n(scores: Sequence[Sequence[Sequence[float]]], answers: Sequence[Sequence[str | None]], targets: Sequence[str | None]) -> dict[str, float]:

@@ -7,7 +7,6 @@ import math
 import pytest
 
 from tasks.prm_metrics import (
-    aggregate,
     best_of_n,
     best_threshold,
     calibrate_scores,
@@ -71,15 +70,6 @@ def test_best_threshold_picks_the_best_f1_closest_to_half():
     # only t in (0.05, 0.2] works
     assert best_threshold([[0.2, 0.05]], [[True, False]]) == 0.2
     assert best_threshold([[0.2, 0.05]], [[True, False]], grid=[0.5, 0.1]) == 0.1
-
-
-def test_aggregate():
-    assert aggregate([0.9, 0.5, 0.8], "min") == 0.5
-    assert aggregate([0.9, 0.5, 0.8], "product") == pytest.approx(0.36)
-    assert aggregate([0.9, 0.5, 0.8], "last") == 0.8
-    assert aggregate([], "product") == 0.0
-    with pytest.raises(ValueError):
-        aggregate([0.5], "mean")
 
 
 def test_best_of_n_by_hand():
