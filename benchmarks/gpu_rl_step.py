@@ -33,27 +33,39 @@ def main() -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from prmflow.lm.logprobs import sequence_logprobs
+    from prmflow.lm.models import build_tokenizer, resolve_device, resolve_dtype
+    from prmflow.lm.sampling import sample
+    from prmflow.prm.scorers import PolicyConfidenceScorer
+    from prmflow.problems.synthetic import generate_problems
+    from prmflow.rl.batch import build_batch
+    from prmflow.rl.loss import clipped_policy_loss, masked_mean
     from reward.advantages import grpo_advantages
     from reward.outcome import outcome_rewards
-    from reward.prm_scorer import PolicyConfidenceScorer
-    from tasks.modeling import build_tokenizer, resolve_device, resolve_dtype
-    from tasks.policy_loss import clipped_policy_loss, masked_mean
-    from tasks.sampling import sample
-    from tasks.synthetic import generate_problems
-    from tasks.train_policy import build_batch, sequence_logprobs
 
     device = resolve_device("auto")
     dtype = resolve_dtype("auto", device)
     tok = build_tokenizer(100)
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=896, intermediate_size=4864, num_hidden_layers=args.layers, num_attention_heads=14,
-        num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        vocab_size=len(tok),
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=args.layers,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg).to(device=device, dtype=dtype)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}), dtype {dtype}, parameters {n_params / 1e6:.0f}M", flush=True)
+    print(
+        f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}), dtype {dtype}, parameters {n_params / 1e6:.0f}M",
+        flush=True,
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
     problems = generate_problems(args.prompts * args.steps, seed=1, min_steps=2, max_steps=8)
     pad = tok.pad_token_id
@@ -71,7 +83,8 @@ def main() -> None:
         rewards = torch.tensor(outcome_rewards(s.texts, answers))
         adv = grpo_advantages(rewards, args.group)
         token_adv = [torch.full((n,), float(a)) for a, n in zip(adv, s.num_tokens)]
-        ids, attn, cmask, tadv = (t.to(device) for t in build_batch(s.prompt_ids, s.completion_ids, token_adv, pad))
+        b = build_batch(s.prompt_ids, s.completion_ids, token_adv, pad).to(device)
+        ids, attn, cmask, tadv = b.input_ids, b.attention_mask, b.completion_mask, b.advantages
         with torch.no_grad():
             old, _ = sequence_logprobs(model, ids, attn)
         model.train()
@@ -87,12 +100,17 @@ def main() -> None:
         times.append(dt)
         sample_s += t_s
         new_tokens += sum(s.num_tokens)
-        print(f"step {step + 1}: {dt:.2f} s (sampling {t_s:.2f} s, {sum(s.num_tokens)} tokens), loss {float(loss.detach()):.4f}, "
-              f"clip_frac {stats['clip_frac']:.3f}, mean logp {float(masked_mean(logp.detach(), cmask)):.2f}", flush=True)
+        print(
+            f"step {step + 1}: {dt:.2f} s (sampling {t_s:.2f} s, {sum(s.num_tokens)} tokens), loss {float(loss.detach()):.4f}, "
+            f"clip_frac {stats['clip_frac']:.3f}, mean logp {float(masked_mean(logp.detach(), cmask)):.2f}",
+            flush=True,
+        )
     warm = times[1:] or times
     n = args.prompts * args.group
-    print(f"RL step (after the first): {sum(warm) / len(warm):.2f} s, {n / (sum(warm) / len(warm)):.1f} samples/s; "
-          f"generation {new_tokens / sample_s:.0f} tokens/s")
+    print(
+        f"RL step (after the first): {sum(warm) / len(warm):.2f} s, {n / (sum(warm) / len(warm)):.1f} samples/s; "
+        f"generation {new_tokens / sample_s:.0f} tokens/s"
+    )
     scorer = PolicyConfidenceScorer(model.eval(), tok)
     texts = [p["answer"] for p in problems[:256]]
     qs = [p["question"] + "\n" for p in problems[:256]]

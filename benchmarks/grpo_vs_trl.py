@@ -25,16 +25,24 @@ sys.path.insert(0, str(ROOT))
 
 
 def ours(params, steps: int, tmp: Path) -> float:
-    from tasks.train_policy import train_policy
+    from tasks.train_policy import run as train_policy
 
     p = params.model_copy(deep=True)
     p.rl.steps = steps
     p.rl.eval_every = 0
-    p.rl.weights.process = 0.0
+    p.rl.weights = {**p.rl.weights, "process": 0.0}
     p.rl.checkpoint_every = 10**6
     t0 = time.perf_counter()
-    train_policy(p, policy_dir=ROOT / "models/base", prm_dir=None, curated_dir=ROOT / "data/curated",
-                 out_dir=tmp / "ours", ckpt_dir=tmp / "ours_ckpt", metrics_path=tmp / "ours.json", plots_dir=tmp / "ours_plots")
+    train_policy(
+        p,
+        policy_dir=ROOT / "models/base",
+        prm_dir=None,
+        curated_dir=ROOT / "data/curated",
+        out_dir=tmp / "ours",
+        ckpt_dir=tmp / "ours_ckpt",
+        metrics_path=tmp / "ours.json",
+        plots_dir=tmp / "ours_plots",
+    )
     return time.perf_counter() - t0
 
 
@@ -42,14 +50,17 @@ def trl(params, steps: int, tmp: Path) -> float:
     import datasets
     from trl import GRPOConfig, GRPOTrainer
 
+    from prmflow.lm.models import load_causal_lm, load_tokenizer
+    from prmflow.lm.prompts import format_prompt
+    from prmflow.workspace import load_curated
     from reward.outcome import outcome_rewards
-    from tasks.curate import load_curated
-    from tasks.modeling import format_prompt, load_causal_lm, load_tokenizer
 
     rl = params.rl
     train = load_curated(ROOT / "data/curated")["train"]
     n = steps * rl.prompts_per_step
-    rows = [{"prompt": format_prompt(r["question"], params.model), "answer": r["final_answer"]} for r in train.select(range(min(n, len(train))))]
+    rows = [
+        {"prompt": format_prompt(r["question"], params.model), "answer": r["final_answer"]} for r in train.select(range(min(n, len(train))))
+    ]
     ds = datasets.Dataset.from_list(rows)
 
     def reward(prompts, completions, answer, **_):
@@ -93,7 +104,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from tasks.config import load_params
+    from prmflow.config import load_params
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,7 +115,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         t_trl = trl(params, args.steps, Path(d))
         t_ours = ours(params, args.steps, Path(d))
-    print(f"\n{args.steps} steps x {params.rl.prompts_per_step} prompts x {params.rl.group_size} completions = {samples} samples, torch threads {torch.get_num_threads()}")
+    print(
+        f"\n{args.steps} steps x {params.rl.prompts_per_step} prompts x {params.rl.group_size} completions = {samples} samples, torch threads {torch.get_num_threads()}"
+    )
     print(f"TRL GRPOTrainer : {t_trl:7.1f} s  {samples / t_trl:7.1f} samples/s")
     print(f"prmflow         : {t_ours:7.1f} s  {samples / t_ours:7.1f} samples/s")
     print(f"ratio (prmflow / TRL): {t_trl / t_ours:.2f}x")

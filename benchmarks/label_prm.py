@@ -37,7 +37,7 @@ def run_stage(module: str, params_file: str) -> float:
 def main(argv: list[str] | None = None) -> None:
     import yaml
 
-    from tasks.config import apply_overrides, read_params_file, validate_params
+    from prmflow.config import apply_overrides, read_params_file, validate_params
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")

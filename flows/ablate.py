@@ -18,9 +18,12 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows import dvc_cli as dvc
-from flows.lifecycle import SETUP_STAGES, run_stage
+from flows.lifecycle import run_stage
 from flows.lock import workspace_lock
-from tasks.ablation import ARMS, ArmRun, markdown, summarize
+from prmflow import tracking
+from prmflow.config import load_params
+from prmflow.evaluation.ablation import ARMS, ArmRun, markdown, summarize
+from tasks import SETUP_STAGES
 
 REPORT_DIR = "reports/ablation"
 
@@ -54,13 +57,12 @@ def plot(summary: dict, out: Path) -> Path:
 
 
 @flow(name="ablate", log_prints=True)
-def ablate(arms: list[str] = list(ARMS), seeds: list[int] = [7, 8, 9], rl_steps: int | None = None, overrides: list[str] = [], root: str = ".") -> dict:  # noqa: B006
+def ablate(
+    arms: list[str] = list(ARMS), seeds: list[int] = [7, 8, 9], rl_steps: int | None = None, overrides: list[str] = [], root: str = "."
+) -> dict:  # noqa: B006
     """Run every arm with every seed under the same budget and compare them."""
     from mlflow import MlflowClient
     from prefect.artifacts import create_markdown_artifact
-
-    from tasks import tracking
-    from tasks.config import load_params
 
     logger = get_run_logger()
     unknown = [a for a in arms if a not in ARMS]
@@ -84,7 +86,11 @@ def ablate(arms: list[str] = list(ARMS), seeds: list[int] = [7, 8, 9], rl_steps:
                 for arm in arms:
                     name = f"ablate-{arm}-s{seed}"
                     dvc.set_params(ARMS[arm] + [f"rl.seed={seed}"], root_path)
-                    child = client.create_run(exp_id, run_name=name, tags={**tracking.run_tags(), "mlflow.parentRunId": top.info.run_id, "prmflow.arm": arm, "prmflow.seed": str(seed)})
+                    child = client.create_run(
+                        exp_id,
+                        run_name=name,
+                        tags={**tracking.run_tags(), "mlflow.parentRunId": top.info.run_id, "prmflow.arm": arm, "prmflow.seed": str(seed)},
+                    )
                     t0 = time.time()
                     try:
                         for s in ("train_policy", "evaluate"):

@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from prmflow.config import ConfigError, load_params
+
 UI_HINT = """
 Open the UIs:
   Prefect:  .venv/bin/prefect server start        (then re-run with PREFECT_API_URL=http://127.0.0.1:4200/api)
@@ -54,8 +56,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     root = Path(args.root).resolve()
-    from tasks.config import ConfigError, load_params
-
     try:
         params = load_params(root / "params.yaml", getattr(args, "overrides", []))  # fail fast, before any work
     except ConfigError as e:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "ablate":
         from flows.ablate import ablate
-        from tasks.ablation import ARMS
+        from prmflow.evaluation.ablation import ARMS
 
         res = ablate(arms=args.arms or list(ARMS), seeds=args.seeds, rl_steps=args.rl_steps, overrides=args.overrides, root=str(root))
         print((Path(res["report_dir"]) / "ablation.md").read_text())
@@ -98,19 +98,19 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "run":
         from flows.lifecycle import LifecycleParams, lifecycle
-
         from flows.lock import RunInProgress
 
         try:
-            result = lifecycle(LifecycleParams(overrides=args.overrides, iterations=args.iterations), root=str(root), experiment_name=args.name)
+            result = lifecycle(
+                LifecycleParams(overrides=args.overrides, iterations=args.iterations), root=str(root), experiment_name=args.name
+            )
         except RunInProgress as e:
             print(f"prmflow: {e}", file=sys.stderr)
             return 3
         if result.get("skipped"):
             print(f"prmflow: skipped: {result['reason']}")
             return 0
-        from flows.lifecycle import iterations_markdown
-        from tasks.evaluate import format_table
+        from prmflow.evaluation.tables import format_table, iterations_markdown
 
         k = load_params(root / "params.yaml").evaluate.num_samples
         print(f"\nEvaluation of the {result['eval'].get('policy', 'policy')} (eval split, last iteration):")

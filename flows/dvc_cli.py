@@ -11,9 +11,11 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+
+from prmflow.config import apply_overrides, parse_override, read_params_file, validate_params
 
 _SKIP_RE = re.compile(r"Stage '([^']+)' didn't change, skipping")
 _RUN_RE = re.compile(r"Running stage '([^']+)'")
@@ -51,8 +53,6 @@ def set_params(overrides: list[str], root: str | Path = ".", params_file: str = 
     if not overrides:
         return
     from dvc.utils.serialize import modify_yaml
-
-    from tasks.config import apply_overrides, parse_override, read_params_file, validate_params
 
     path = Path(root) / params_file
     current = read_params_file(path)
@@ -118,7 +118,9 @@ def _stream(cmd: list[str], cwd: Path, env: dict, on_line: Callable[[str], None]
     return proc.wait(), lines
 
 
-def repro(stage: str, root: str | Path = ".", env: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None, force: bool = False) -> StageResult:
+def repro(
+    stage: str, root: str | Path = ".", env: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None, force: bool = False
+) -> StageResult:
     """``dvc repro <stage>``: runs it (and stale upstream stages) or reports it up to date."""
     cmd = [dvc_executable(), "repro", stage]
     if force:

@@ -16,7 +16,6 @@ waits, skips or fails per ``lifecycle.on_conflict``.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -27,21 +26,22 @@ from pydantic import BaseModel, Field
 
 from flows import dvc_cli as dvc
 from flows.lock import workspace_lock
+from prmflow import tracking, workspace
+from prmflow.config import load_params
+from prmflow.evaluation import champion
+from prmflow.evaluation.tables import eval_markdown, iteration_row, iterations_markdown
+from prmflow.io import atomic_dir
+from tasks import ITERATION_STAGES, SETUP_STAGES, STAGES  # noqa: F401  (STAGES: re-exported for callers)
 
-SETUP_STAGES = ("curate", "warmstart")
-ITERATION_STAGES = ("label", "train_prm", "train_policy", "evaluate")
-STAGES = SETUP_STAGES + ITERATION_STAGES
-START_SNAPSHOT = "models/start"
-LABEL_HISTORY = "data/label_history"
+START_SNAPSHOT = workspace.START
+LABEL_HISTORY = workspace.LABEL_HISTORY
 
 
 def keep_labels(root: Path, iteration: int) -> None:
     """Copy this iteration's labels to ``data/label_history/iter<k>`` (atomically, replacing)."""
     import shutil
 
-    from tasks.io import atomic_dir
-
-    src = root / "data/labels"
+    src = root / workspace.LABELS
     if src.is_dir():
         with atomic_dir(root / LABEL_HISTORY / f"iter{iteration}") as tmp:
             shutil.copytree(src, tmp, dirs_exist_ok=True)
@@ -114,7 +114,9 @@ def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
             pct = float(m.group(2))
             now = time.time()
             if progress["id"] is None:
-                progress["id"] = create_progress_artifact(progress=pct, key=f"{stage.replace('_', '-')}-progress", description=f"{stage}: {m.group(1) or 'progress'}")
+                progress["id"] = create_progress_artifact(
+                    progress=pct, key=f"{stage.replace('_', '-')}-progress", description=f"{stage}: {m.group(1) or 'progress'}"
+                )
             elif pct != progress["last"] and (now - progress["t"] > 2 or pct == 100):
                 update_progress_artifact(progress["id"], pct, description=f"{stage}: {m.group(1) or 'progress'}")
             progress["last"], progress["t"] = pct, now
@@ -130,74 +132,16 @@ def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
     return {"stage": stage, "ran": result.ran, "seconds": seconds}
 
 
-def eval_markdown(report: dict, k: int) -> str:
-    rows = [f"| difficulty | n | greedy | pass@1 | maj@{k} | pass@{k} | tokens | steps |", "|---|---|---|---|---|---|---|---|"]
-    lines = list(report["by_difficulty"].items()) + [(f"**all ({report.get('policy', 'policy')})**", report["overall"])]
-    for name in ("champion", "base"):
-        if name in report:
-            lines.append((f"**{name}**", report[name]["overall"]))
-    for d, m in lines:
-        rows.append(
-            f"| {d} | {m['n']} | {m['greedy_acc']:.3f} | {m['pass@1']:.3f} | {m[f'maj@{k}']:.3f} | "
-            f"{m[f'pass@{k}']:.3f} | {m['len_tokens_mean']:.1f} | {m['len_steps_mean']:.2f} |"
-        )
-    out = f"## Evaluation of the {report.get('policy', 'policy')}\n\n" + "\n".join(rows)
-    if "gate" in report:
-        g = report["gate"]
-        verdict = "**promoted to champion**" if g["promote"] else "**not promoted**"
-        out += (
-            f"\n\n## Gate: {verdict}\n\n{g['reason']}\n\n| | candidate | champion | diff | noise margin |\n|---|---|---|---|---|\n"
-            f"| score | {g['candidate']:.3f} | {g['champion']:.3f} | {g['diff']:+.3f} | {g['margin']:.3f} |\n"
-        )
-        mon = report.get("monitors", {})
-        if mon:
-            out += "\nMonitors: " + ", ".join(f"{k} = {v:.3f}" for k, v in mon.items()) + "\n"
-    return out
-
-
-def iteration_row(it: int, root: Path) -> dict:
-    """One row of the across-iterations table, from the metrics files DVC tracks."""
-
-    def load(name: str) -> dict:
-        p = root / "metrics" / name
-        return json.loads(p.read_text()) if p.exists() else {}
-
-    ev, lab, prm, rl = load("eval.json"), load("label.json"), load("prm.json"), load("train_policy.json")
-    gate = ev.get("gate", {})
-    row = {
-        "iteration": it,
-        "greedy_acc": ev.get("overall", {}).get("greedy_acc"),
-        "pass@1": ev.get("overall", {}).get("pass@1"),
-        "tokens": ev.get("overall", {}).get("len_tokens_mean"),
-        "champion_before": gate.get("champion"),
-        "promoted": gate.get("promote"),
-        "gate_reason": gate.get("reason", "no gate"),
-        "label_step_agreement": lab.get(f"{lab.get('method', '')}.step_agreement"),
-        "rl_eval_acc_end": rl.get("eval_greedy_acc_end"),
-    }
-    for key, name in (("prm.chains.step_auc", "prm_step_auc"), ("prm.chains.first_error_f1", "prm_first_error_f1")):
-        if key in prm:
-            row[name] = prm[key]
-    return row
-
-
-def iterations_markdown(rows: list[dict]) -> str:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
-    head = "| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n"
-    return "## Iterations\n\n" + head + "".join("| " + " | ".join(fmt(r.get(k)) for k in keys) + " |\n" for r in rows)
-
-
 @flow(name="lifecycle", log_prints=True)
 def lifecycle(params: LifecycleParams = LifecycleParams(), root: str = ".", experiment_name: str | None = None) -> dict:
     """Run the post-training lifecycle: curate, warm start, then N label/PRM/RL/evaluate rounds."""
-    from tasks.config import load_params
-
     logger = get_run_logger()
     root_path = Path(root).resolve()
     overrides = params.to_overrides()
     cfg = load_params(root_path / "params.yaml", overrides)  # fail fast on a bad form value
-    with workspace_lock(root_path, f"lifecycle {experiment_name or ''}".strip(), cfg.lifecycle.on_conflict, cfg.lifecycle.lock_timeout_s) as held:
+    with workspace_lock(
+        root_path, f"lifecycle {experiment_name or ''}".strip(), cfg.lifecycle.on_conflict, cfg.lifecycle.lock_timeout_s
+    ) as held:
         if not held:
             logger.warning("another run is in progress; skipping this one (lifecycle.on_conflict=skip)")
             return {"skipped": True, "reason": "another run is in progress"}
@@ -207,9 +151,6 @@ def lifecycle(params: LifecycleParams = LifecycleParams(), root: str = ".", expe
 def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_name: str | None) -> dict:
     from mlflow import MlflowClient
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
-    from tasks import champion, tracking
-    from tasks.config import load_params
 
     logger = get_run_logger()
     dvc.set_params(overrides + ["lifecycle.iteration=1", "lifecycle.start_policy=models/base", "prm.history_dir=null"], root)
@@ -230,7 +171,7 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
         report: dict = {}
         for it in range(1, cfg.lifecycle.iterations + 1):
             if it > 1:
-                champion.snapshot(champion.current(root / "models/base", root / champion.CHAMPION_DIR), root / START_SNAPSHOT)
+                champion.snapshot(champion.current(root / workspace.BASE, root / workspace.CHAMPION), root / START_SNAPSHOT)
                 more = [f"lifecycle.iteration={it}", f"lifecycle.start_policy={START_SNAPSHOT}"]
                 if cfg.lifecycle.accumulate_labels:
                     keep_labels(root, it - 1)
@@ -241,7 +182,7 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
             it_status = "FAILED"
             try:
                 results += [run_stage(s, str(root), run.info.run_id) for s in ITERATION_STAGES]
-                report = json.loads((root / "metrics/eval.json").read_text())
+                report = workspace.read_metrics("evaluate", root)
                 k = cfg.evaluate.num_samples
                 md = eval_markdown(report, k)
                 client.log_text(run.info.run_id, md, "eval_summary.md")
@@ -254,7 +195,9 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
                 exp_name = dvc.exp_save(f"{name}-{top.info.run_id[:6]}-it{it}", root)
                 if exp_name:
                     client.set_tag(run.info.run_id, "dvc.experiment", exp_name)
-                iterations.append({"iteration": it, "mlflow_run_id": run.info.run_id, "dvc_experiment": exp_name, "gate": report.get("gate")})
+                iterations.append(
+                    {"iteration": it, "mlflow_run_id": run.info.run_id, "dvc_experiment": exp_name, "gate": report.get("gate")}
+                )
                 it_status = "FINISHED"
             finally:
                 client.set_terminated(run.info.run_id, status=it_status)
@@ -279,13 +222,13 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
 def _label_artifact(root: Path, it: int) -> None:
     from prefect.artifacts import create_markdown_artifact
 
-    p = root / "metrics/label.json"
-    if not p.exists():
-        return
-    from tasks.label import comparison_table
+    from prmflow.labeling.report import comparison_table
 
+    metrics = workspace.read_metrics("label", root)
+    if not metrics:
+        return
     create_markdown_artifact(
         key=f"label-quality-iter{it}",
-        markdown="## Step labels against the oracle\n\n" + comparison_table(json.loads(p.read_text())),
+        markdown="## Step labels against the oracle\n\n" + comparison_table(metrics),
         description="Agreement of each labelling method with the oracle, and its cost",
     )

@@ -14,8 +14,9 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 LOCK_FILE = ".prmflow.lock"
 
@@ -36,7 +37,9 @@ def _holder(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def workspace_lock(root: str | Path, name: str, on_conflict: Literal["wait", "skip", "fail"] = "wait", timeout_s: float = 3600, poll_s: float = 1.0) -> Iterator[bool]:
+def workspace_lock(
+    root: str | Path, name: str, on_conflict: Literal["wait", "skip", "fail"] = "wait", timeout_s: float = 3600, poll_s: float = 1.0
+) -> Iterator[bool]:
     """Hold the workspace lock for the block; yields ``True`` when held.
 
     ``wait``: poll until the other run finishes (``RunInProgress`` after ``timeout_s``);

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flows.ablate import ablate
+from flows.lifecycle import lifecycle
+from flows.stage import stage
+from prmflow.config import load_params
+
 
 def deployments(root: str | Path = ".", cron: str | None = None, interval: float | None = None):
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-
-    from flows.ablate import ablate
-    from flows.lifecycle import lifecycle
-    from flows.stage import stage
-    from tasks.config import load_params
 
     root = str(Path(root).resolve())
     cfg = load_params(Path(root) / "params.yaml")
@@ -39,8 +39,12 @@ def deployments(root: str | Path = ".", cron: str | None = None, interval: float
             enforce_parameter_schema=True,
             **schedule,
         ),
-        ablate.to_deployment(name="ablation", parameters={"root": root}, tags=["prmflow"], concurrency_limit=one_at_a_time, enforce_parameter_schema=True),
-        stage.to_deployment(name="single-stage", parameters={"root": root}, tags=["prmflow"], concurrency_limit=one_at_a_time, enforce_parameter_schema=True),
+        ablate.to_deployment(
+            name="ablation", parameters={"root": root}, tags=["prmflow"], concurrency_limit=one_at_a_time, enforce_parameter_schema=True
+        ),
+        stage.to_deployment(
+            name="single-stage", parameters={"root": root}, tags=["prmflow"], concurrency_limit=one_at_a_time, enforce_parameter_schema=True
+        ),
     ]
 
 

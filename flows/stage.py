@@ -10,15 +10,15 @@ from prefect import flow
 from flows import dvc_cli as dvc
 from flows.lifecycle import run_stage
 from flows.lock import workspace_lock
+from prmflow.config import load_params
+from tasks import STAGES
 
-StageName = Literal["curate", "warmstart", "label", "train_prm", "train_policy", "evaluate"]
+StageName = Literal[STAGES]  # type: ignore[valid-type]  (the one list of stages, tasks.STAGES)
 
 
 @flow(name="stage", log_prints=True)
 def stage(name: StageName, overrides: list[str] = [], root: str = ".") -> dict:  # noqa: B006
     """Run one stage through DVC with optional ``-S``-style overrides written to params.yaml."""
-    from tasks.config import load_params
-
     root_path = Path(root).resolve()
     cfg = load_params(root_path / "params.yaml", overrides)  # fail fast
     with workspace_lock(root_path, f"stage {name}", cfg.lifecycle.on_conflict, cfg.lifecycle.lock_timeout_s) as held:

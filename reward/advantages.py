@@ -8,10 +8,12 @@ TRL's GRPOTrainer has only one advantage per sequence.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+from reward.registry import ADVANTAGES, STEP_CREDITS
 
-CREDITS = ("sum", "min")
+if TYPE_CHECKING:
+    import torch
 
 
 def grpo_advantages(rewards: torch.Tensor, group_size: int, scale_by_std: bool = True, eps: float = 1e-6) -> torch.Tensor:
@@ -32,6 +34,50 @@ def grpo_advantages(rewards: torch.Tensor, group_size: int, scale_by_std: bool =
     return adv.view(-1)
 
 
+@ADVANTAGES.register("grpo")
+def grpo(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """GRPO (Shao et al. 2024): group-centred, divided by the group's std."""
+    return grpo_advantages(rewards, group_size, scale_by_std=True)
+
+
+@ADVANTAGES.register("dr_grpo")
+def dr_grpo(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Dr. GRPO (Liu et al. 2025): group-centred only (no std, which favours easy/hard groups)."""
+    return grpo_advantages(rewards, group_size, scale_by_std=False)
+
+
+dr_grpo.scale_by_std = False  # step-level advantages follow the estimator: centred only
+
+
+@STEP_CREDITS.register("sum")
+def sum_credit(rewards: list[float]) -> list[float]:
+    """DeepSeekMath's process supervision: a step's value is the sum of its and later rewards.
+
+    >>> sum_credit([1.0, -2.0, 0.5])
+    [-0.5, -1.5, 0.5]
+    """
+    out, acc = [], 0.0
+    for r in reversed(rewards):
+        acc += r
+        out.append(acc)
+    return out[::-1]
+
+
+@STEP_CREDITS.register("min")
+def min_credit(rewards: list[float]) -> list[float]:
+    """PURE's min-form credit: a step's value is the minimum of its and later rewards, so a run
+    of good steps cannot hide a bad one.
+
+    >>> min_credit([1.0, -2.0, 0.5])
+    [-2.0, -2.0, 0.5]
+    """
+    out, acc = [], math.inf
+    for r in reversed(rewards):
+        acc = min(acc, r)
+        out.append(acc)
+    return out[::-1]
+
+
 def step_advantages(
     step_scores: list[list[float]], group_size: int, credit: str = "sum", scale_by_std: bool = True, eps: float = 1e-6
 ) -> list[list[float]]:
@@ -40,12 +86,11 @@ def step_advantages(
     Each step reward is normalised by the mean and (unbiased) std of all step rewards of its
     group, ``r~ = (r - mean) / (std + eps)`` (centred only if ``scale_by_std=False``), as in
     DeepSeekMath's process supervision. The value of step ``j`` is then
-    ``sum_{k>=j} r~_k`` (``credit="sum"``, DeepSeekMath) or ``min_{k>=j} r~_k`` (``credit="min"``,
-    PURE's min-form credit assignment, which stops a run of good steps from hiding a bad one).
+    ``credit`` (a :data:`reward.registry.STEP_CREDITS` name) applied to its own and later normalised
+    rewards: ``sum_{k>=j} r~_k`` (``"sum"``) or ``min_{k>=j} r~_k`` (``"min"``).
     A solution with no steps gets ``[]``; a group with a single step reward in all gets zeros.
     """
-    if credit not in CREDITS:
-        raise ValueError(f"step_advantages: unknown credit {credit!r}; expected one of {CREDITS}")
+    value_of = STEP_CREDITS.get(credit)
     if group_size <= 0 or len(step_scores) % group_size:
         raise ValueError(f"step_advantages: {len(step_scores)} solutions is not a multiple of group_size={group_size}")
     out: list[list[float]] = []
@@ -59,12 +104,7 @@ def step_advantages(
         std = math.sqrt(sum((r - mean) ** 2 for r in flat) / (len(flat) - 1))
         scale = std + eps if scale_by_std else 1.0
         for s in group:
-            norm = [(float(r) - mean) / scale for r in s]
-            values, acc = [], None
-            for r in reversed(norm):  # suffix sums / suffix minima
-                acc = r if acc is None else (acc + r if credit == "sum" else min(acc, r))
-                values.append(acc)
-            out.append(values[::-1])
+            out.append(value_of([(float(r) - mean) / scale for r in s]))
     return out
 
 
@@ -82,6 +122,8 @@ def tokens_from_steps(step_values: list[float], ends: list[int], n_tokens: int) 
         if e <= prev or e >= n_tokens:
             raise ValueError(f"tokens_from_steps: ends must be strictly increasing in [0, {n_tokens}), got {ends}")
         prev = e
+    import torch  # here, not at import: the registries above load without torch
+
     out = torch.zeros(n_tokens, dtype=torch.float32)
     start = 0
     for v, e in zip(step_values, ends):

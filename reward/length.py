@@ -5,6 +5,8 @@ Both return one float per completion, in ``[-1, 0]`` (overlong) or ``[-0.5, 0.5]
 
 from __future__ import annotations
 
+from reward.registry import REWARDS
+
 
 def overlong_penalty(n_tokens: list[int], budget: int, max_len: int) -> list[float]:
     """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13).
@@ -45,3 +47,9 @@ def group_length_penalty(n_tokens: list[int], correct: list[bool], group_size: i
             lam = 0.0 if hi == lo else 0.5 - (n - lo) / (hi - lo)
             out.append(lam if c else min(0.0, lam))
     return out
+
+
+@REWARDS.register("length")
+def length_reward(completions: list[str], num_tokens: list[int], length_budget: int, max_new_tokens: int, **kwargs) -> list[float]:
+    """The length term of the hybrid reward: :func:`overlong_penalty` of each completion."""
+    return overlong_penalty(num_tokens, length_budget, max_new_tokens)

@@ -12,9 +12,11 @@ import re
 import signal
 import threading
 import time
+from enum import StrEnum
 from fractions import Fraction
 
-from reward.parse import FINAL_MARKER, extract_answer
+from reward.parse import extract_answer, reference_answer
+from reward.registry import REWARDS
 
 MAX_SYMBOLIC_CHARS = 128
 """Longer non-numeric answers are wrong without being parsed (sympy's cost grows with length)."""
@@ -47,8 +49,8 @@ def _raise_timeout(signum, frame):
     raise _Timeout
 
 
-def _with_deadline(fn, seconds: float) -> bool:
-    """``fn()`` or False once ``seconds`` have passed (SIGALRM; main thread only).
+def _with_deadline(fn, seconds: float) -> bool | None:
+    """``fn()``, or ``None`` once ``seconds`` have passed (SIGALRM; main thread only).
 
     A caller's own alarm (e.g. pytest-timeout) is re-armed afterwards, late by at most ``seconds``.
     """
@@ -62,7 +64,7 @@ def _with_deadline(fn, seconds: float) -> bool:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except _Timeout:  # also when it fires at the start of the finally above; the timer is one-shot
         signal.setitimer(signal.ITIMER_REAL, 0)
-        return False
+        return None
     finally:
         signal.signal(signal.SIGALRM, old_handler)
         if old_delay:
@@ -83,43 +85,66 @@ def _symbolic_equal(pred: str, gold: str) -> bool:
     return bool(g and p and verify(g, p, timeout_seconds=None))
 
 
-def _final(answer: str) -> str | None:
-    """A reference answer normalised exactly like a model's final answer."""
-    return extract_answer(answer if FINAL_MARKER in answer else f"{FINAL_MARKER} {answer}")
+class Verdict(StrEnum):
+    """Why an answer was judged as it was (callers count these; see :func:`judge`)."""
+
+    CORRECT = "correct"
+    WRONG = "wrong"
+    NO_ANSWER = "no_answer"
+    """The solution has no final answer line (or an empty one)."""
+    TIMEOUT = "timeout"
+    """The symbolic check ran past its deadline (or was refused as unbounded off the main thread)."""
+    ERROR = "error"
+    """The symbolic checker raised: a verifier fault, counted and reported, never silent."""
+
+
+def same_answer(pred: str | None, gold: str | None, timeout_s: float = 2.0) -> Verdict:
+    """Are two final answers (as :func:`reward.parse.extract_answer` reads them) the same?
+
+    Two plain numbers are equal iff numerically equal (``17.0 == 17``, ``1,000 == 1000``,
+    ``-2.50 == -2.5``). Otherwise ``math_verify`` decides (``\\frac{1}{2}`` vs ``0.5``) within
+    ``timeout_s`` in the main thread; in other threads there is no way to interrupt it, so answers
+    with powers, factorials, sums etc. or deeply nested brackets are refused there (``TIMEOUT``).
+    """
+    if pred is None or gold is None:
+        return Verdict.NO_ANSWER
+    if pred == gold:
+        return Verdict.CORRECT
+    if _PLAIN_RE.fullmatch(pred) and _PLAIN_RE.fullmatch(gold):
+        return Verdict.CORRECT if Fraction(pred) == Fraction(gold) else Verdict.WRONG
+    if len(pred) > MAX_SYMBOLIC_CHARS or len(gold) > MAX_SYMBOLIC_CHARS or timeout_s <= 0:
+        return Verdict.WRONG
+    try:
+        if threading.current_thread() is threading.main_thread():
+            equal = _with_deadline(lambda: _symbolic_equal(pred, gold), timeout_s)
+            return Verdict.TIMEOUT if equal is None else Verdict.CORRECT if equal else Verdict.WRONG
+        if any(_UNBOUNDED_RE.search(x) or _depth(x) > MAX_THREAD_DEPTH for x in (pred, gold)):
+            return Verdict.TIMEOUT
+        return Verdict.CORRECT if _symbolic_equal(pred, gold) else Verdict.WRONG
+    except Exception:  # noqa: BLE001 - sympy/latex2sympy raise anything; counted as ERROR by callers
+        return Verdict.ERROR
+
+
+def judge(text: str, answer: str, timeout_s: float = 2.0) -> Verdict:
+    """The verdict on solution ``text`` against the reference ``answer`` (bare or ``#### x``)."""
+    return same_answer(extract_answer(text), reference_answer(answer), timeout_s)
 
 
 def verify(text: str, answer: str, timeout_s: float = 2.0) -> bool:
-    """True if the final answer of solution ``text`` equals the reference ``answer``.
-
-    The final answer is read by :func:`reward.parse.extract_answer`; ``answer`` may be bare
-    (``"1,000"``) or a ``#### 1,000`` line. Two plain numbers are equal iff numerically equal
-    (``17.0 == 17``, ``1,000 == 1000``). Otherwise ``math_verify`` decides (``\\frac{1}{2}``
-    vs ``0.5``) within ``timeout_s`` in the main thread; in other threads there is no way to
-    interrupt it, so answers with powers, factorials, sums etc. or deeply nested brackets count
-    as wrong there (the pipeline's stages run in the main thread of a DVC subprocess). Never
-    raises: no answer, an error or a timeout all give False.
-    """
-    try:
-        pred, gold = extract_answer(text), _final(answer)
-        if pred is None or gold is None:
-            return False
-        if pred == gold:
-            return True
-        if _PLAIN_RE.fullmatch(pred) and _PLAIN_RE.fullmatch(gold):
-            return Fraction(pred) == Fraction(gold)
-        if len(pred) > MAX_SYMBOLIC_CHARS or len(gold) > MAX_SYMBOLIC_CHARS or timeout_s <= 0:
-            return False
-        if threading.current_thread() is threading.main_thread():
-            return _with_deadline(lambda: _symbolic_equal(pred, gold), timeout_s)
-        if any(_UNBOUNDED_RE.search(x) or _depth(x) > MAX_THREAD_DEPTH for x in (pred, gold)):
-            return False
-        return _symbolic_equal(pred, gold)
-    except Exception:
-        return False
+    """True iff the final answer of ``text`` equals the reference ``answer``: the one definition
+    of a right answer, used by the RL reward, evaluation, the warm start's probe and labelling.
+    Never raises; use :func:`judge` to know why an answer was not right."""
+    return judge(text, answer, timeout_s) is Verdict.CORRECT
 
 
-def outcome_rewards(texts: list[str], answers: list[str]) -> list[float]:
-    """1.0 for each solution whose final answer is right, else 0.0."""
-    if len(texts) != len(answers):
-        raise ValueError(f"outcome_rewards: {len(texts)} texts but {len(answers)} answers")
-    return [1.0 if verify(t, a) else 0.0 for t, a in zip(texts, answers)]
+def verdict_counts(verdicts: list[Verdict]) -> dict[str, int]:
+    """``{"correct": n, "wrong": n, "no_answer": n, "timeout": n, "error": n}``."""
+    return {v.value: sum(x is v for x in verdicts) for v in Verdict}
+
+
+@REWARDS.register("outcome")
+def outcome_rewards(completions: list[str], answers: list[str], **kwargs) -> list[float]:
+    """1.0 for each solution whose final answer is right (:func:`verify`), else 0.0."""
+    if len(completions) != len(answers):
+        raise ValueError(f"outcome_rewards: {len(completions)} completions but {len(answers)} answers")
+    return [1.0 if verify(t, a) else 0.0 for t, a in zip(completions, answers)]

@@ -68,6 +68,16 @@ def extract_answer(solution: str) -> str | None:
     return None
 
 
+def reference_answer(answer: str) -> str | None:
+    """A reference answer (bare, ``"1,000"``, or a ``#### 1,000`` line) normalised exactly like
+    a model's final answer, so that the two compare equal when they are the same number.
+
+    >>> reference_answer("1,000.0"), reference_answer("#### 17")
+    ('1000', '17')
+    """
+    return extract_answer(answer if FINAL_MARKER in answer else f"{FINAL_MARKER} {answer}")
+
+
 def join_solution(steps: list[str], answer: str) -> str:
     """Inverse of :func:`split_steps` + :func:`extract_answer`."""
     return "\n".join([*steps, f"{FINAL_MARKER} {answer}"])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from reward.registry import REWARDS
+
 AGGREGATIONS = ("min", "mean", "last", "product")
 
 
@@ -39,3 +41,15 @@ def process_rewards(step_scores: list[list[float]], agg: str = "min") -> list[fl
     if agg not in AGGREGATIONS:
         raise ValueError(f"unknown process aggregation {agg!r}; expected one of {AGGREGATIONS}")
     return [aggregate(s, agg) for s in step_scores]
+
+
+@REWARDS.register("process")
+def process_reward(completions: list[str], step_scores: list[list[float]] | None, process_agg: str = "min", **kwargs) -> list[float]:
+    """The process term of the hybrid reward in ``sequence`` mode: :func:`process_rewards` of
+    the PRM's step scores. (In step modes the scores enter as step-level advantages instead,
+    :func:`reward.hybrid.token_advantages`.)"""
+    if step_scores is None:
+        raise ValueError("process reward: no step scores (rl.weights.process > 0 needs a PRM)")
+    if len(step_scores) != len(completions):
+        raise ValueError(f"process reward: {len(step_scores)} step-score lists for {len(completions)} completions")
+    return process_rewards(step_scores, process_agg)

@@ -1,13 +1,15 @@
-"""Pipeline stages (one module each: a library function plus a thin CLI) and their helpers."""
+"""The pipeline's stages, one module per DVC stage: a library call plus its CLI.
 
-import os as _os
+Each ``tasks/<stage>.py`` has a ``run(params, ...)`` function (what DVC's ``cmd``, the Prefect
+flows and the tests all execute) and a ``main()`` (``python -m tasks.<stage>``). No stage imports
+another: stages hand data to each other only through :mod:`prmflow.workspace`.
+"""
 
-# Keep everything local and quiet, whoever imports us (DVC stage, Prefect task, test).
-for _k, _v in {
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    _os.environ.setdefault(_k, _v)
+import prmflow  # noqa: F401  (quiet, local defaults for every stage)
+
+SETUP_STAGES = ("curate", "warmstart")
+"""Run once per lifecycle run (DVC skips them when nothing changed)."""
+ITERATION_STAGES = ("label", "train_prm", "train_policy", "evaluate")
+"""Run once per iteration, from the iteration's start policy."""
+STAGES = SETUP_STAGES + ITERATION_STAGES
+"""Every stage, in pipeline order: the one list that ``dvc.yaml``, the flows and the CLI follow."""

@@ -1,235 +1,34 @@
 """Stage ``curate``: read the train and eval problems, clean them, and save ``data/curated``.
 
-For each split, in this order (each step counted in ``metrics/curate.json``):
-
-1. read every record of the source, validating it (:mod:`tasks.sources`); a bad one stops the
-   stage (``data.on_error: fail``) or goes to ``data/rejects/rejects.jsonl`` (``quarantine``);
-2. drop repeated questions (lowercased, whitespace collapsed), keeping the first;
-3. train only: drop questions that are in the eval split (decontamination);
-4. keep ``data.min_steps <= difficulty <= data.max_steps``. The rule applies only to records
-   with reference steps: a source without steps (difficulty 0) says nothing about difficulty,
-   so its problems are all kept;
-5. keep the first ``data.num_train`` / ``data.num_eval``.
-
-Eval comes from its own source (synthetic: ``data.eval_seed``; files: ``data.eval_path``; HF:
-``data.hf_eval_split``); a file source without one (or HF with the same split for both) gets a
-seeded random eval split of ``num_eval`` carved from the cleaned train problems. The synthetic
-generator repeats short chains, so it generates more until dedupe leaves ``num_*`` problems (or
-the problem space runs out). Counts per split add up::
-
-    read = rejected + duplicates + contaminated + filtered_difficulty + carved_to_eval + over_cap + kept
+The rules and their order are in :mod:`prmflow.problems.curation`; every record dropped is
+counted in ``metrics/curate.json`` and every rejected one is in ``data/rejects/rejects.jsonl``.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Iterable
 
-from tasks import tracking
-from tasks.config import DataConfig, Params, load_params
-from tasks.io import atomic_dir, atomic_write_json, write_jsonl
-from tasks.sources import DataError, iter_file, iter_hf, normalize_question, synthetic_problems
+from prmflow import tracking, workspace
+from prmflow.config import Params, load_params
+from prmflow.io import atomic_write_json, write_jsonl
+from prmflow.problems.curation import COUNT_KEYS, curate_splits, difficulty_histogram
+from prmflow.problems.sources import DataError
 
-OUT_DIR = "data/curated"
-REJECTS_DIR = "data/rejects"
-METRICS_PATH = "metrics/curate.json"
-COUNT_KEYS = ("read", "rejected", "duplicates", "contaminated", "filtered_difficulty", "carved_to_eval", "over_cap", "kept")
+__all__ = ["COUNT_KEYS", "run", "main"]
 
 
-def features():
-    import datasets
-
-    return datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "question": datasets.Value("string"),
-            "answer": datasets.Value("string"),
-            "final_answer": datasets.Value("string"),
-            "steps": datasets.List(datasets.Value("string")),
-            "source": datasets.Value("string"),
-            "difficulty": datasets.Value("int64"),
-        }
-    )
-
-
-# --------------------------------------------------------------------------- cleaning steps
-
-
-def collect(items: Iterable[dict | DataError], split: str, on_error: str, counts: dict, rejects: list[dict]) -> list[dict]:
-    """Good records of a source; errors raise (``fail``) or are appended to ``rejects``."""
-    good = []
-    for item in items:
-        counts["read"] += 1
-        if isinstance(item, DataError):
-            if on_error == "fail":
-                raise item
-            counts["rejected"] += 1
-            rejects.append({"split": split, **item.to_dict()})
-        else:
-            good.append(item)
-    return good
-
-
-def dedupe(records: list[dict]) -> tuple[list[dict], int]:
-    """First record of each normalised question; returns (kept, number dropped)."""
-    seen, out = set(), []
-    for r in records:
-        key = normalize_question(r["question"])
-        if key not in seen:
-            seen.add(key)
-            out.append(r)
-    return out, len(records) - len(out)
-
-
-def decontaminate(records: list[dict], against: Iterable[dict]) -> tuple[list[dict], int]:
-    """Drop records whose normalised question is in ``against``."""
-    banned = {normalize_question(r["question"]) for r in against}
-    out = [r for r in records if normalize_question(r["question"]) not in banned]
-    return out, len(records) - len(out)
-
-
-def in_difficulty(record: dict, min_steps: int, max_steps: int) -> bool:
-    """Records without reference steps carry no difficulty and always pass."""
-    return not record["steps"] or min_steps <= record["difficulty"] <= max_steps
-
-
-def clean(records: list[dict], d: DataConfig, counts: dict, against: list[dict] = ()) -> list[dict]:
-    """Dedupe, decontaminate against ``against``, filter by difficulty (counting each)."""
-    records, counts["duplicates"] = dedupe(records)
-    records, counts["contaminated"] = decontaminate(records, against)
-    kept = [r for r in records if in_difficulty(r, d.min_steps, d.max_steps)]
-    counts["filtered_difficulty"] = len(records) - len(kept)
-    return kept
-
-
-def cap(records: list[dict], n: int, counts: dict) -> list[dict]:
-    counts["over_cap"] = max(0, len(records) - n)
-    counts["kept"] = min(n, len(records))
-    return records[:n]
-
-
-def carve(pool: list[dict], n: int, seed: int, train_counts: dict, eval_counts: dict) -> tuple[list[dict], list[dict]]:
-    """Seeded random ``n`` of ``pool`` as eval (in pool order), the rest as train."""
-    chosen = set(random.Random(seed).sample(range(len(pool)), n))
-    train_counts["carved_to_eval"] = eval_counts["read"] = n
-    return [r for i, r in enumerate(pool) if i in chosen], [r for i, r in enumerate(pool) if i not in chosen]
-
-
-# --------------------------------------------------------------------------- sources -> splits
-
-
-def synthetic_split(n: int, seed: int, d: DataConfig, counts: dict, against: list[dict] = ()) -> list[dict]:
-    """``n`` unique synthetic problems: generate, clean, and generate more while dedupe or
-    decontamination leaves fewer than ``n``, until the problem space runs out."""
-    num, before = (n + n // 10 + 16 if n else 0), -1
-    while True:
-        counts.update(dict.fromkeys(COUNT_KEYS, 0), read=num)
-        pool = clean(synthetic_problems(num, seed, d), d, counts, against)
-        if len(pool) >= n or len(pool) == before or num > 64 * n:
-            return cap(pool, n, counts)
-        before, num = len(pool), num * 2
-
-
-def _sources(d: DataConfig):
-    """(train items, eval items or ``None`` to carve), as lazy iterators."""
-    if d.source == "hf":
-        train = iter_hf(d.hf_name, d.hf_config, d.hf_train_split, d.columns)
-        same = d.hf_eval_split == d.hf_train_split
-        return train, None if same else iter_hf(d.hf_name, d.hf_config, d.hf_eval_split, d.columns)
-    train = iter_file(d.path, d.source, d.columns)
-    return train, iter_file(d.eval_path, d.source, d.columns) if d.eval_path else None
-
-
-def file_splits(d: DataConfig, counts: dict, rejects: list[dict]) -> tuple[list[dict], list[dict]]:
-    tc, ec = counts["train"], counts["eval"]
-    train_items, eval_items = _sources(d)
-    if eval_items is not None:
-        eval_ = cap(clean(collect(eval_items, "eval", d.on_error, ec, rejects), d, ec), d.num_eval, ec)
-        pool = clean(collect(train_items, "train", d.on_error, tc, rejects), d, tc, against=eval_)
-    else:
-        pool = clean(collect(train_items, "train", d.on_error, tc, rejects), d, tc)
-        n_eval = min(d.num_eval, len(pool))
-        if d.num_train > 0 and n_eval >= len(pool):
-            raise DataError(
-                d.path or d.hf_name,
-                f"only {len(pool)} usable problems: carving an eval split of {d.num_eval} leaves none to "
-                "train on; lower data.num_eval or give an eval source (data.eval_path / data.hf_eval_split)",
-            )
-        eval_, pool = carve(pool, n_eval, d.eval_seed, tc, ec)
-        ec["kept"] = len(eval_)
-    return cap(pool, d.num_train, tc), eval_
-
-
-# --------------------------------------------------------------------------- the stage
-
-
-def incoming_files(folder: str | Path | None) -> list[Path]:
-    """The problem files dropped in ``data.incoming_dir`` (sorted; other files are ignored)."""
-    if not folder or not Path(folder).is_dir():
-        return []
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix in (".jsonl", ".parquet"))
-
-
-def difficulty_histogram(records: list[dict]) -> dict[str, int]:
-    hist = Counter(r["difficulty"] for r in records)
-    return {str(k): hist[k] for k in sorted(hist)}
-
-
-def curate(params: Params, out_dir=OUT_DIR, rejects_dir=REJECTS_DIR, metrics_path=METRICS_PATH) -> dict:
-    """Curate ``params.data`` into a ``DatasetDict`` (train, eval) at ``out_dir``; returns metrics.
-
-    Writes ``out_dir`` atomically (a crash leaves the previous output), ``rejects.jsonl`` in
-    ``rejects_dir`` (empty unless quarantining) and the metrics JSON.
-    """
-    import datasets
-
+def run(params: Params, out_dir=workspace.CURATED, rejects_dir=workspace.REJECTS, metrics_path=workspace.METRICS["curate"]) -> dict:
+    """Curate ``params.data`` into ``out_dir`` (train, eval) and ``rejects_dir``; return the metrics."""
     t0 = time.time()
-    d = params.data
-    counts = {s: dict.fromkeys(COUNT_KEYS, 0) for s in ("train", "eval")}
-    rejects: list[dict] = []
-    if d.source == "synthetic":
-        eval_ = synthetic_split(d.num_eval, d.eval_seed, d, counts["eval"])
-        train = synthetic_split(d.num_train, d.train_seed, d, counts["train"], against=eval_)
-    else:
-        train, eval_ = file_splits(d, counts, rejects)
-
-    if not eval_:
-        raise DataError(d.path or d.hf_name or d.source, f"no eval problems left after curation: {counts['eval']}")
-    incoming = incoming_files(d.incoming_dir)
-    if incoming:
-        counts["incoming"] = dict.fromkeys(COUNT_KEYS, 0)
-        ic = counts["incoming"]
-        items = (item for f in incoming for item in iter_file(f, "auto", d.columns))
-        new = clean(collect(items, "incoming", d.on_error, ic, rejects), d, ic, against=eval_)
-        train, dup = dedupe(train + new)
-        ic["duplicates"] += dup
-        ic["kept"] = len(new) - dup
-        ic["files"] = len(incoming)
-    if d.num_train > 0 and not train:
-        raise DataError(d.path or d.hf_name or d.source, f"no train problems left after curation: {counts['train']}")
-    overlap = {normalize_question(r["question"]) for r in train} & {normalize_question(r["question"]) for r in eval_}
-    if overlap:  # cannot happen by construction; a check that survives python -O
-        raise AssertionError(f"train and eval share {len(overlap)} questions, e.g. {sorted(overlap)[:3]}")
-
-    dd = datasets.DatasetDict({s: datasets.Dataset.from_list(recs, features=features()) for s, recs in (("train", train), ("eval", eval_))})
-    quiet = not datasets.utils.are_progress_bars_disabled()
-    if quiet:  # a bar per split of a few thousand rows is noise in DVC's log
-        datasets.disable_progress_bars()
-    try:
-        with atomic_dir(out_dir) as tmp:
-            dd.save_to_disk(str(tmp))
-    finally:
-        if quiet:
-            datasets.enable_progress_bars()
+    splits, counts, rejects = curate_splits(params.data)
+    workspace.save_curated(splits, out_dir)
     write_jsonl(Path(rejects_dir) / "rejects.jsonl", rejects)
     metrics = {
-        "source": d.source,
-        **{s: {**counts[s], "difficulty": difficulty_histogram(recs)} for s, recs in (("train", train), ("eval", eval_))},
+        "source": params.data.source,
+        **{s: {**counts[s], "difficulty": difficulty_histogram(recs)} for s, recs in splits.items()},
         **({"incoming": counts["incoming"]} if "incoming" in counts else {}),
         "wall_time_s": round(time.time() - t0, 2),
     }
@@ -237,24 +36,16 @@ def curate(params: Params, out_dir=OUT_DIR, rejects_dir=REJECTS_DIR, metrics_pat
     return metrics
 
 
-def load_curated(out_dir: str | Path = OUT_DIR):
-    """The curated ``DatasetDict`` (``train``, ``eval``) written by :func:`curate`."""
-    import datasets
-
-    if not (Path(out_dir) / "dataset_dict.json").exists():
-        raise FileNotFoundError(f"{out_dir}: no curated data; run the curate stage first (dvc repro curate)")
-    return datasets.load_from_disk(str(out_dir))
-
-
 def summary(metrics: dict, params: Params) -> str:
     t, e = metrics["train"], metrics["eval"]
     d = params.data
+    rejected = t["rejected"] + e["rejected"] + metrics.get("incoming", {}).get("rejected", 0)
     line = (
         f"curate: {metrics['source']}: train {t['kept']}/{d.num_train}, eval {e['kept']}/{d.num_eval}; "
-        f"rejected {t['rejected'] + e['rejected']}, duplicates {t['duplicates'] + e['duplicates']}, "
+        f"rejected {rejected}, duplicates {t['duplicates'] + e['duplicates']}, "
         f"contaminated {t['contaminated']}, filtered by difficulty {t['filtered_difficulty'] + e['filtered_difficulty']}"
     )
-    return line + (f" (see {REJECTS_DIR}/rejects.jsonl)" if t["rejected"] + e["rejected"] else "")
+    return line + (f" (see {workspace.REJECTS}/rejects.jsonl)" if rejected else "")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -266,10 +57,10 @@ def main(argv: list[str] | None = None) -> None:
         with tracking.stage_run("curate", params.data.model_dump()):
             import mlflow
 
-            metrics = curate(params)
+            metrics = run(params)
             mlflow.log_metrics(tracking.metric_dict(metrics))
-            if metrics["train"]["rejected"] + metrics["eval"]["rejected"]:
-                mlflow.log_artifact(str(Path(REJECTS_DIR) / "rejects.jsonl"))
+            if Path(workspace.REJECTS, "rejects.jsonl").stat().st_size:
+                mlflow.log_artifact(str(Path(workspace.REJECTS) / "rejects.jsonl"))
     except DataError as e:  # a data problem is the user's to fix: the message, not a traceback
         sys.exit(f"curate: {e}")
     print(summary(metrics, params))

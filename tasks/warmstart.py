@@ -1,9 +1,10 @@
 """Stage ``warmstart``: the policy RL starts from, written to ``models/base``.
 
 - Default (``model.name_or_path: null``): build the word-level tokenizer and a tiny Llama from a
-  config, then SFT it on synthetic solutions with the transformers ``Trainer``. The step budget
-  is chosen so the policy is *imperfect on purpose* (measured learning curve in the README):
-  RL needs headroom, and failures need partly-right prefixes for a PRM to credit.
+  config, then SFT it on synthetic solutions (:func:`prmflow.lm.sft.sft`). The policy is
+  *imperfect on purpose*: training stops once a probe set's greedy accuracy reaches
+  ``warmstart.target_accuracy``, because RL needs headroom and failures need partly-right
+  prefixes for a PRM to credit.
 - Real model (HF id or local path): load it; SFT on the curated train split when
   ``warmstart.enabled``, else save it as is. Never builds a tokenizer.
 """
@@ -12,26 +13,19 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import time
 from pathlib import Path
 
 import torch
 
-from tasks import tracking
-from tasks.config import Params, load_params
-from tasks.io import atomic_dir, atomic_write_json, atomic_write_text
-from tasks.modeling import (
-    build_tiny_model,
-    build_tokenizer,
-    count_parameters,
-    format_prompt,
-    load_causal_lm,
-    load_tokenizer,
-    resolve_device,
-)
-from tasks.synthetic import generate_problems
-
-OUT_DIR = "models/base"
+from prmflow import tracking, workspace
+from prmflow.config import Params, load_params
+from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
+from prmflow.lm.models import build_tiny_model, build_tokenizer, count_parameters, load_causal_lm, load_tokenizer, resolve_device
+from prmflow.lm.prompts import format_prompt
+from prmflow.lm.sft import sft
+from prmflow.problems.synthetic import generate_problems
 
 
 def sft_examples(params: Params, curated_dir: str | Path) -> tuple[list[tuple[str, str]], list[dict]]:
@@ -42,13 +36,10 @@ def sft_examples(params: Params, curated_dir: str | Path) -> tuple[list[tuple[st
     evaluation stays uncontaminated. Other sources: the curated train split, its last
     ``probe_problems`` held out as the probe.
     """
-    from tasks.curate import load_curated
-
-    w = params.warmstart
-    curated = load_curated(curated_dir)
-    if params.data.source == "synthetic":
+    w, d = params.warmstart, params.data
+    curated = workspace.load_curated(curated_dir)
+    if d.source == "synthetic":
         eval_questions = set(curated["eval"]["question"])
-        d = params.data
         probs = generate_problems(w.num_examples, w.seed, d.min_steps, d.max_steps, d.modulus)
         rows = [(p["question"], p["answer"]) for p in probs if p["question"] not in eval_questions]
         probe = generate_problems(w.probe_problems, w.seed + 1000, d.min_steps, d.max_steps, d.modulus)
@@ -63,131 +54,31 @@ def sft_examples(params: Params, curated_dir: str | Path) -> tuple[list[tuple[st
     return [(format_prompt(q, params.model), a) for q, a in rows], probe
 
 
-def probe_accuracy(model, tokenizer, probe: list[dict], params: Params) -> float:
-    """Greedy final-answer accuracy on the probe problems."""
-    from reward.parse import extract_answer
-    from tasks.sampling import sample
-
-    prompts = [format_prompt(p["question"], params.model) for p in probe]
-    out = sample(model, tokenizer, prompts, greedy=True, max_new_tokens=params.evaluate.max_new_tokens, batch_size=256)
-    return sum(extract_answer(t) == p["final_answer"] for t, p in zip(out.texts, probe)) / max(1, len(probe))
-
-
-class _SFTDataset(torch.utils.data.Dataset):
-    """Prompt + solution + EOS; loss only on the solution tokens."""
-
-    def __init__(self, pairs: list[tuple[str, str]], tokenizer, max_len: int):
-        self.items = []
-        eos = tokenizer.eos_token_id
-        for prompt, solution in pairs:
-            p = tokenizer(prompt)["input_ids"]
-            s = tokenizer(solution, add_special_tokens=False)["input_ids"] + [eos]
-            ids = (p + s)[:max_len]
-            labels = ([-100] * len(p) + s)[:max_len]
-            self.items.append((ids, labels))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]
+def initial_policy(params: Params):
+    """``(model, tokenizer, needs_sft)``: the tiny default (always trained) or a real model."""
+    if params.model.name_or_path is None:
+        tokenizer = build_tokenizer(params.data.modulus)
+        model = build_tiny_model(tokenizer, params.model, seed=params.warmstart.seed)
+        return model.to(resolve_device(params.model.device)), tokenizer, True
+    tokenizer = load_tokenizer(params.model.name_or_path)
+    model = load_causal_lm(params.model.name_or_path, params.model)
+    return model, tokenizer, params.warmstart.enabled and params.warmstart.max_steps > 0
 
 
-def _collate(pad_id: int):
-    def collate(batch):
-        n = max(len(ids) for ids, _ in batch)
-        input_ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
-        labels = torch.full((len(batch), n), -100, dtype=torch.long)
-        mask = torch.zeros((len(batch), n), dtype=torch.long)
-        for i, (ids, lab) in enumerate(batch):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            labels[i, : len(lab)] = torch.tensor(lab)
-            mask[i, : len(ids)] = 1
-        return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
-
-    return collate
-
-
-def _stop_at_accuracy(tokenizer, probe: list[dict], params: Params, curve: list[tuple[int, float]]):
-    """A ``TrainerCallback`` that measures probe accuracy and stops at the target."""
-    from transformers import TrainerCallback
-
-    w = params.warmstart
-
-    class StopAtAccuracy(TrainerCallback):
-        def on_step_end(self, args, state, control, model=None, **kwargs):
-            if state.global_step % w.check_every:
-                return
-            acc = probe_accuracy(model, tokenizer, probe, params)
-            curve.append((state.global_step, acc))
-            print(f"warmstart: step {state.global_step} probe accuracy {acc:.3f}", flush=True)
-            if acc >= w.target_accuracy:
-                control.should_training_stop = True
-
-    return StopAtAccuracy()
-
-
-def sft(model, tokenizer, pairs, params: Params, work_dir: Path, report_to_mlflow: bool, probe: list[dict] | None = None) -> dict:
-    """Supervised fine-tuning with the transformers ``Trainer``; returns its train metrics.
-
-    With ``warmstart.target_accuracy`` and a probe set, training stops once the probe accuracy
-    reaches the target; the measured curve is returned as ``probe_curve``.
-    """
-    from transformers import Trainer, TrainingArguments
-
-    w = params.warmstart
-    max_len = getattr(model.config, "max_position_embeddings", 1024)
-    ds = _SFTDataset(pairs, tokenizer, min(max_len, 1024))
-    device = resolve_device(params.model.device)
-    args = TrainingArguments(
-        output_dir=str(work_dir / "trainer"),
-        max_steps=w.max_steps,
-        per_device_train_batch_size=w.batch_size,
-        learning_rate=w.learning_rate,
-        warmup_steps=w.warmup_steps,
-        weight_decay=w.weight_decay,
-        lr_scheduler_type=w.lr_scheduler,
-        logging_steps=25,
-        save_strategy="no",
-        report_to=["mlflow"] if report_to_mlflow else [],
-        seed=w.seed,
-        data_seed=w.seed,
-        use_cpu=device.type == "cpu",
-        bf16=device.type == "cuda" and torch.cuda.is_bf16_supported(),
-        dataloader_num_workers=0,
-        remove_unused_columns=False,
-    )
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    curve: list[tuple[int, float]] = []
-    callbacks = [_stop_at_accuracy(tokenizer, probe, params, curve)] if probe and w.target_accuracy else []
-    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=_collate(pad_id), callbacks=callbacks)
-    result = trainer.train()
-    out = {
-        "train_loss": float(result.training_loss),
-        "train_runtime_s": float(result.metrics["train_runtime"]),
-        "sft_steps": int(trainer.state.global_step),
-        "probe_curve": curve,
-    }
-    if probe:
-        out["probe_accuracy"] = curve[-1][1] if curve and curve[-1][0] == out["sft_steps"] else probe_accuracy(model, tokenizer, probe, params)
-    return out
-
-
-def warmstart(params: Params, curated_dir="data/curated", out_dir=OUT_DIR, metrics_path="metrics/warmstart.json", plots_dir="plots/warmstart", report_to_mlflow=False) -> dict:
+def run(
+    params: Params,
+    curated_dir=workspace.CURATED,
+    out_dir=workspace.BASE,
+    metrics_path=workspace.METRICS["warmstart"],
+    plots_dir=workspace.PLOTS["warmstart"],
+    report_to_mlflow=False,
+) -> dict:
     """Build or load the policy, SFT it if configured, and save it (atomically) to ``out_dir``."""
     t0 = time.time()
     random.seed(params.warmstart.seed)
     torch.manual_seed(params.warmstart.seed)
     with atomic_dir(out_dir) as tmp:
-        if params.model.name_or_path is None:
-            tokenizer = build_tokenizer(params.data.modulus)
-            model = build_tiny_model(tokenizer, params.model, seed=params.warmstart.seed)
-            model.to(resolve_device(params.model.device))
-            do_sft = True  # a random tiny model is useless without it
-        else:
-            tokenizer = load_tokenizer(params.model.name_or_path)
-            model = load_causal_lm(params.model.name_or_path, params.model)
-            do_sft = params.warmstart.enabled and params.warmstart.max_steps > 0
+        model, tokenizer, do_sft = initial_policy(params)
         metrics = {"num_parameters": count_parameters(model), "sft_steps": 0}
         curve: list = []
         if do_sft:
@@ -195,8 +86,6 @@ def warmstart(params: Params, curated_dir="data/curated", out_dir=OUT_DIR, metri
             res = sft(model, tokenizer, pairs, params, tmp, report_to_mlflow, probe)
             curve = res.pop("probe_curve")
             metrics.update(res, sft_examples=len(pairs))
-        import shutil
-
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -213,13 +102,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     params = load_params(args.params)
     section = {"model": params.model.model_dump(), "warmstart": params.warmstart.model_dump()}
-    with tracking.stage_run("warmstart", section) as run:
+    with tracking.stage_run("warmstart", section) as run_:
         import mlflow
 
-        metrics = warmstart(params, report_to_mlflow=True)
+        metrics = run(params, report_to_mlflow=True)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.log_artifacts("plots/warmstart", artifact_path="plots")
-        tracking.log_policy_model(OUT_DIR, run.info.run_id, params, aliases=("base",))
+        mlflow.log_artifacts(workspace.PLOTS["warmstart"], artifact_path="plots")
+        tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, aliases=("base",))
     print(f"warmstart: {metrics}")
 
 

@@ -4,6 +4,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -15,9 +17,6 @@ for k, v in {
     "TOKENIZERS_PARALLELISM": "false",
 }.items():
     os.environ.setdefault(k, v)
-
-
-import pytest
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 import pytest
 
 from flows.dvc_cli import set_params
-from tasks.config import ConfigError
+from prmflow.config import ConfigError
 
 TEXT = "# top comment\nseed: 0\nmodel:\n  name_or_path: null   # keep me\nrl:\n  steps: 80\n"
 

@@ -18,7 +18,15 @@ MICRO = {
     "evaluate": {"num_samples": 2, "max_new_tokens": 40, "batch_size": 64, "num_examples_logged": 2},
     "label": {"num_problems": 6, "samples_per_problem": 2, "rollouts": 2, "max_new_tokens": 40},
     "prm": {"max_steps": 3, "batch_size": 4, "best_of_n": 2, "eval_problems": 4},
-    "rl": {"steps": 2, "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 40, "eval_every": 1, "eval_problems": 4, "checkpoint_every": 1},
+    "rl": {
+        "steps": 2,
+        "prompts_per_step": 2,
+        "group_size": 2,
+        "max_new_tokens": 40,
+        "eval_every": 1,
+        "eval_problems": 4,
+        "checkpoint_every": 1,
+    },
 }
 
 
@@ -26,7 +34,7 @@ def make_project(tmp_path: Path) -> Path:
     """A throwaway git + DVC repo holding a copy of the code, dvc.yaml and a micro params.yaml."""
     proj = tmp_path / "proj"
     proj.mkdir()
-    for d in ("tasks", "reward", "flows"):
+    for d in ("prmflow", "tasks", "reward", "flows"):
         shutil.copytree(ROOT / d, proj / d, ignore=shutil.ignore_patterns("__pycache__"))
     for f in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / f, proj / f)
@@ -65,7 +73,7 @@ def test_lifecycle_end_to_end(project, prefect_harness):
     from mlflow import MlflowClient
 
     from flows.lifecycle import STAGES, LifecycleParams, lifecycle
-    from tasks import tracking
+    from prmflow import tracking
 
     result = lifecycle(LifecycleParams(), root=str(project), experiment_name="first")
     report = json.loads((project / "metrics/eval.json").read_text())
@@ -100,7 +108,11 @@ def test_lifecycle_end_to_end(project, prefect_harness):
     stage_runs = children(iters[0].info.run_id)
     assert sorted(r.data.tags["prmflow.stage"] for r in stage_runs) == ["evaluate", "label", "train_policy", "train_prm"]
     assert all(r.data.tags.get("git_commit") for r in stage_runs + setup_runs)
-    aliases = {a for v in client.search_model_versions(f"name='{tracking.POLICY_MODEL}'") for a in client.get_model_version(tracking.POLICY_MODEL, v.version).aliases}
+    aliases = {
+        a
+        for v in client.search_model_versions(f"name='{tracking.POLICY_MODEL}'")
+        for a in client.get_model_version(tracking.POLICY_MODEL, v.version).aliases
+    }
     assert {"base", "candidate"} <= aliases
     assert ("champion" in aliases) == report["gate"]["promote"]
     assert client.search_model_versions("name='prmflow-prm'")
@@ -138,7 +150,7 @@ def test_two_iterations_start_from_the_champion(project, prefect_harness):
 
 def test_bad_override_fails_before_touching_params(project, prefect_harness):
     from flows.lifecycle import LifecycleParams, lifecycle
-    from tasks.config import ConfigError
+    from prmflow.config import ConfigError
 
     before = (project / "params.yaml").read_text()
     with pytest.raises(ConfigError, match=r"data\.num_train"):
@@ -157,7 +169,10 @@ def test_a_second_run_is_refused_or_skipped_while_one_holds_the_workspace(projec
     try:
         with pytest.raises(RunInProgress, match=r"another run is in progress: nightly \(pid \d+"):
             lifecycle(LifecycleParams(on_conflict="fail", num_train=10), root=str(project))
-        assert lifecycle(LifecycleParams(on_conflict="skip", num_train=10), root=str(project)) == {"skipped": True, "reason": "another run is in progress"}
+        assert lifecycle(LifecycleParams(on_conflict="skip", num_train=10), root=str(project)) == {
+            "skipped": True,
+            "reason": "another run is in progress",
+        }
     finally:
         holder.kill()
         holder.wait()

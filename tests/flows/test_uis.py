@@ -78,13 +78,18 @@ def test_servers_deployment_schedule_runs_and_registry(tmp_path):
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_UI_ENABLED": "true",
         "MLFLOW_TRACKING_URI": f"sqlite:///{proj / 'mlflow.db'}",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
     }
     env.pop("PREFECT_API_URL", None)
     logs = {n: open(tmp_path / f"{n}.log", "w") for n in ("prefect", "mlflow", "serve")}
     procs = []
     try:
-        procs.append(start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(pport)], proj, env, logs["prefect"]))
+        procs.append(
+            start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(pport)], proj, env, logs["prefect"])
+        )
         wait_for(lambda: http(f"{api}/health"), 120, "prefect server")
         client_env = {**env, "PREFECT_API_URL": api}
         procs.append(start([str(BIN / "prmflow"), "serve", "--interval", "60"], proj, client_env, logs["serve"]))
@@ -97,7 +102,13 @@ def test_servers_deployment_schedule_runs_and_registry(tmp_path):
             assert http(f"{api}/deployments/name/{name}")["name"] == name.split("/")[1]
 
         def completed():
-            runs = http(f"{api}/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [dep["id"]]}, "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}}, "sort": "START_TIME_ASC"})
+            runs = http(
+                f"{api}/flow_runs/filter",
+                {
+                    "flow_runs": {"deployment_id": {"any_": [dep["id"]]}, "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}},
+                    "sort": "START_TIME_ASC",
+                },
+            )
             bad = [r for r in runs if r["state"]["type"] != "COMPLETED"]
             assert not bad, f"a scheduled run failed: {bad[0]['state']}; see {tmp_path / 'serve.log'}"
             return runs if len(runs) >= 2 else None
@@ -118,8 +129,14 @@ def test_servers_deployment_schedule_runs_and_registry(tmp_path):
         with pytest.raises(urllib.error.HTTPError):
             http(f"{api}/deployments/{dep['id']}/create_flow_run", {"parameters": {"params": {"eval_samples": 0}}})
         ui_run = http(f"{api}/deployments/{dep['id']}/create_flow_run", {"parameters": {"params": {"eval_samples": 3}}})
-        cli = subprocess.run([str(BIN / "prefect"), "deployment", "run", "lifecycle/retrain", "--params", json.dumps({"params": {"eval_samples": 2}})],
-                             cwd=proj, env=client_env, capture_output=True, text=True, check=True)
+        cli = subprocess.run(
+            [str(BIN / "prefect"), "deployment", "run", "lifecycle/retrain", "--params", json.dumps({"params": {"eval_samples": 2}})],
+            cwd=proj,
+            env=client_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         cli_id = re.search(r"UUID: ([0-9a-f-]{36})", cli.stdout).group(1)
 
         def finished(run_id):
@@ -131,7 +148,25 @@ def test_servers_deployment_schedule_runs_and_registry(tmp_path):
         assert wait_for(lambda: finished(cli_id), 300, "the CLI-triggered run", every=3)["parameters"]["params"]["eval_samples"] == 2
         stop(procs.pop())  # serve
 
-        procs.append(start([str(BIN / "mlflow"), "server", "--backend-store-uri", env["MLFLOW_TRACKING_URI"], "--host", "127.0.0.1", "--port", str(mport), "--workers", "1"], proj, env, logs["mlflow"]))
+        procs.append(
+            start(
+                [
+                    str(BIN / "mlflow"),
+                    "server",
+                    "--backend-store-uri",
+                    env["MLFLOW_TRACKING_URI"],
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(mport),
+                    "--workers",
+                    "1",
+                ],
+                proj,
+                env,
+                logs["mlflow"],
+            )
+        )
         ml = f"http://127.0.0.1:{mport}/api/2.0/mlflow"
         exp = wait_for(lambda: http(f"{ml}/experiments/get-by-name?experiment_name=prmflow"), 120, "mlflow server")["experiment"]
         found = http(f"{ml}/runs/search", {"experiment_ids": [exp["experiment_id"]], "max_results": 200})["runs"]

@@ -2,9 +2,11 @@ import json
 
 import pytest
 
-from tasks.config import Params
-from tasks.curate import COUNT_KEYS, curate, load_curated, main
-from tasks.sources import DataError, normalize_question
+from prmflow.config import Params
+from prmflow.problems.sources import DataError, normalize_question
+from prmflow.workspace import load_curated
+from tasks.curate import COUNT_KEYS, main
+from tasks.curate import run as curate
 
 FIELDS = {"id", "question", "answer", "final_answer", "steps", "source", "difficulty"}
 

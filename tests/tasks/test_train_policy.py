@@ -1,48 +1,34 @@
+"""Stage ``train_policy`` on a micro config: resume equals an uninterrupted run; NaN stops cleanly."""
+
+import pytest
 import torch
-
-from reward.parse import split_steps
-from tasks.train_policy import build_batch, step_end_positions
-
-
-def test_step_end_positions_match_split_steps():
-    pieces = ["b", "=", "7", "*", "3", "=", "21", "\n", "c", "=", "17", "\n", "####", " ", "17", "</s>"]
-    assert step_end_positions(pieces) == [8, 12]
-    assert len(step_end_positions(pieces)) == len(split_steps("".join(pieces[:-1])))
-
-
-def test_step_end_positions_multi_newline_tokens_and_blank_lines():
-    # a BPE-style tokenizer may put ".\n\n" in one token; blank lines are not steps
-    pieces = ["x = 1.\n\n", "y", " = 2\n", "\n", "#### 2\n", "z\n"]
-    assert step_end_positions(pieces) == [1, 3]
-    assert step_end_positions(["no newline at all"]) == []
-
-
-def test_build_batch_masks_completion_tokens_only():
-    ids, attn, cmask, adv = build_batch([[5, 6], [7]], [[1, 2, 3], [4]], [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([-1.0])], pad_id=0)
-    assert ids.tolist() == [[5, 6, 1, 2, 3], [7, 4, 0, 0, 0]]
-    assert attn.tolist() == [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]]
-    assert cmask.tolist() == [[0, 0, 1, 1, 1], [0, 1, 0, 0, 0]]
-    assert adv.tolist() == [[0, 0, 1, 2, 3], [0, -1, 0, 0, 0]]
-
-
-# ----------------------------------------------------------------------------- end to end, micro
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory):
     """Curated micro data and a tiny random policy (no SFT: RL mechanics, not learning)."""
-    from tasks.config import Params
-    from tasks.curate import curate
-    from tasks.modeling import build_tiny_model, build_tokenizer
+    from prmflow.config import Params
+    from prmflow.lm.models import build_tiny_model, build_tokenizer
+    from tasks.curate import run as curate
 
     root = tmp_path_factory.mktemp("rl")
-    params = Params.model_validate({
-        "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 160}},
-        "data": {"num_train": 20, "num_eval": 8, "min_steps": 2, "max_steps": 3},
-        "rl": {"steps": 3, "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 24, "eval_every": 0, "checkpoint_every": 1, "weights": {"process": 0.0}},
-    })
+    params = Params.model_validate(
+        {
+            "model": {
+                "tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 160}
+            },
+            "data": {"num_train": 20, "num_eval": 8, "min_steps": 2, "max_steps": 3},
+            "rl": {
+                "steps": 3,
+                "prompts_per_step": 2,
+                "group_size": 2,
+                "max_new_tokens": 24,
+                "eval_every": 0,
+                "checkpoint_every": 1,
+                "weights": {"outcome": 1.0, "process": 0.0},
+            },
+        }
+    )
     curate(params, out_dir=root / "curated", rejects_dir=root / "rejects", metrics_path=root / "curate.json")
     tok = build_tokenizer(params.data.modulus)
     build_tiny_model(tok, params.model, seed=0).save_pretrained(root / "base")
@@ -51,10 +37,19 @@ def micro(tmp_path_factory):
 
 
 def run(root, params, tag, **kw):
-    from tasks.train_policy import train_policy
+    from tasks.train_policy import run as train_policy
 
-    return train_policy(params, policy_dir=root / "base", prm_dir=None, curated_dir=root / "curated", out_dir=root / tag / "policy",
-                        ckpt_dir=root / tag / "ckpt", metrics_path=root / tag / "m.json", plots_dir=root / tag / "plots", **kw)
+    return train_policy(
+        params,
+        policy_dir=root / "base",
+        prm_dir=None,
+        curated_dir=root / "curated",
+        out_dir=root / tag / "policy",
+        ckpt_dir=root / tag / "ckpt",
+        metrics_path=root / tag / "m.json",
+        plots_dir=root / tag / "plots",
+        **kw,
+    )
 
 
 def weights(path):
@@ -78,7 +73,7 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(micro, monkeypatch):
     import json
 
-    import tasks.policy_loss as pl
+    import prmflow.rl.trainer as pl
     from tasks.train_policy import TrainingDiverged
 
     root, params = micro

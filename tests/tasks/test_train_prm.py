@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from prmflow.config import validate_params
+from prmflow.problems.synthetic import generate_problems, oracle_step_labels
 from reward.parse import join_solution
-from tasks.config import validate_params
-from tasks.synthetic import generate_problems, oracle_step_labels
 
 TINY = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}
 
@@ -46,12 +46,10 @@ def fake_label_rows(n: int) -> list[dict]:
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     """models/base (tiny random policy), data/curated (2 eval problems), data/labels (12 rows)."""
-    import datasets
     import torch
 
-    from tasks.curate import features
-    from tasks.label import _save
-    from tasks.modeling import build_tiny_model, build_tokenizer
+    from prmflow import workspace as ws
+    from prmflow.lm.models import build_tiny_model, build_tokenizer
 
     torch.set_num_threads(1)
     monkeypatch.chdir(tmp_path)
@@ -68,16 +66,15 @@ def workspace(tmp_path, monkeypatch):
     tok.save_pretrained(tmp_path / "models/base")
 
     def split(n, seed):
-        rows = generate_problems(n, seed, 2, 4)
-        return datasets.Dataset.from_list([dict(r, id=f"s{seed}-{i}", source="synthetic") for i, r in enumerate(rows)], features=features())
+        return [dict(r, id=f"s{seed}-{i}", source="synthetic") for i, r in enumerate(generate_problems(n, seed, 2, 4))]
 
-    datasets.DatasetDict(train=split(3, 1), eval=split(2, 2)).save_to_disk(str(tmp_path / "data/curated"))
-    _save(fake_label_rows(6), tmp_path / "data/labels")
+    ws.save_curated({"train": split(3, 1), "eval": split(2, 2)}, tmp_path / "data/curated")
+    ws.save_labels(fake_label_rows(6), tmp_path / "data/labels")
     return tmp_path, params
 
 
 def test_split_by_prompt_keeps_prompts_together():
-    from tasks.train_prm import split_by_prompt
+    from prmflow.prm.training import split_by_prompt
 
     recs = [{"prompt": p, "i": i} for i, p in enumerate("aabbccdd")]
     train, held = split_by_prompt(recs, 0.25, seed=0)
@@ -87,8 +84,9 @@ def test_split_by_prompt_keeps_prompts_together():
 
 
 def test_stage_trains_saves_and_reloads(workspace):
-    from reward.prm_scorer import PRM_CONFIG, PRMScorer
-    from tasks.train_prm import train_prm
+    from prmflow.prm.model import PRM_CONFIG
+    from prmflow.prm.scorers import PRMScorer
+    from tasks.train_prm import run as train_prm
 
     tmp_path, params = workspace
     curve = []
@@ -118,7 +116,7 @@ def test_stage_trains_saves_and_reloads(workspace):
 
 
 def test_stage_trains_on_external_data_only(workspace):
-    from tasks.train_prm import train_prm
+    from tasks.train_prm import run as train_prm
 
     tmp_path, params = workspace
     rows = [{k: r[k] for k in ("prompt", "completions", "labels")} for r in fake_label_rows(4)]
@@ -132,8 +130,8 @@ def test_stage_trains_on_external_data_only(workspace):
 
 
 def test_bad_external_data_stops_the_stage_naming_the_record(workspace):
-    from tasks.sources import DataError
-    from tasks.train_prm import train_prm
+    from prmflow.problems.sources import DataError
+    from tasks.train_prm import run as train_prm
 
     tmp_path, params = workspace
     good = {"prompt": "a=1;b=a+1;b=?\n", "completions": ["b=1+1=2"], "labels": [True]}

@@ -1,0 +1,414 @@
+"""Typed configuration, loaded once from ``params.yaml``.
+
+Every stage reads its own section. An unknown key or a wrong type fails at start-up with the
+dotted key in the message (``params.yaml: data.num_train: Input should be a valid integer``).
+Overrides use DVC's ``-S key=value`` syntax, values parsed as YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PARAMS_FILE = "params.yaml"
+
+
+class ConfigError(ValueError):
+    """A params file (or override) that does not fit the schema."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModelConfig(_Section):
+    """Shape of the tiny Llama built from a config when no model id/path is given."""
+
+    hidden_size: int = Field(128, gt=0)
+    num_layers: int = Field(4, gt=0)
+    num_heads: int = Field(4, gt=0)
+    intermediate_size: int = Field(384, gt=0)
+    max_position_embeddings: int = Field(192, gt=0)
+
+
+class ModelConfig(_Section):
+    """The policy model: the embedded tiny default or any Hugging Face causal LM."""
+
+    name_or_path: str | None = None
+    """HF model id or local path; ``None`` builds the tiny default (tokenizer included)."""
+    prompt_template: str = "{question}\n"
+    """How a question becomes a prompt; the solution follows it, one step per line."""
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """``auto``: bfloat16 on a GPU that supports it, float32 on CPU."""
+    tiny: TinyModelConfig = TinyModelConfig()
+
+
+class ColumnMapping(_Section):
+    """Which source columns hold the question and the answer (steps + final answer)."""
+
+    question: str = "question"
+    answer: str = "answer"
+    final_answer: str | None = None
+    """Optional column with the final answer alone, when ``answer`` holds only steps."""
+
+
+class DataConfig(_Section):
+    """Where problems come from and which are kept (stage ``curate``)."""
+
+    source: Literal["synthetic", "gsm8k", "jsonl", "parquet", "hf"] = "synthetic"
+    path: str | None = None
+    """Train file for ``gsm8k``/``jsonl``/``parquet``."""
+    eval_path: str | None = None
+    """Eval file for file sources; when absent the eval split is carved from ``path``."""
+    hf_name: str | None = None
+    hf_config: str | None = None
+    hf_train_split: str = "train"
+    hf_eval_split: str = "test"
+    columns: ColumnMapping = ColumnMapping()
+    num_train: int = Field(4000, ge=0)
+    num_eval: int = Field(400, ge=1)
+    min_steps: int = Field(2, ge=1)
+    max_steps: int = Field(8, ge=1)
+    """Kept difficulty range, in reasoning steps (chain length for the synthetic task)."""
+    modulus: int = Field(100, ge=10)
+    """Synthetic task: all values live in ``[0, modulus)``."""
+    train_seed: int = 1
+    eval_seed: int = 2
+    on_error: Literal["fail", "quarantine"] = "fail"
+    incoming_dir: str | None = "data/incoming"
+    """New problems dropped here (``*.jsonl`` GSM8K-style / mapped by ``columns``, ``*.parquet``)
+    join the train split of every source, after validation, dedupe and decontamination."""
+    """``fail``: stop at the first bad record, naming file, line and field.
+    ``quarantine``: write bad records with their reason to ``data/rejects`` and count them."""
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if self.min_steps > self.max_steps:
+            raise ValueError(f"min_steps ({self.min_steps}) > max_steps ({self.max_steps})")
+        if self.source in ("gsm8k", "jsonl", "parquet") and not self.path:
+            raise ValueError(f"source '{self.source}' needs data.path")
+        if self.source == "hf" and not self.hf_name:
+            raise ValueError("source 'hf' needs data.hf_name")
+        if self.source == "synthetic" and self.train_seed == self.eval_seed:
+            raise ValueError("train_seed and eval_seed must differ (train and eval must be disjoint)")
+        return self
+
+
+class WarmstartConfig(_Section):
+    """Supervised warm start (stage ``warmstart``)."""
+
+    enabled: bool = True
+    """For a real model: ``False`` uses it as is; the tiny default is always trained."""
+    max_steps: int = Field(2000, ge=0)
+    """Upper bound on SFT steps."""
+    target_accuracy: float | None = Field(0.3, gt=0, le=1)
+    """Stop SFT once greedy accuracy on a probe set reaches this (``None``: run ``max_steps``).
+    The tiny model's accuracy jumps from chance to >50% somewhere in 600-1,000 steps, at a
+    step that varies run to run (measured), so a fixed step count gives anything from 8% to 45%;
+    measuring the curve while training lands the warm start in the intended range."""
+    check_every: int = Field(50, gt=0)
+    probe_problems: int = Field(200, gt=0)
+    """Probe set: synthetic problems from ``seed + 1000``, minus eval questions."""
+    batch_size: int = Field(32, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
+    lr_scheduler: str = "constant_with_warmup"
+    """Any transformers scheduler name. Constant: the tiny model's accuracy jumps only after
+    ~600 steps (measured), and a decaying rate can stall it before that."""
+    warmup_steps: int = Field(30, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    num_examples: int = Field(20000, gt=0)
+    """Synthetic SFT solutions generated on the fly (seeded apart from curate's seeds)."""
+    seed: int = 3
+
+
+class EvaluateConfig(_Section):
+    """Evaluation of the policy (stage ``evaluate``)."""
+
+    num_problems: int | None = Field(None, ge=1)
+    """Evaluate on the first N eval problems (``None``: all)."""
+    num_samples: int = Field(4, ge=1)
+    """k for pass@k and maj@k (sampled at ``temperature``)."""
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(96, gt=0)
+    batch_size: int = Field(128, gt=0)
+    num_examples_logged: int = Field(12, ge=0)
+    seed: int = 4
+    extra_eval: str | None = None
+    """An extra eval file (any supported source format), reported separately."""
+    extra_eval_source: Literal["auto", "gsm8k", "jsonl", "parquet"] = "auto"
+    promote: bool = True
+    """Carry out the gate's decision (``false`` for ablations: decide and record, move nothing)."""
+    gate_z: float = Field(2.0, gt=0)
+    """Promotion needs a paired gain above ``gate_z`` standard errors (the measured noise margin)."""
+
+
+class LabelConfig(_Section):
+    """Automatic step labelling (stage ``label``)."""
+
+    method: str = "mc_soft"
+    """Which labels the PRM trains on: a method of :data:`prmflow.labeling.methods.LABEL_METHODS`
+    (``mc_hard``, ``mc_soft``, ``first_error``)."""
+    compare_methods: bool = True
+    """Also label the same solutions with the other methods to report their agreement and cost."""
+    compare_num_problems: int | None = Field(None, ge=1)
+    """Compare on the solutions of the first N problems only (``None``: all); ``method`` still
+    labels every solution. The comparison costs ~50% more rollouts on what it covers."""
+    num_problems: int = Field(300, ge=1)
+    samples_per_problem: int = Field(4, ge=1)
+    rollouts: int = Field(8, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    max_new_tokens: int = Field(96, gt=0)
+    """Cap for the sampled solutions."""
+    rollout_max_new_tokens: int | None = Field(None, gt=0)
+    """Cap for rollouts; ``None``: longest reference answer in tokens +25% +4, at most ``max_new_tokens``."""
+    batch_size: int = Field(256, gt=0)
+    """Sequences per ``generate`` call."""
+    seed: int = 5
+
+    @model_validator(mode="after")
+    def _check(self) -> LabelConfig:
+        from prmflow.labeling.methods import LABEL_METHODS  # dvc: validation only (here: no import cycle)
+
+        if self.method not in LABEL_METHODS:
+            raise ValueError(f"method: unknown label method {self.method!r}; registered: {sorted(LABEL_METHODS)}")
+        return self
+
+
+class PrmConfig(_Section):
+    """Process reward model (stage ``train_prm``).
+
+    The PRM is the ``init`` causal LM (frozen by default) with a head that reads, at each step
+    end, the features in ``features`` (see :data:`prmflow.prm.model.FEATURES`); trained with BCE
+    on the step targets (soft MC fractions or hard labels) at step ends only.
+    """
+
+    init: str = "policy"
+    """``policy``: start from the warm-started policy; else an HF model id/path."""
+    extra_data: str | None = None
+    history_dir: str | None = None
+    """Labels of earlier iterations (``datasets`` saved under it, one folder each) to train on as
+    well; the lifecycle flow sets it from iteration 2 when ``lifecycle.accumulate_labels``."""
+    """External stepwise-supervision data (JSONL/parquet: prompt, completions, labels)."""
+    use_own_labels: bool = True
+    soft_labels: bool = True
+    """Train on ``soft_labels`` (BCE on the MC fraction, never rounded); ``False``: on ``labels``."""
+    features: list[Literal["hidden", "confidence", "step_confidence"]] = ["confidence", "step_confidence"]
+    """What the (correctness) head reads at a step end: the backbone's last hidden state, and
+    the log of the lowest probability the backbone gives any result token up to this step /
+    within it. Adding ``hidden`` lowered the oracle AUC (0.96 -> 0.89) on ~1,000 labelled
+    solutions: it learns label noise."""
+    head: Literal["value", "factored"] = "factored"
+    """``value``: the head predicts the label itself. ``factored``: the label is modelled as
+    correctness (from ``features``) x progress (from hidden states), and the score is the
+    correctness factor, so that a weak policy's low MC value on a long but right chain does not
+    read as an error (see :func:`prmflow.prm.model.factored_bce`)."""
+    head_hidden: int = Field(0, ge=0)
+    """Width of the correctness head's hidden layer; 0: a linear head."""
+    max_steps: int = Field(300, ge=0)
+    batch_size: int = Field(32, gt=0)
+    learning_rate: float = Field(1e-2, gt=0)
+    """Head learning rate (a fresh head on fixed-scale features learns fast)."""
+    backbone_learning_rate: float = Field(0.0, ge=0)
+    """0 freezes the backbone (the confidence features stay the policy's own). Fine-tuning it
+    at 1e-4 fitted the labels better and the oracle worse (AUC 0.96 -> 0.91)."""
+    warmup_steps: int = Field(10, ge=0)
+    eval_fraction: float = Field(0.2, gt=0, lt=1)
+    """Share of the labelled problems held out (split by prompt) for the threshold and metrics."""
+    threshold: float | None = Field(None, gt=0, lt=1)
+    """Score below which a step is judged wrong; ``None``: the one with the best first-error F1
+    on the held-out labels (a prefix counts as good there when any rollout reached the answer)."""
+    calibrate: bool = True
+    """Map scores monotonically so that the threshold sits at 0.5 (rankings unchanged), so that
+    "score > 0.5" means "judged right" for RL's monitors too."""
+    best_of_n: int = Field(8, ge=1)
+    eval_problems: int = Field(200, ge=1)
+    """Best-of-N and the oracle chains use the first N curated eval problems."""
+    max_new_tokens: int = Field(96, gt=0)
+    """Cap for the best-of-N samples."""
+    batch_size_eval: int = Field(128, gt=0)
+    """Sequences per sampling / scoring batch."""
+    seed: int = 6
+
+
+class MonitorConfig(_Section):
+    """Reward-hacking monitors; the gate refuses a candidate that crosses these."""
+
+    max_prm_outcome_disagreement: float = Field(0.5, ge=0, le=1)
+    """Fraction of final samples where the PRM verdict (aggregate > 0.5) and the verifier differ."""
+    max_step_inflation: float = Field(1.5, gt=0)
+    """Mean steps per solution of the candidate / of the warm-started base."""
+
+
+DEFAULT_WEIGHTS = {"outcome": 1.0, "process": 0.5, "length": 0.0}
+
+
+class RLConfig(_Section):
+    """GRPO-family RL with hybrid rewards (stage ``train_policy``)."""
+
+    steps: int = Field(80, ge=0)
+    prompts_per_step: int = Field(16, gt=0)
+    group_size: int = Field(8, ge=2)
+    temperature: float = Field(1.0, gt=0)
+    max_new_tokens: int = Field(80, gt=0)
+    learning_rate: float = Field(3e-4, gt=0)
+    updates_per_step: int = Field(1, ge=1)
+    """Optimizer steps per sampled batch (minibatches); >1 makes the clipped ratio matter."""
+    clip_eps_low: float = Field(0.2, ge=0)
+    clip_eps_high: float = Field(0.28, ge=0)
+    kl_coef: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    advantage: str = "grpo"
+    """An advantage estimator of :data:`reward.registry.ADVANTAGES`: ``grpo``, or ``dr_grpo``
+    (no std normalisation; pair it with ``loss_agg: dr_grpo``, a constant length normaliser)."""
+    loss_agg: Literal["token_mean", "seq_mean_token_mean", "dr_grpo"] = "token_mean"
+    weights: dict[str, float] = DEFAULT_WEIGHTS
+    """Hybrid reward: weight of each reward term of :data:`reward.registry.REWARDS`
+    (``outcome``: the verifier, ``process``: the PRM, ``length``: the overlong penalty).
+    ``process: 0`` is the outcome-only baseline. A term left out keeps its default weight."""
+    process_mode: str = "step_min"
+    """How PRM scores enter (:mod:`reward.hybrid`): ``sequence`` (aggregated per solution) or
+    ``step_<credit>`` per step (``step_sum``: DeepSeekMath, ``step_min``: PURE)."""
+    process_agg: Literal["min", "mean", "last", "product"] = "min"
+    length_budget: int = Field(64, gt=0)
+    """Tokens before the overlong penalty starts (it reaches -1 at ``max_new_tokens``)."""
+    checkpoint_every: int = Field(10, ge=1)
+    eval_every: int = Field(20, ge=0)
+    """Greedy accuracy on a fixed eval subset every N steps (0: never) for the learning curve."""
+    eval_problems: int = Field(200, ge=1)
+    monitors: MonitorConfig = MonitorConfig()
+    seed: int = 7
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _default_weights(cls, v):
+        return {**DEFAULT_WEIGHTS, **v} if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _check(self) -> RLConfig:
+        import reward  # dvc: validation only
+        from reward.hybrid import process_modes  # dvc: validation only
+
+        unknown = sorted(set(self.weights) - set(reward.REWARDS))
+        if unknown:
+            raise ValueError(f"weights: unknown reward term(s) {unknown}; registered: {sorted(reward.REWARDS)}")
+        if self.advantage not in reward.ADVANTAGES:
+            raise ValueError(f"advantage: unknown estimator {self.advantage!r}; registered: {sorted(reward.ADVANTAGES)}")
+        if self.process_mode not in process_modes():
+            raise ValueError(f"process_mode: {self.process_mode!r} is not one of {process_modes()}")
+        return self
+
+    def weight(self, term: str) -> float:
+        """The weight of a reward term (0 when absent)."""
+        return self.weights.get(term, 0.0)
+
+
+class LifecycleConfig(_Section):
+    """How the lifecycle flow iterates and schedules (set by the flow; read by the stages)."""
+
+    iteration: int = Field(1, ge=1)
+    """Current iteration (the flow sets it; a new value makes DVC re-run label onwards)."""
+    start_policy: str = "models/base"
+    """Policy that label, train_prm and train_policy start from: ``models/base`` in iteration 1,
+    then ``models/start`` (the flow's snapshot of the champion)."""
+    iterations: int = Field(1, ge=1)
+    """Iterations per ``prmflow run``: iteration k+1 labels and trains from iteration k's champion."""
+    on_conflict: Literal["wait", "skip", "fail"] = "wait"
+    """When another run holds the workspace: wait for it, skip this run, or fail."""
+    accumulate_labels: bool = True
+    """Iteration k+1's PRM trains on the labels of iterations 1..k too (``data/label_history``)."""
+    lock_timeout_s: float = Field(3600, gt=0)
+    schedule_cron: str | None = None
+    """Cron of the scheduled ``lifecycle`` deployment (``prmflow serve``), e.g. ``0 3 * * *``."""
+
+
+class Params(_Section):
+    """All of ``params.yaml``."""
+
+    seed: int = 0
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    warmstart: WarmstartConfig = WarmstartConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    label: LabelConfig = LabelConfig()
+    prm: PrmConfig = PrmConfig()
+    rl: RLConfig = RLConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{source}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse one DVC-style ``-S`` override ``a.b.c=value`` (value read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}': expected key=value (DVC -S syntax)")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override '{text}': empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{text}': value is not valid YAML: {e}") from e
+    return parts, value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Return a copy of ``raw`` with DVC-style overrides applied (nested dicts created)."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override '{text}': '{p}' is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def validate_params(raw: Any, source: str = PARAMS_FILE) -> Params:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: top level must be a mapping, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e, source)) from None
+
+
+def read_params_file(path: str | Path = PARAMS_FILE) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found (run from the project root or pass --params)")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+
+
+def load_params(path: str | Path = PARAMS_FILE, overrides: list[str] | None = None) -> Params:
+    """Load and validate ``params.yaml`` (plus optional ``-S`` overrides) once."""
+    raw = read_params_file(path)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return validate_params(raw, str(path))

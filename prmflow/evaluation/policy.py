@@ -1,0 +1,110 @@
+"""A policy's accuracy and reasoning length on a problem set, by difficulty.
+
+Greedy accuracy, and from ``evaluate.num_samples`` samples per problem: pass@1 (mean sample
+accuracy), pass@k and maj@k. Reasoning length in tokens and steps (mean, median, p90) of the
+greedy solutions. A right answer is :func:`reward.outcome.verify`'s, as everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prmflow.config import EvaluateConfig, ModelConfig
+from prmflow.evaluation.metrics import group_by, majority_vote, mean, pass_at_k, summarize
+from prmflow.lm.prompts import format_prompt
+from prmflow.lm.sampling import sample
+from reward.outcome import Verdict, same_answer, verify
+from reward.parse import extract_answer, reference_answer, split_steps
+
+
+@dataclass
+class Evaluation:
+    """Per-problem results of one policy on one problem set."""
+
+    problems: list[dict]
+    greedy_texts: list[str]
+    greedy_tokens: list[int]
+    sample_texts: list[list[str]]
+
+    def greedy_correct(self) -> list[bool]:
+        return [verify(t, p["final_answer"]) for p, t in zip(self.problems, self.greedy_texts)]
+
+    def sample_correct(self) -> list[list[bool]]:
+        return [[verify(t, p["final_answer"]) for t in texts] for p, texts in zip(self.problems, self.sample_texts)]
+
+    def greedy_steps(self) -> list[int]:
+        return [len(split_steps(t)) for t in self.greedy_texts]
+
+
+def run_policy(model, tokenizer, problems: list[dict], cfg: EvaluateConfig, model_cfg: ModelConfig, progress=None) -> Evaluation:
+    """Greedy and sampled solutions of ``model`` for ``problems`` (same seed for every policy)."""
+    prompts = [format_prompt(p["question"], model_cfg) for p in problems]
+    kw = dict(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=progress)
+    greedy = sample(model, tokenizer, prompts, 1, greedy=True, **kw)
+    sampled = sample(model, tokenizer, prompts, cfg.num_samples, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, **kw)
+    return Evaluation(
+        problems=problems,
+        greedy_texts=greedy.texts,
+        greedy_tokens=greedy.num_tokens,
+        sample_texts=[sampled.group(i) for i in range(len(problems))],
+    )
+
+
+def score(ev: Evaluation, k: int) -> dict[str, float]:
+    """Accuracy and length metrics of a set of problems."""
+    greedy = ev.greedy_correct()
+    samples = ev.sample_correct()
+    maj = [
+        same_answer(majority_vote([extract_answer(t) for t in texts]), reference_answer(p["final_answer"])) is Verdict.CORRECT
+        for p, texts in zip(ev.problems, ev.sample_texts)
+    ]
+    out = {
+        "n": len(ev.problems),
+        "greedy_acc": mean(greedy),
+        "pass@1": mean([mean(s) for s in samples]),
+        f"pass@{k}": mean([pass_at_k(len(s), sum(s), k) for s in samples]),
+        f"maj@{k}": mean(maj),
+    }
+    for name, vals in (("tokens", ev.greedy_tokens), ("steps", ev.greedy_steps())):
+        for stat, v in summarize(vals).items():
+            out[f"len_{name}_{stat}"] = v
+    return out
+
+
+def score_by_difficulty(ev: Evaluation, k: int) -> dict[str, dict[str, float]]:
+    idx = group_by([p["difficulty"] for p in ev.problems], range(len(ev.problems)))
+    out = {}
+    for d in sorted(idx):
+        sub = Evaluation(
+            problems=[ev.problems[i] for i in idx[d]],
+            greedy_texts=[ev.greedy_texts[i] for i in idx[d]],
+            greedy_tokens=[ev.greedy_tokens[i] for i in idx[d]],
+            sample_texts=[ev.sample_texts[i] for i in idx[d]],
+        )
+        out[str(d)] = score(sub, k)
+    return out
+
+
+def report(ev: Evaluation, k: int) -> dict:
+    return {"overall": score(ev, k), "by_difficulty": score_by_difficulty(ev, k)}
+
+
+def sample_solutions_text(ev: Evaluation, n: int) -> str:
+    """A few greedy solutions with the reference, for reading (an MLflow text artifact)."""
+    lines = []
+    for p, t, ok in list(zip(ev.problems, ev.greedy_texts, ev.greedy_correct()))[:n]:
+        lines += [
+            f"### {p['id']} (difficulty {p['difficulty']}) {'CORRECT' if ok else 'WRONG'}",
+            f"question: {p['question']}",
+            "policy:",
+            t.strip(),
+            "reference:",
+            p["answer"].strip(),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def gate_scores(ev: Evaluation) -> list[float]:
+    """Per-problem score for the gate: the fraction of right answers among greedy + samples."""
+    return [(g + sum(s)) / (1 + len(s)) for g, s in zip(ev.greedy_correct(), ev.sample_correct())]

@@ -1,0 +1,86 @@
+"""Reports of evaluation results for people: the terminal table, the Prefect markdown, and the
+across-iterations table. Light (no torch): the CLI and the flows import it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prmflow.workspace import read_metrics
+
+
+def format_table(rep: dict, k: int) -> str:
+    """Plain-text table of accuracy and length by difficulty."""
+    head = f"{'difficulty':>10} {'n':>5} {'greedy':>7} {'pass@1':>7} {'maj@' + str(k):>7} {'pass@' + str(k):>7} {'tokens':>7} {'steps':>6}"
+    lines = [head, "-" * len(head)]
+    rows = list(rep["by_difficulty"].items()) + [("all", rep["overall"])]
+    for d, m in rows:
+        lines.append(
+            f"{d:>10} {m['n']:>5} {m['greedy_acc']:>7.3f} {m['pass@1']:>7.3f} {m[f'maj@{k}']:>7.3f} "
+            f"{m[f'pass@{k}']:>7.3f} {m['len_tokens_mean']:>7.1f} {m['len_steps_mean']:>6.2f}"
+        )
+    for name in ("base", "champion"):
+        if name in rep:
+            o = rep[name]["overall"]
+            lines.append(
+                f"{name:>10} {o['n']:>5} {o['greedy_acc']:>7.3f} {o['pass@1']:>7.3f} {o[f'maj@{k}']:>7.3f} {o[f'pass@{k}']:>7.3f} {o['len_tokens_mean']:>7.1f} {o['len_steps_mean']:>6.2f}"
+            )
+    if "gate" in rep:
+        g = rep["gate"]
+        lines.append(
+            f"gate: candidate {g['candidate']:.3f} vs champion {g['champion']:.3f} (diff {g['diff']:+.3f}, margin {g['margin']:.3f}): {'promote' if g['promote'] else 'keep champion'} ({g['reason']})"
+        )
+    return "\n".join(lines)
+
+
+def eval_markdown(report: dict, k: int) -> str:
+    rows = [f"| difficulty | n | greedy | pass@1 | maj@{k} | pass@{k} | tokens | steps |", "|---|---|---|---|---|---|---|---|"]
+    lines = list(report["by_difficulty"].items()) + [(f"**all ({report.get('policy', 'policy')})**", report["overall"])]
+    for name in ("champion", "base"):
+        if name in report:
+            lines.append((f"**{name}**", report[name]["overall"]))
+    for d, m in lines:
+        rows.append(
+            f"| {d} | {m['n']} | {m['greedy_acc']:.3f} | {m['pass@1']:.3f} | {m[f'maj@{k}']:.3f} | "
+            f"{m[f'pass@{k}']:.3f} | {m['len_tokens_mean']:.1f} | {m['len_steps_mean']:.2f} |"
+        )
+    out = f"## Evaluation of the {report.get('policy', 'policy')}\n\n" + "\n".join(rows)
+    if "gate" in report:
+        g = report["gate"]
+        verdict = "**promoted to champion**" if g["promote"] else "**not promoted**"
+        out += (
+            f"\n\n## Gate: {verdict}\n\n{g['reason']}\n\n| | candidate | champion | diff | noise margin |\n|---|---|---|---|---|\n"
+            f"| score | {g['candidate']:.3f} | {g['champion']:.3f} | {g['diff']:+.3f} | {g['margin']:.3f} |\n"
+        )
+        mon = report.get("monitors", {})
+        if mon:
+            out += "\nMonitors: " + ", ".join(f"{k} = {v:.3f}" for k, v in mon.items()) + "\n"
+    return out
+
+
+def iteration_row(it: int, root: Path) -> dict:
+    """One row of the across-iterations table, from the metrics files DVC tracks."""
+
+    ev, lab, prm, rl = (read_metrics(s, root) for s in ("evaluate", "label", "train_prm", "train_policy"))
+    gate = ev.get("gate", {})
+    row = {
+        "iteration": it,
+        "greedy_acc": ev.get("overall", {}).get("greedy_acc"),
+        "pass@1": ev.get("overall", {}).get("pass@1"),
+        "tokens": ev.get("overall", {}).get("len_tokens_mean"),
+        "champion_before": gate.get("champion"),
+        "promoted": gate.get("promote"),
+        "gate_reason": gate.get("reason", "no gate"),
+        "label_step_agreement": lab.get(f"{lab.get('method', '')}.step_agreement"),
+        "rl_eval_acc_end": rl.get("eval_greedy_acc_end"),
+    }
+    for key, name in (("prm.chains.step_auc", "prm_step_auc"), ("prm.chains.first_error_f1", "prm_first_error_f1")):
+        if key in prm:
+            row[name] = prm[key]
+    return row
+
+
+def iterations_markdown(rows: list[dict]) -> str:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
+    head = "| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n"
+    return "## Iterations\n\n" + head + "".join("| " + " | ".join(fmt(r.get(k)) for k in keys) + " |\n" for r in rows)

@@ -1,0 +1,192 @@
+"""Automatic step labels from rollouts, and their quality against an oracle: pure functions.
+
+Vocabulary. A solution has steps ``s_0 .. s_{n-1}`` (then a final answer line). The *prefix* of
+step ``k`` is ``s_0 .. s_k``. A prefix is *good* when the policy can still reach the reference
+answer from it; the label of step ``k`` is whether its prefix is good (Math-Shepherd's
+definition, and what :func:`prmflow.problems.synthetic.oracle_step_labels` computes exactly for the
+synthetic task). A *rollout* is one sampled completion of a prefix; its *outcome* is whether it
+reached the reference final answer.
+
+Two estimators:
+
+- **Monte-Carlo** (Math-Shepherd, Wang et al. 2024): roll out every prefix ``R`` times.
+  :func:`mc_soft` is the success fraction, :func:`mc_hard` is "any rollout succeeded". Cost
+  ``R`` rollouts per step. The caller may skip rollouts whose outcome is known (see :mod:`prmflow.labeling.methods`).
+- **First-error search** (OmegaPRM-like, Luo et al. 2024): assume monotonicity (once a prefix is
+  bad, every longer one is bad) and binary-search for the first bad prefix, probing
+  ``O(log2 n)`` prefixes instead of all ``n``. See :func:`first_error_search`.
+
+No model code here: the stage turns rollouts into the ``outcomes``/``prefix_ok`` these take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+def mc_soft(outcomes: Sequence[Sequence[bool]]) -> list[float]:
+    """Soft Math-Shepherd labels: per step, the fraction of its prefix's rollouts that succeeded.
+
+    ``outcomes[k]`` holds the outcomes of the rollouts of prefix ``k`` (any count >= 1).
+
+    >>> mc_soft([[True, True, False, False], [False, False, False, True], [False] * 4])
+    [0.5, 0.25, 0.0]
+    """
+    out = []
+    for k, o in enumerate(outcomes):
+        if len(o) == 0:
+            raise ValueError(f"step {k}: no rollout outcomes")
+        out.append(sum(bool(x) for x in o) / len(o))
+    return out
+
+
+def mc_hard(outcomes: Sequence[Sequence[bool]]) -> list[bool]:
+    """Hard Math-Shepherd labels: a step is good when any rollout of its prefix succeeded.
+
+    >>> mc_hard([[False, True], [False, False]])
+    [True, False]
+    """
+    return [s > 0 for s in mc_soft(outcomes)]
+
+
+@dataclass
+class FirstErrorResult:
+    """Outcome of :func:`first_error_search` on one solution of ``len(labels)`` steps."""
+
+    first_error: int | None
+    """Index of the first bad step; ``None`` when every step is good."""
+    labels: list[bool]
+    """``labels[k]`` is ``k < first_error``: good before the first error, bad from it on."""
+    probes: list[int] = field(default_factory=list)
+    """Prefixes probed, in order (one ``prefix_ok`` call each; the caller's cost unit)."""
+
+
+def first_error_search(
+    num_steps: int,
+    prefix_ok: Callable[[int], bool],
+    solution_correct: bool | None = None,
+) -> FirstErrorResult:
+    """Binary-search the first step whose prefix can no longer reach the answer.
+
+    ``prefix_ok(k)`` says whether the prefix through step ``k`` is good (the stage: "any of its
+    ``R`` rollouts succeeded", i.e. the OmegaPRM criterion ``MC(prefix) > 0``). Assuming
+    monotonicity, the first bad step is found with at most ``ceil(log2(num_steps + 1))``
+    probes (bisection over the ``num_steps + 1`` outcomes "step 0 .. n-1 or none").
+    A non-monotone ``prefix_ok`` still gets a consistent answer: some ``k`` with a good
+    prefix ``k-1`` (or ``k == 0``) and a bad prefix ``k``.
+
+    Shortcut, sound and free: with ``solution_correct=True`` (the sampled solution's own final
+    answer is right) every prefix provably *can* reach the answer — the solution itself is a
+    continuation that does — so all steps are good, with no probe. A wrong final answer proves
+    nothing about the prefixes (the last step may be right and the answer line wrong, or the
+    solution may stop early), so ``False``/``None`` search normally, the last prefix included.
+
+    >>> r = first_error_search(4, lambda k: k < 2)
+    >>> r.first_error, r.labels, r.probes
+    (2, [True, True, False, False], [2, 1])
+    """
+    if num_steps < 0:
+        raise ValueError(f"num_steps must be >= 0, got {num_steps}")
+    if solution_correct:
+        return FirstErrorResult(None, [True] * num_steps, [])
+    probes: list[int] = []
+    lo, hi = 0, num_steps  # invariant: prefixes < lo are good, prefix hi is bad (hi == n: none)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        probes.append(mid)
+        if prefix_ok(mid):
+            lo = mid + 1
+        else:
+            hi = mid
+    first = lo if lo < num_steps else None
+    return FirstErrorResult(first, [k < lo for k in range(num_steps)], probes)
+
+
+def first_false(labels: Sequence[bool]) -> int | None:
+    """Index of the first ``False``; ``None`` when all are ``True`` (or the list is empty)."""
+    for i, ok in enumerate(labels):
+        if not ok:
+            return i
+    return None
+
+
+def label_agreement(pred: Sequence[Sequence[bool]], oracle: Sequence[Sequence[bool]]) -> dict[str, float]:
+    """Quality of predicted step labels against oracle labels, over solutions.
+
+    ``pred[i]`` and ``oracle[i]`` are one solution's per-step labels (``True`` = good); lengths
+    must match. Returns:
+
+    - ``step_agreement``: fraction of steps whose label equals the oracle's;
+    - ``bad_precision`` / ``bad_recall`` / ``bad_f1``: of *bad* steps (the positive class is
+      ``False``: a PRM exists to find errors). A 0/0 ratio is 1.0 when the oracle has no bad step
+      and nothing was predicted bad (nothing to find, nothing claimed), else 0.0;
+    - ``first_error_acc``: fraction of solutions whose first bad step (``None`` = none) is
+      exactly the oracle's (computed from the labels, so an all-good solution counts as
+      ``None`` even when its answer line is wrong);
+    - ``num_solutions``, ``num_steps``, ``oracle_bad_rate``, ``pred_bad_rate``.
+
+    Empty input gives counts of 0 and no ratio keys.
+    """
+    if len(pred) != len(oracle):
+        raise ValueError(f"{len(pred)} predicted solutions vs {len(oracle)} oracle solutions")
+    tp = fp = fn = agree = steps = fe_hits = 0
+    for i, (p, o) in enumerate(zip(pred, oracle)):
+        if len(p) != len(o):
+            raise ValueError(f"solution {i}: {len(p)} predicted labels vs {len(o)} oracle labels")
+        for pk, ok in zip(p, o):
+            pb, ob = not pk, not ok
+            tp += pb and ob
+            fp += pb and not ob
+            fn += ob and not pb
+            agree += pk == ok
+        steps += len(p)
+        fe_hits += first_false(p) == first_false(o)
+    out: dict[str, float] = {"num_solutions": len(pred), "num_steps": steps}
+    if not pred:
+        return out
+
+    def ratio(a: int, b: int) -> float:
+        if b:
+            return a / b
+        return 1.0 if tp + fp + fn == 0 else 0.0
+
+    prec, rec = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    out.update(
+        step_agreement=agree / steps if steps else 1.0,
+        bad_precision=prec,
+        bad_recall=rec,
+        bad_f1=2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+        first_error_acc=fe_hits / len(pred),
+        oracle_bad_rate=(tp + fn) / steps if steps else 0.0,
+        pred_bad_rate=(tp + fp) / steps if steps else 0.0,
+    )
+    return out
+
+
+def good_auc(scores: Sequence[Sequence[float]], oracle: Sequence[Sequence[bool]]) -> float | None:
+    """ROC AUC of per-step scores (higher = more likely good) against oracle labels.
+
+    The probability that a random good step scores above a random bad one (ties count half:
+    the Mann-Whitney U statistic). ``None`` when either class is absent. Threshold-free, so it
+    rates soft labels without choosing a cut.
+
+    >>> good_auc([[0.9, 0.2], [0.5]], [[True, False], [True]])
+    1.0
+    """
+    flat = [(float(s), bool(o)) for ss, oo in zip(scores, oracle, strict=True) for s, o in zip(ss, oo, strict=True)]
+    n_pos = sum(o for _, o in flat)
+    n_neg = len(flat) - n_pos
+    if not n_pos or not n_neg:
+        return None
+    # Average ranks over ties, then U = rank-sum of positives - n_pos(n_pos+1)/2.
+    flat.sort(key=lambda x: x[0])
+    rank_sum, i = 0.0, 0
+    while i < len(flat):
+        j = i
+        while j < len(flat) and flat[j][0] == flat[i][0]:
+            j += 1
+        avg_rank = (i + 1 + j) / 2  # ranks i+1 .. j
+        rank_sum += avg_rank * sum(o for _, o in flat[i:j])
+        i = j
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)

@@ -1,0 +1,91 @@
+"""Sampling for the label stage: a rollout function over the policy that counts its cost.
+
+:class:`PolicySampler` is a :data:`prmflow.labeling.solutions.RolloutFn` over
+:func:`prmflow.lm.sampling.sample`, counting sequences, tokens and seconds and reporting
+progress (a callback, or tqdm on stderr). :func:`rollout_token_budget` caps rollouts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from prmflow.config import LabelConfig
+from prmflow.lm.sampling import sample
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, desc)``: sequences sampled so far in the current phase."""
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, desc: str, progress: Progress | None) -> Iterator[Callable[[int], None]]:
+    """A ``tick(n_finished)`` callback: ``progress(done, total, desc)`` if given, else tqdm on stderr."""
+    if progress is not None:
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            progress(done, total, desc)
+
+        progress(0, total, desc)
+        yield tick
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=desc, unit="seq", file=sys.stderr, mininterval=2.0, leave=False) as bar:
+        yield bar.update
+
+
+class PolicySampler:
+    """A :data:`RolloutFn` over :func:`prmflow.lm.sampling.sample`, counting sequences, tokens and time."""
+
+    def __init__(self, model, tokenizer, cfg: LabelConfig, max_new_tokens: int, progress: Progress | None = None):
+        self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+        self.max_new_tokens = max_new_tokens
+        self.progress = progress
+        self.sequences = self.tokens = 0
+        self.seconds = 0.0
+
+    def __call__(self, prompts: list[str], n: int, *, seed: int, desc: str = "sampling") -> list[str]:
+        t0 = time.perf_counter()
+        with _progress_bar(len(prompts) * n, desc, self.progress) as tick:
+            out = sample(
+                self.model,
+                self.tokenizer,
+                prompts,
+                n,
+                temperature=self.cfg.temperature,
+                max_new_tokens=self.max_new_tokens,
+                batch_size=self.cfg.batch_size,
+                seed=seed,
+                progress=tick,
+            )
+        self.seconds += time.perf_counter() - t0
+        self.sequences += len(out.texts)
+        self.tokens += sum(out.num_tokens)
+        return out.texts
+
+    def stats(self, prefix: str) -> dict[str, float]:
+        s = max(self.seconds, 1e-9)
+        return {
+            f"{prefix}.sequences": self.sequences,
+            f"{prefix}.tokens": self.tokens,
+            f"{prefix}.time_s": round(self.seconds, 3),
+            f"{prefix}.tokens_per_s": round(self.tokens / s, 1),
+            f"{prefix}.sequences_per_s": round(self.sequences / s, 1),
+        }
+
+
+def rollout_token_budget(problems: list[dict], tokenizer, cfg: LabelConfig) -> int:
+    """New-token cap for rollouts: ``label.rollout_max_new_tokens``, or by default the longest
+    reference answer (steps + answer line) in tokens, +25% and +4 for slack and EOS, capped at
+    ``label.max_new_tokens``. A rollout continues a prefix, so it needs less than a whole
+    solution; one that runs past this is almost surely not converging on the answer."""
+    if cfg.rollout_max_new_tokens is not None:
+        return cfg.rollout_max_new_tokens
+    longest = max((len(tokenizer(p["answer"], add_special_tokens=False)["input_ids"]) for p in problems), default=0)
+    return min(cfg.max_new_tokens, math.ceil(1.25 * longest) + 4)

@@ -1,0 +1,95 @@
+"""Models and tokenizers: the tiny embedded default, or any Hugging Face causal LM.
+
+The default tokenizer is word-level: every number below the modulus, every variable letter and
+every symbol is one token. Measured on 2 cores (see ../shared/design.md), this is what lets a
+~1M-parameter model learn chain arithmetic in a couple of minutes; a BPE tokenizer does not.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, PreTrainedTokenizerFast
+
+from prmflow.config import ModelConfig
+
+SPECIAL_TOKENS = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>"}
+SYMBOLS = list("=+-*/;?.,()") + ["####", " ", "\n"]
+
+
+def build_tokenizer(modulus: int = 100) -> PreTrainedTokenizerFast:
+    """Word-level tokenizer for the synthetic task, built offline with ``tokenizers``."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    vocab_list = list(SPECIAL_TOKENS.values()) + SYMBOLS + list(string.ascii_lowercase)
+    vocab_list += [str(i) for i in range(max(modulus, 100))]
+    vocab = {tok: i for i, tok in enumerate(vocab_list)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk"]))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"####|\d+|[a-z]|\s|."), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=SPECIAL_TOKENS["bos"],
+        eos_token=SPECIAL_TOKENS["eos"],
+        pad_token=SPECIAL_TOKENS["pad"],
+        unk_token=SPECIAL_TOKENS["unk"],
+        padding_side="left",
+    )
+
+
+def build_tiny_model(tokenizer: PreTrainedTokenizerFast, cfg: ModelConfig, seed: int = 0):
+    """A small Llama from a config (random init, no download). bos/eos/pad are set explicitly."""
+    t = cfg.tiny
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=t.hidden_size,
+        num_hidden_layers=t.num_layers,
+        num_attention_heads=t.num_heads,
+        num_key_value_heads=t.num_heads,
+        intermediate_size=t.intermediate_size,
+        max_position_embeddings=t.max_position_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def resolve_device(pref: str = "auto") -> torch.device:
+    if pref != "auto":
+        return torch.device(pref)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def resolve_dtype(pref: str, device: torch.device) -> torch.dtype:
+    if pref != "auto":
+        return getattr(torch, pref)
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_tokenizer(path: str | Path):
+    tok = AutoTokenizer.from_pretrained(str(path))
+    tok.padding_side = "left"  # generation appends on the right
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(path: str | Path, cfg: ModelConfig, device: torch.device | None = None):
+    """Load a causal LM (local path or HF id) onto the configured device and dtype."""
+    device = device or resolve_device(cfg.device)
+    dtype = resolve_dtype(cfg.dtype, device)
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+    return model.to(device)
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())

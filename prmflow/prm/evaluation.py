@@ -1,0 +1,206 @@
+"""Evaluating step scorers: on held-out labels, on fresh policy chains against the oracle, and
+as best-of-N rerankers.
+
+Every scorer (the learned PRM and the training-free policy confidence) is judged the same way:
+step ROC-AUC and bad-step F1, ProcessBench first-error F1 (:mod:`prmflow.prm.metrics`), and
+best-of-N reranking of ``prm.best_of_n`` samples per eval problem against majority vote, a
+random pick and pass@N.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from prmflow.config import Params, PrmConfig
+from prmflow.lm.prompts import format_prompt
+from prmflow.lm.sampling import sample
+from prmflow.prm.metrics import best_of_n, best_threshold, first_error_f1, roc_curve, step_metrics
+from prmflow.prm.scorers import calibrate
+from prmflow.problems.synthetic import oracle_step_labels
+from reward.parse import extract_answer, reference_answer
+
+
+@dataclass
+class Chains:
+    """``n`` policy samples for each eval problem, with oracle step labels where known."""
+
+    problems: list[dict]
+    prompts: list[str]
+    texts: list[str]
+    n: int
+    oracle: list[list[bool]] | None
+
+    def groups(self, values: list) -> list[list]:
+        return [values[i * self.n : (i + 1) * self.n] for i in range(len(self.problems))]
+
+
+def sample_chains(model, tokenizer, problems: list[dict], params: Params) -> Chains:
+    """``prm.best_of_n`` samples (temperature 1) per problem from the policy."""
+    cfg = params.prm
+    prompts = [format_prompt(p["question"], params.model) for p in problems]
+    out = sample(
+        model,
+        tokenizer,
+        prompts,
+        cfg.best_of_n,
+        temperature=1.0,
+        max_new_tokens=cfg.max_new_tokens,
+        batch_size=cfg.batch_size_eval,
+        seed=cfg.seed,
+    )
+    oracle = None
+    if problems and all(p.get("source") == "synthetic" for p in problems):
+        qs = [p["question"] for p in problems for _ in range(cfg.best_of_n)]
+        oracle = [oracle_step_labels(q, t, params.data.modulus) for q, t in zip(qs, out.texts)]
+    expanded = [p for p in prompts for _ in range(cfg.best_of_n)]
+    return Chains(problems, expanded, out.texts, cfg.best_of_n, oracle)
+
+
+def label_metrics(scores: list[list[float]], labels: list[list[bool]], threshold: float, prefix: str) -> dict[str, float]:
+    """Step AUC / bad-step F1 and first-error F1 of ``scores`` against ``labels``, flat keys."""
+    out = {}
+    for k, v in step_metrics(scores, labels, threshold).items():
+        if v is not None:
+            out[f"{prefix}.step_{k}" if k == "auc" else f"{prefix}.{k}"] = v
+    fe = first_error_f1(scores, labels, threshold)
+    out.update({f"{prefix}.first_error_{k}": v for k, v in fe.items() if not (isinstance(v, float) and math.isnan(v))})
+    return out
+
+
+def raw_scores(scorer, held: list[dict], chains: Chains, batch_size: int) -> dict[str, list[list[float]]]:
+    """A scorer's step scores on the held-out records and on the eval chains."""
+    held_scores = scorer.score_steps([r["prompt"] for r in held], [r["completions"] for r in held], batch_size) if held else []
+    chain_scores = scorer.score(chains.prompts, chains.texts, batch_size) if chains.texts else []
+    return {"held": held_scores, "chains": chain_scores}
+
+
+def reachable(held: list[dict]) -> list[list[bool]]:
+    """Held-out step labels "good = some rollout reached the answer" (``soft_labels > 0``):
+    the prefix-correctness the oracle defines, for any labelling method."""
+    return [[s > 0 for s in r["soft_labels"]] for r in held]
+
+
+def choose_threshold(held_scores: list[list[float]], held: list[dict], fixed: float | None) -> float:
+    """``fixed``, or the raw score threshold with the best first-error F1 on the held-out records."""
+    if fixed is not None:
+        return fixed
+    return best_threshold(held_scores, reachable(held)) if held else 0.5
+
+
+def scorer_metrics(name: str, scores: dict[str, list[list[float]]], held: list[dict], chains: Chains, threshold: float) -> dict[str, float]:
+    """All metrics of one scorer's ``scores`` (flat keys under ``name.``), judged at ``threshold``."""
+    m: dict[str, float] = {}
+    held_scores, chain_scores = scores["held"], scores["chains"]
+    if held:
+        m.update(label_metrics(held_scores, [r["labels"] for r in held], threshold, f"{name}.heldout"))
+        m.update(label_metrics(held_scores, reachable(held), threshold, f"{name}.heldout_reach"))
+        with_oracle = [i for i, r in enumerate(held) if r.get("oracle_labels")]
+        if with_oracle:
+            m.update(
+                label_metrics(
+                    [held_scores[i] for i in with_oracle],
+                    [held[i]["oracle_labels"] for i in with_oracle],
+                    threshold,
+                    f"{name}.heldout_oracle",
+                )
+            )
+    if chains.oracle is not None:
+        keep = [i for i, s in enumerate(chain_scores) if s]
+        m.update(label_metrics([chain_scores[i] for i in keep], [chains.oracle[i] for i in keep], threshold, f"{name}.chains"))
+    if chains.texts:
+        bon = best_of_n(
+            chains.groups(chain_scores),
+            chains.groups([extract_answer(t) for t in chains.texts]),
+            [reference_answer(str(p["final_answer"])) for p in chains.problems],
+        )
+        m.update({f"{name}.best_of_{chains.n}.{k}": v for k, v in bon.items() if k.startswith("prm_")})
+        m.update({f"best_of_{chains.n}.{k}": v for k, v in bon.items() if not k.startswith("prm_")})
+    return m
+
+
+def evaluate_scorer(
+    scorer, name: str, held: list[dict], chains: Chains, cfg: PrmConfig
+) -> tuple[dict[str, float], dict[str, list[list[float]]], float]:
+    """``(metrics, scores, raw threshold)`` of one scorer, the threshold rule and calibration
+    of ``cfg`` applied as the saved PRM would apply them."""
+    scores = raw_scores(scorer, held, chains, cfg.batch_size_eval)
+    t = choose_threshold(scores["held"], held, cfg.threshold)
+    judged_at = t
+    if cfg.calibrate and t != 0.5:
+        scores = {k: calibrate_scores(v, t) for k, v in scores.items()}
+        judged_at = 0.5
+    m = scorer_metrics(name, scores, held, chains, judged_at)
+    m[f"{name}.threshold"] = t
+    return m, scores, t
+
+
+def best_of_n_curve(chains: Chains, scores_by_name: dict[str, list[list[float]]]) -> str:
+    """CSV: accuracy of each selection rule using the first n samples, n = 1, 2, 4, .., N."""
+    ns = sorted({min(2**i, chains.n) for i in range(chains.n.bit_length() + 1)})
+    answers = chains.groups([extract_answer(t) for t in chains.texts])
+    targets = [reference_answer(str(p["final_answer"])) for p in chains.problems]
+    cols = [f"{name}_{a}" for name in scores_by_name for a in ("min", "product", "last")] + ["majority", "random", "oracle"]
+    lines = ["n," + ",".join(cols)]
+    for n in ns:
+        row = {}
+        for name, scores in scores_by_name.items():
+            r = best_of_n([g[:n] for g in chains.groups(scores)], [a[:n] for a in answers], targets)
+            row.update({f"{name}_{a}": r[f"prm_{a}"] for a in ("min", "product", "last")})
+            row.update({k: r[k] for k in ("majority", "random", "oracle")})
+        lines.append(f"{n}," + ",".join(f"{row[c]:.4f}" for c in cols))
+    return "\n".join(lines) + "\n"
+
+
+def roc_csv(curves: dict[str, list[tuple[float, float]]]) -> str:
+    rows = ["scorer,fpr,tpr"] + [f"{name},{f:.4f},{t:.4f}" for name, pts in curves.items() for f, t in pts]
+    return "\n".join(rows) + "\n"
+
+
+def summary_table(m: dict) -> str:
+    """Markdown table: the learned PRM against the confidence baseline."""
+    n = next((k.split(".")[1] for k in m if k.startswith("prm.best_of_")), None)
+    rows = [
+        ("step AUC, held-out oracle", "heldout_oracle.step_auc"),
+        ("step AUC, eval chains (oracle)", "chains.step_auc"),
+        ("bad-step F1, eval chains", "chains.bad_f1"),
+        ("first-error F1, held-out labels", "heldout.first_error_f1"),
+        ("first-error F1, held-out oracle", "heldout_oracle.first_error_f1"),
+        ("first-error F1, eval chains (oracle)", "chains.first_error_f1"),
+        ("threshold (raw score)", "threshold"),
+    ]
+    if n:
+        rows += [(f"{n} pick by min", f"{n}.prm_min"), (f"{n} pick by product", f"{n}.prm_product"), (f"{n} pick by last", f"{n}.prm_last")]
+    lines = ["| metric | learned PRM | policy confidence |", "|---|---|---|"]
+    for label, key in rows:
+        a, b = m.get(f"prm.{key}"), m.get(f"confidence.{key}")
+        if a is None and b is None:
+            continue
+        lines.append(f"| {label} | " + " | ".join("n/a" if v is None else f"{v:.3f}" for v in (a, b)) + " |")
+    if n:
+        lines.append("")
+        lines.append(" ".join(f"{k}: {m[f'{n}.{k}']:.3f}" for k in ("majority", "random", "oracle") if f"{n}.{k}" in m))
+    return "\n".join(lines) + "\n"
+
+
+def roc_curves(
+    scores_by_name: dict[str, dict[str, list[list[float]]]], held: list[dict], chains: Chains
+) -> dict[str, list[tuple[float, float]]]:
+    """ROC points per scorer: on the eval chains against the oracle when there is one, else on
+    the held-out records against "reachable" labels."""
+    curves: dict[str, list] = {}
+    for name, s in scores_by_name.items():
+        if chains.oracle is not None:
+            keep = [i for i, x in enumerate(s["chains"]) if x]
+            curves[name] = roc_curve([s["chains"][i] for i in keep], [chains.oracle[i] for i in keep])
+        elif held:
+            curves[name] = roc_curve(s["held"], reachable(held))
+    return curves
+
+
+def calibrate_scores(scores: Sequence[Sequence[float]], threshold: float) -> list[list[float]]:
+    """:func:`prmflow.prm.scorers.calibrate` on nested lists (what a calibrated scorer returns)."""
+    return [calibrate(torch.tensor(s, dtype=torch.float64), threshold).tolist() if s else [] for s in scores]

@@ -1,0 +1,130 @@
+"""Training the learned PRM: its data pool, the held-out split, the model, the Trainer run.
+
+The PRM (:class:`prmflow.prm.model.PRMModel`) is the ``prm.init`` causal LM (the start policy by
+default, frozen) with a head trained by the transformers ``Trainer``: BCE at step ends only, on
+the soft MC fractions (``prm.soft_labels``, never rounded) or on hard labels; the head and the
+backbone have their own learning rates (``prm.backbone_learning_rate: 0`` freezes the backbone).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from prmflow import workspace
+from prmflow.config import Params
+from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
+from prmflow.prm.data import StepwiseDataset, collate_steps, own_label_records, read_stepwise
+from prmflow.prm.model import PRMModel
+
+LogFn = Callable[[dict, int], None]
+"""``log_fn(metrics, step)``: training curve (MLflow in the CLI)."""
+
+
+def load_records(params: Params, labels_dir: str | Path | None) -> list[dict]:
+    """Training pool: own labels (with ``oracle_labels`` where known) then external records."""
+    cfg = params.prm
+    records: list[dict] = []
+    if cfg.use_own_labels:
+        if labels_dir is None or not Path(labels_dir).exists():
+            raise FileNotFoundError(f"{labels_dir}: no step labels; run the label stage or set prm.use_own_labels: false")
+        records += own_label_records(workspace.load_labels(labels_dir))
+    if cfg.history_dir and Path(cfg.history_dir).is_dir():
+        for old in sorted(d for d in Path(cfg.history_dir).iterdir() if d.is_dir()):
+            records += own_label_records(workspace.load_labels(old))
+    if cfg.extra_data:
+        records += read_stepwise(cfg.extra_data)
+    if not records:
+        raise ValueError("no PRM training records: prm.use_own_labels is false and prm.extra_data is not set")
+    return records
+
+
+def split_by_prompt(records: list[dict], eval_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """``(train, held_out)``: all solutions of one prompt land on the same side (no leakage).
+
+    At least one prompt is held out, and one kept, when there are two or more.
+    """
+    prompts = sorted({r["prompt"] for r in records})
+    random.Random(seed).shuffle(prompts)
+    n_held = min(max(1, round(eval_fraction * len(prompts))), len(prompts) - 1) if len(prompts) > 1 else 0
+    held = set(prompts[:n_held])
+    return [r for r in records if r["prompt"] not in held], [r for r in records if r["prompt"] in held]
+
+
+# ---------------------------------------------------------------------------------------------
+# Model and training
+
+
+def build_model(params: Params, policy_dir: str | Path):
+    """``(PRMModel, tokenizer)`` from ``prm.init`` (``policy``: ``policy_dir``)."""
+    cfg = params.prm
+    src = str(policy_dir) if cfg.init == "policy" else cfg.init
+    device = resolve_device(params.model.device)
+    # fp32 weights: Trainer's bf16 autocast handles GPU speed, and the optimizer needs fp32.
+    backbone = load_causal_lm(src, params.model.model_copy(update={"dtype": "float32"}), device)
+    tokenizer = load_tokenizer(src)
+    tokenizer.padding_side = "right"
+    torch.manual_seed(cfg.seed)
+    model = PRMModel(backbone, tokenizer, cfg.features, cfg.head_hidden, factored=cfg.head == "factored").to(device)
+    return model, tokenizer
+
+
+def train_model(model, tokenizer, records: list[dict], params: Params, work_dir: Path, log_fn: LogFn | None = None) -> dict:
+    """Train ``model`` in place with the transformers ``Trainer``; return its train metrics."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    cfg = params.prm
+    ds = StepwiseDataset(records, tokenizer, soft=cfg.soft_labels, max_length=getattr(model.config, "max_position_embeddings", None))
+    if not len(ds) or cfg.max_steps == 0:
+        return {"train_steps": 0, "train_records": len(ds), "train_loss": float("nan"), "train_runtime_s": 0.0}
+    train_backbone = cfg.backbone_learning_rate > 0
+    model.backbone.requires_grad_(train_backbone)
+    groups = [{"params": model.head_parameters(), "lr": cfg.learning_rate}]
+    if train_backbone:
+        groups.append({"params": [p for p in model.backbone.parameters()], "lr": cfg.backbone_learning_rate})
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+    device = resolve_device(params.model.device)
+    args = TrainingArguments(
+        output_dir=str(work_dir / "trainer"),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps,
+        lr_scheduler_type="cosine",
+        logging_steps=max(1, min(25, cfg.max_steps // 10)),
+        save_strategy="no",
+        report_to=[],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=device.type == "cpu",
+        bf16=device.type == "cuda" and torch.cuda.is_bf16_supported(),
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    class LogLoss(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if log_fn and logs and "loss" in logs:
+                log_fn({"train/loss": float(logs["loss"])}, state.global_step)
+
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        data_collator=lambda batch: collate_steps(batch, pad_id),
+        optimizers=(optimizer, None),
+        callbacks=[LogLoss()],
+    )
+    result = trainer.train()
+    model.eval()
+    return {
+        "train_steps": int(trainer.state.global_step),
+        "train_records": len(ds),
+        "train_loss": float(result.training_loss),
+        "train_runtime_s": float(result.metrics["train_runtime"]),
+    }

@@ -1,0 +1,105 @@
+"""From sampled completions to per-token advantages, through ``reward/``'s registries.
+
+1. Reward terms (:data:`reward.registry.REWARDS`): ``outcome`` and ``length`` always (they are
+   cheap and logged), ``process`` whenever a PRM scored the steps, any other term with a nonzero
+   weight.
+2. The sequence reward mixes the terms of :func:`reward.hybrid.sequence_terms` (all weighted
+   terms, but ``process`` in step modes), and the ``rl.advantage`` estimator turns it into one
+   advantage per completion.
+3. Step modes: the PRM's step scores become step advantages (``rl.process_mode``'s credit),
+   spread over each step's tokens times the process weight (:func:`reward.hybrid.token_advantages`).
+
+The stats say what the advantages were built from: ``reward/sequence`` (the mixed sequence
+reward), ``reward/<term>`` for each term, and in step modes ``reward/process_step`` (the mean
+step score that the step advantages came from).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from prmflow.config import RLConfig
+from reward.advantages import step_advantages
+from reward.hybrid import mix, sequence_terms, step_credit, token_advantages
+from reward.process import process_rewards
+from reward.registry import ADVANTAGES, REWARDS
+from reward.steps import step_end_positions
+
+
+def _mean(xs) -> float:
+    xs = list(xs)
+    return float(sum(xs) / len(xs)) if xs else 0.0
+
+
+class Rewarder:
+    """Turns sampled completions into per-token advantages and the stats of what they came from.
+
+    ``scorer`` is a step scorer (:mod:`prmflow.prm.scorers`) or ``None`` (no PRM).
+    """
+
+    def __init__(self, rl: RLConfig, scorer=None):
+        if rl.weight("process") != 0 and scorer is None:
+            raise ValueError(f"rl.weights.process = {rl.weight('process')} needs a PRM scorer")
+        self.rl, self.scorer = rl, scorer
+        self.credit = step_credit(rl.process_mode)
+
+    def terms(
+        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int]
+    ) -> tuple[dict[str, list[float]], list[list[float]] | None]:
+        """Every reward term's values, and the PRM's step scores (``None`` without a PRM)."""
+        rl = self.rl
+        step_scores = self.scorer.score(prompts, texts) if self.scorer is not None else None
+        wanted = {"outcome", "length"} | {k for k, w in rl.weights.items() if w != 0}
+        if step_scores is not None:
+            wanted.add("process")
+        kwargs = dict(
+            answers=answers,
+            num_tokens=n_tokens,
+            step_scores=step_scores,
+            group_size=rl.group_size,
+            process_agg=rl.process_agg,
+            length_budget=rl.length_budget,
+            max_new_tokens=rl.max_new_tokens,
+        )
+        return {name: REWARDS.get(name)(texts, **kwargs) for name in sorted(wanted)}, step_scores
+
+    def __call__(
+        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int], pieces: list[list[str]]
+    ) -> tuple[list[torch.Tensor], dict]:
+        """``(token advantages, stats)``; ``pieces[i]`` are the decoded tokens of completion ``i``."""
+        rl, G = self.rl, self.rl.group_size
+        parts, step_scores = self.terms(prompts, texts, answers, n_tokens)
+        seq_reward = mix(parts, sequence_terms(rl.weights, rl.process_mode))
+        estimator = ADVANTAGES.get(rl.advantage)
+        seq_adv = estimator(torch.tensor(seq_reward), G)
+        stats = {"reward/sequence": _mean(seq_reward), **{f"reward/{k}": _mean(v) for k, v in parts.items()}}
+        if self.credit and rl.weight("process"):
+            scale = getattr(estimator, "scale_by_std", True)
+            step_adv = step_advantages(step_scores, G, self.credit, scale_by_std=scale)
+            ends = [step_end_positions(pc) for pc in pieces]
+            token_adv = token_advantages(seq_adv, n_tokens, step_adv, ends, rl.weight("process"))
+            stats["reward/process_step"] = _mean([x for s in step_scores for x in s])
+            stats["reward/steps_without_end"] = float(sum(max(0, len(s) - len(e)) for s, e in zip(step_scores, ends)))
+            stats.pop("reward/process", None)  # the step advantages, not this aggregate, were trained on
+        else:
+            token_adv = token_advantages(seq_adv, n_tokens)
+        if step_scores is not None:
+            stats.update(prm_monitors(process_rewards(step_scores, "min"), parts["outcome"]))
+        return token_adv, stats
+
+
+def prm_monitors(prm_min: list[float], outcome: list[float]) -> dict[str, float]:
+    """How often the PRM's verdict (min step score > 0.5) and the verifier disagree, and on which side.
+
+    >>> prm_monitors([0.9, 0.2, 0.8], [1.0, 1.0, 0.0])["monitor/prm_high_on_wrong"]
+    1.0
+    """
+    verdict = [p > 0.5 for p in prm_min]
+    right = [o > 0.5 for o in outcome]
+    wrong = [v for v, r in zip(verdict, right) if not r]
+    good = [v for v, r in zip(verdict, right) if r]
+    return {
+        "monitor/prm_outcome_disagreement": _mean([float(v != r) for v, r in zip(verdict, right)]),
+        "monitor/prm_high_on_wrong": _mean([float(v) for v in wrong]) if wrong else 0.0,
+        "monitor/prm_low_on_right": _mean([float(not v) for v in good]) if good else 0.0,
+    }

@@ -1,0 +1,217 @@
+"""The pieces of one GRPO-family RL step, and the learning curve.
+
+One step: draw ``prompts_per_step`` train problems (seeded by the step, so a resumed run replays
+the same data), sample ``group_size`` completions each (:func:`rollout`), turn them into
+per-token advantages (:class:`prmflow.rl.rewarder.Rewarder`) and a :class:`~prmflow.rl.batch.Batch`,
+then take ``updates_per_step`` clipped policy-gradient steps on it (:func:`optimise`).
+
+Loss and advantages are written here and in ``reward/`` rather than taken from TRL because
+step-level process advantages (DeepSeekMath sum / PURE min credit) need per-token advantages
+that TRL's GRPOTrainer does not support; sampling, models and optimisation are torch/transformers.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from prmflow.config import Params, RLConfig
+from prmflow.io import atomic_write_text
+from prmflow.lm.logprobs import sequence_logprobs
+from prmflow.lm.prompts import format_prompt
+from prmflow.lm.sampling import Samples, sample
+from prmflow.rl.batch import Batch, build_batch
+from prmflow.rl.loss import clipped_policy_loss, kl_k3, masked_mean
+from prmflow.rl.rewarder import Rewarder
+from reward.outcome import verify
+from reward.parse import split_steps
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or gradients became NaN/inf; the last good checkpoint is kept."""
+
+
+def mean(xs) -> float:
+    xs = list(xs)
+    return float(sum(xs) / len(xs)) if xs else 0.0
+
+
+class PieceDecoder:
+    """Each token's text, memoised (the step-end search reads completions token by token)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.cache = tokenizer, {}
+
+    def __call__(self, ids: list[int]) -> list[str]:
+        for t in ids:
+            if t not in self.cache:
+                self.cache[t] = self.tokenizer.decode([t])
+        return [self.cache[t] for t in ids]
+
+
+@dataclass
+class Rollout:
+    """One RL step's samples, rewards and batch."""
+
+    samples: Samples
+    answers: list[str]
+    batch: Batch
+    stats: dict
+
+
+def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: list[dict], step: int, params: Params) -> Rollout:
+    """Sample a group per drawn problem and build the step's batch (on the model's device)."""
+    rl = params.rl
+    rng = random.Random(rl.seed * 1_000_003 + step)  # per-step seed: resume replays the same data
+    probs = rng.sample(train, min(rl.prompts_per_step, len(train)))
+    prompts = [format_prompt(p["question"], params.model) for p in probs]
+    s = sample(
+        model,
+        tokenizer,
+        prompts,
+        rl.group_size,
+        temperature=rl.temperature,
+        max_new_tokens=rl.max_new_tokens,
+        batch_size=512,
+        seed=rl.seed * 7919 + step,
+    )
+    answers = [p["final_answer"] for p in probs for _ in range(rl.group_size)]
+    expanded = [q for q in prompts for _ in range(rl.group_size)]
+    token_adv, stats = rewarder(expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids])
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    batch = build_batch(s.prompt_ids, s.completion_ids, token_adv, pad_id).to(next(model.parameters()).device)
+    return Rollout(s, answers, batch, stats)
+
+
+def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_good: str) -> dict[str, float]:
+    """``rl.updates_per_step`` clipped policy-gradient steps on random row chunks of ``batch``.
+
+    The ratio is against the sampling policy's log-probs (one no-grad pass before the first
+    update); with ``rl.kl_coef > 0`` a k3 KL to ``ref`` is added. Raises
+    :class:`TrainingDiverged` on a non-finite loss or gradient (``last_good`` says where the
+    last good checkpoint is).
+    """
+    with torch.no_grad():
+        old_logp, _ = sequence_logprobs(model, batch.input_ids, batch.attention_mask)
+        ref_logp = sequence_logprobs(ref, batch.input_ids, batch.attention_mask)[0] if ref is not None else None
+    model.train()
+    stats: dict[str, float] = {}
+    for idx in torch.randperm(batch.input_ids.shape[0]).chunk(rl.updates_per_step):
+        b = batch.rows(idx)
+        logp, ent = sequence_logprobs(model, b.input_ids, b.attention_mask, with_entropy=True)
+        loss, ls = clipped_policy_loss(
+            logp,
+            old_logp[idx],
+            b.advantages,
+            b.completion_mask,
+            rl.clip_eps_low,
+            rl.clip_eps_high,
+            agg=rl.loss_agg,
+            max_len=rl.max_new_tokens,
+        )
+        if ref_logp is not None:
+            kl = masked_mean(kl_k3(logp, ref_logp[idx]), b.completion_mask)
+            loss = loss + rl.kl_coef * kl
+            stats["kl"] = float(kl)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"train_policy: loss is {float(loss.detach())} at RL step {step + 1}; stopping. The last good checkpoint ({last_good}) is kept."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), rl.max_grad_norm)
+        if not torch.isfinite(grad_norm):
+            raise TrainingDiverged(
+                f"train_policy: gradient norm is {float(grad_norm)} at RL step {step + 1}; stopping. The last good checkpoint ({last_good}) is kept."
+            )
+        optimizer.step()
+        stats.update(
+            loss=float(loss.detach()),
+            grad_norm=float(grad_norm),
+            entropy=float(masked_mean(ent.detach(), b.completion_mask)),
+            clip_frac=float(ls.get("clip_frac", 0.0)),
+        )
+    model.eval()
+    return stats
+
+
+def greedy_accuracy(model, tokenizer, problems: list[dict], params: Params) -> tuple[float, float]:
+    """Greedy accuracy and mean steps on ``problems`` (for the learning curve)."""
+    prompts = [format_prompt(p["question"], params.model) for p in problems]
+    s = sample(model, tokenizer, prompts, 1, greedy=True, max_new_tokens=params.rl.max_new_tokens, batch_size=256)
+    acc = mean([float(verify(t, p["final_answer"])) for t, p in zip(s.texts, problems)])
+    return acc, mean([len(split_steps(t)) for t in s.texts])
+
+
+def step_row(step: int, r: Rollout, loss_stats: dict) -> dict:
+    """The per-step metrics row (MLflow, the history, the learning curve)."""
+    return {
+        "step": step + 1,
+        **r.stats,
+        **loss_stats,
+        "train/accuracy": r.stats["reward/outcome"],
+        "train/mean_tokens": mean(r.samples.num_tokens),
+        "train/mean_steps": mean([len(split_steps(t)) for t in r.samples.texts]),
+    }
+
+
+def progress_line(row: dict, steps: int) -> str:
+    """One line of the run's log per step."""
+    line = f"rl step {row['step']}/{steps} reward={row['reward/sequence']:.3f} acc={row['train/accuracy']:.3f} tokens={row['train/mean_tokens']:.1f}"
+    return line + (f" eval_acc={row['eval/greedy_acc']:.3f}" if "eval/greedy_acc" in row else "")
+
+
+def summarize(history: list[dict], rl: RLConfig) -> dict:
+    """The stage's metrics: means over the last (up to) 10 steps, and the eval curve's ends."""
+    last = [h for h in history if "reward/sequence" in h][-max(1, min(10, len(history))) :]
+    evals = [h for h in history if "eval/greedy_acc" in h]
+    out = {"steps": rl.steps}
+    for key in (
+        "reward/sequence",
+        "reward/outcome",
+        "reward/process",
+        "reward/process_step",
+        "train/accuracy",
+        "train/mean_tokens",
+        "train/mean_steps",
+        "monitor/prm_outcome_disagreement",
+        "monitor/step_inflation",
+        "entropy",
+    ):
+        vals = [h[key] for h in last if key in h]
+        if vals:
+            out[f"final_{key.replace('/', '_')}"] = sum(vals) / len(vals)
+    if evals:
+        out["eval_greedy_acc_start"] = evals[0]["eval/greedy_acc"]
+        out["eval_greedy_acc_end"] = evals[-1]["eval/greedy_acc"]
+    return out
+
+
+def write_learning_curve(history: list[dict], plots_dir: str | Path) -> None:
+    """CSV for ``dvc plots`` and a PNG (accuracy and length by RL step)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots_dir = Path(plots_dir)
+    keys = ["step", "reward/sequence", "train/accuracy", "train/mean_tokens", "eval/greedy_acc"]
+    rows = [",".join(k.replace("/", "_") for k in keys)]
+    for h in history:
+        rows.append(",".join("" if h.get(k) is None else f"{h[k]:.4f}" if isinstance(h[k], float) else str(h[k]) for k in keys))
+    atomic_write_text(plots_dir / "learning_curve.csv", "\n".join(rows) + "\n")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    tr = [h for h in history if "train/accuracy" in h]
+    ev = [h for h in history if "eval/greedy_acc" in h]
+    axes[0].plot([h["step"] for h in tr], [h["train/accuracy"] for h in tr], label="train (sampled)")
+    axes[0].plot([h["step"] for h in ev], [h["eval/greedy_acc"] for h in ev], marker="o", label="eval (greedy)")
+    axes[0].set(xlabel="RL step", ylabel="accuracy", title="Accuracy")
+    axes[0].legend()
+    axes[1].plot([h["step"] for h in tr], [h["train/mean_tokens"] for h in tr])
+    axes[1].set(xlabel="RL step", ylabel="tokens", title="Completion length")
+    fig.tight_layout()
+    fig.savefig(plots_dir / "learning_curve.png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from prmflow.evaluation import champion
+from prmflow.evaluation.champion import apply_gate
+from prmflow.evaluation.monitors import monitors
+from prmflow.evaluation.policy import Evaluation, gate_scores
+
+
+def fake_model(d, tag):
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"tag": tag}))
+    (d / "model.safetensors").write_text(tag)
+
+
+def test_base_is_champion_until_a_promotion(tmp_path):
+    base, cand, champ = tmp_path / "base", tmp_path / "cand", tmp_path / "champ"
+    fake_model(base, "base")
+    fake_model(cand, "cand")
+    assert champion.current(base, champ) == base
+    rep = {"gate": {"promote": True, "reason": "gain +0.100 exceeds noise margin 0.050", "champion_path": str(base)}}
+    msg = apply_gate(rep, cand, champ, registry=False)
+    assert "PROMOTED" in msg
+    assert champion.current(base, champ) == champ
+    assert (champ / "model.safetensors").read_text() == "cand"
+    assert champion.info(champ)["gate"]["reason"].startswith("gain")
+
+
+def test_a_refused_candidate_moves_nothing(tmp_path):
+    base, cand, champ = tmp_path / "base", tmp_path / "cand", tmp_path / "champ"
+    fake_model(base, "base")
+    fake_model(cand, "cand")
+    msg = apply_gate({"gate": {"promote": False, "reason": "candidate not better"}}, cand, champ, registry=False)
+    assert "NOT promoted" in msg
+    assert not champ.exists()
+    assert apply_gate({}, cand, champ, registry=False).startswith("gate: no candidate")
+
+
+def test_promote_refuses_a_directory_without_a_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model to promote"):
+        champion.promote(tmp_path / "nothing", tmp_path / "champ")
+
+
+def ev(texts, samples, answers):
+    probs = [{"question": "q", "final_answer": a, "difficulty": 2} for a in answers]
+    return Evaluation(probs, texts, [len(t) for t in texts], samples)
+
+
+def test_gate_scores_and_step_inflation():
+    cand = ev(["a=1\nb=2\nc=3\n#### 3", "a=1\n#### 9"], [["#### 3", "#### 1"], ["#### 2", "#### 2"]], ["3", "2"])
+    base = ev(["a=1\n#### 3", "a=1\n#### 2"], [["#### 3"], ["#### 2"]], ["3", "2"])
+    # problem 1: greedy right + 1 of 2 samples = 2/3; problem 2: greedy wrong + 2 of 2 = 2/3
+    assert gate_scores(cand) == [2 / 3, 2 / 3]
+    # candidate greedy steps 3 and 1 (mean 2) vs base 1 and 1
+    assert monitors(cand, base) == {"step_inflation": 2.0}

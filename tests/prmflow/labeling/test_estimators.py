@@ -1,0 +1,163 @@
+"""Step-label estimators and their agreement metrics, on hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from prmflow.labeling.estimators import first_error_search, first_false, good_auc, label_agreement, mc_hard, mc_soft
+
+
+def fake_policy(success_rates: list[float], rollouts: int) -> list[list[bool]]:
+    """Deterministic rollouts: prefix k succeeds in round(rate_k * R) of its R rollouts."""
+    return [[j < round(p * rollouts) for j in range(rollouts)] for p in success_rates]
+
+
+# --- Monte-Carlo --------------------------------------------------------------------------------
+
+
+def test_mc_soft_is_the_success_fraction():
+    outcomes = fake_policy([1.0, 0.75, 0.125, 0.0], rollouts=8)
+    assert mc_soft(outcomes) == [1.0, 0.75, 0.125, 0.0]
+
+
+def test_mc_hard_is_any_success():
+    outcomes = fake_policy([1.0, 0.75, 0.125, 0.0], rollouts=8)
+    assert mc_hard(outcomes) == [True, True, True, False]
+
+
+def test_mc_allows_different_rollout_counts_per_step():
+    # The stage gives the last step a single outcome (the solution's own).
+    assert mc_soft([[True, False, False, False], [True]]) == [0.25, 1.0]
+    assert mc_hard([[False, False], [False]]) == [False, False]
+
+
+def test_mc_rejects_a_step_without_outcomes():
+    with pytest.raises(ValueError, match="step 1"):
+        mc_soft([[True], []])
+
+
+# --- first-error search -------------------------------------------------------------------------
+
+
+def chain(first_bad: int | None):
+    """prefix_ok of a monotone chain whose first bad step is ``first_bad``; records calls."""
+    calls = []
+
+    def ok(k: int) -> bool:
+        calls.append(k)
+        return first_bad is None or k < first_bad
+
+    return ok, calls
+
+
+@pytest.mark.parametrize(
+    "n, first_bad, probes",
+    [
+        # bisection over n+1 outcomes {0..n-1, none}: hand-traced probe sequences
+        (8, 0, [4, 2, 1, 0]),
+        (8, 3, [4, 2, 3]),
+        (8, 7, [4, 6, 7]),
+        (8, None, [4, 6, 7]),
+        (5, 2, [2, 1]),
+        (1, 0, [0]),
+        (1, None, [0]),
+    ],
+)
+def test_first_error_search_finds_the_first_bad_step(n, first_bad, probes):
+    ok, calls = chain(first_bad)
+    r = first_error_search(n, ok)
+    assert r.first_error == first_bad
+    expected = [True] * n if first_bad is None else [k < first_bad for k in range(n)]
+    assert r.labels == expected
+    assert r.probes == probes == calls
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 15, 16, 31])
+def test_first_error_probes_are_logarithmic(n):
+    bound = math.ceil(math.log2(n + 1))
+    for first_bad in [*range(n), None]:
+        ok, _ = chain(first_bad)
+        r = first_error_search(n, ok)
+        assert r.first_error == first_bad
+        assert len(r.probes) <= bound, (n, first_bad, r.probes)
+
+
+def test_correct_solution_is_all_good_without_probes():
+    ok, calls = chain(0)  # would say step 0 is bad: never asked
+    r = first_error_search(4, ok, solution_correct=True)
+    assert (r.first_error, r.labels, r.probes, calls) == (None, [True] * 4, [], [])
+
+
+def test_wrong_solution_still_searches_the_last_prefix():
+    ok, calls = chain(None)  # all steps right, answer line wrong
+    r = first_error_search(3, ok, solution_correct=False)
+    assert r.first_error is None and r.labels == [True, True, True]
+    assert calls == [1, 2]
+
+
+def test_first_error_search_of_no_steps():
+    r = first_error_search(0, lambda k: pytest.fail("no probe expected"))
+    assert (r.first_error, r.labels, r.probes) == (None, [], [])
+
+
+def test_non_monotone_chain_gets_a_consistent_boundary():
+    # good, bad, good, bad: the search lands on a bad step whose predecessor is good
+    ok = lambda k: k in (0, 2)  # noqa: E731
+    r = first_error_search(4, ok)
+    assert r.first_error in (1, 3)
+    k = r.first_error
+    assert not ok(k) and (k == 0 or ok(k - 1))
+
+
+# --- agreement with the oracle ------------------------------------------------------------------
+
+
+def test_first_false():
+    assert first_false([True, False, False]) == 1
+    assert first_false([True, True]) is None
+    assert first_false([]) is None
+
+
+def test_label_agreement_by_hand():
+    oracle = [[True, True, False, False], [True, True], [False, False, False]]
+    pred = [[True, False, False, False], [True, True], [True, False, False]]
+    m = label_agreement(pred, oracle)
+    # 9 steps, 7 agree. Bad (positive) class: tp=4 (sol0 steps 2,3; sol2 steps 1,2),
+    # fp=1 (sol0 step 1), fn=1 (sol2 step 0).
+    assert m["num_solutions"] == 3 and m["num_steps"] == 9
+    assert m["step_agreement"] == pytest.approx(7 / 9)
+    assert m["bad_precision"] == pytest.approx(4 / 5)
+    assert m["bad_recall"] == pytest.approx(4 / 5)
+    assert m["bad_f1"] == pytest.approx(4 / 5)
+    # first errors: pred (1, None, 1) vs oracle (2, None, 0)
+    assert m["first_error_acc"] == pytest.approx(1 / 3)
+    assert m["oracle_bad_rate"] == pytest.approx(5 / 9)
+    assert m["pred_bad_rate"] == pytest.approx(5 / 9)
+
+
+def test_label_agreement_zero_division_conventions():
+    all_good = [[True, True], [True]]
+    perfect = label_agreement(all_good, all_good)
+    assert perfect["bad_precision"] == perfect["bad_recall"] == perfect["bad_f1"] == 1.0
+    missed = label_agreement(all_good, [[True, False], [True]])  # nothing predicted bad
+    assert missed["bad_precision"] == 0.0 and missed["bad_recall"] == 0.0 and missed["bad_f1"] == 0.0
+    assert missed["first_error_acc"] == 0.5
+
+
+def test_label_agreement_checks_lengths():
+    with pytest.raises(ValueError, match="solution 0"):
+        label_agreement([[True]], [[True, False]])
+    with pytest.raises(ValueError, match="2 predicted"):
+        label_agreement([[True], [True]], [[True]])
+    assert label_agreement([], []) == {"num_solutions": 0, "num_steps": 0}
+
+
+def test_good_auc_by_hand():
+    # good scores {0.9, 0.5, 0.5}, bad {0.5, 0.1}: pairs (good > bad) = 2 + 1.5 + 1.5 = 5 of 6
+    scores = [[0.9, 0.5, 0.1], [0.5, 0.5]]
+    oracle = [[True, True, False], [True, False]]
+    assert good_auc(scores, oracle) == pytest.approx(5 / 6)
+    assert good_auc([[0.1, 0.9]], [[True, False]]) == 0.0
+    assert good_auc([[0.3, 0.4]], [[True, True]]) is None

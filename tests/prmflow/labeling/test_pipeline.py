@@ -1,0 +1,152 @@
+"""Labelling with a fake policy: methods, shared rollouts, metrics against the oracle."""
+
+from __future__ import annotations
+
+import pytest
+
+from prmflow.config import LabelConfig, ModelConfig
+from prmflow.labeling.methods import MC_SOFT_THRESHOLD
+from prmflow.labeling.pipeline import label_solutions
+from prmflow.labeling.report import comparison_table
+from prmflow.labeling.sampler import rollout_token_budget
+from prmflow.labeling.solutions import make_solutions
+from prmflow.problems.synthetic import parse_question
+from reward.parse import join_solution, reference_answer
+
+QUESTION = "a=7;b=a*3;c=b-4;d=c+5;d=?"  # reference: b=7*3=21, c=21-4=17, d=17+5=22, #### 22
+PROBLEM = {
+    "id": "p0",
+    "question": QUESTION,
+    "answer": "b=7*3=21\nc=21-4=17\nd=17+5=22\n#### 22",
+    "final_answer": "22",
+    "steps": ["b=7*3=21", "c=21-4=17", "d=17+5=22"],
+    "source": "synthetic",
+    "difficulty": 3,
+}
+SOLUTIONS = [
+    "b=7*3=21\nc=21-4=17\nd=17+5=22\n#### 22",  # A correct                 oracle T T T
+    "b=7*3=21\nc=21-4=18\nd=18+5=23\n#### 23",  # B error at step 1         oracle T F F
+    "b=7*3=20\nc=20-4=16\n#### 16",  # C error at step 0                    oracle F F
+    "b=7*3=21\nc=21-4=17\n#### 17",  # D right steps, stops early           oracle T T
+    "#### 22",  # E no step: skipped, but counts as solved
+    "b=7*3=21\nc=21-4=17\nd=17+5=22\n#### 23",  # F right steps, wrong answer line oracle T T T
+]
+ORACLE = [[True, True, True], [True, False, False], [False, False], [True, True], [True, True, True]]
+
+
+def oracle_policy(success: float, calls: list):
+    """A fake policy: from a prefix that is right so far, ``round(success * n)`` of the ``n``
+    rollouts finish the chain correctly; from a wrong prefix none does. Records its calls."""
+
+    def rollout_fn(prompts, n, *, seed, desc):
+        calls.append((desc, len(prompts), n))
+        out = []
+        for p in prompts:
+            question, *prefix = [line for line in p.split("\n") if line]
+            chain = parse_question(question)
+            ref = chain.reference_steps()
+            good = round(success * n) if prefix == ref[: len(prefix)] else 0
+            rest = join_solution(ref[len(prefix) :], str(chain.answer))
+            out += [rest if j < good else "x=1\n#### 99" for j in range(n)]
+        return out
+
+    return rollout_fn
+
+
+def solutions():
+    return make_solutions([PROBLEM], SOLUTIONS, len(SOLUTIONS), ModelConfig())
+
+
+def test_make_solutions_splits_checks_and_gets_oracle():
+    sols = solutions()
+    assert [s.correct for s in sols] == [True, False, False, False, True, False]
+    assert [s.oracle for s in sols if s.steps] == ORACLE
+    assert sols[4].steps == []
+    assert sols[0].prompt == QUESTION + "\n"
+    assert reference_answer("1,000.0") == "1000"
+
+
+def test_perfect_policy_labels_match_the_oracle_and_costs_are_counted():
+    calls = []
+    cfg = LabelConfig(method="mc_hard", rollouts=4, compare_methods=True)
+    rows, m = label_solutions(solutions(), oracle_policy(1.0, calls), cfg)
+
+    assert [r["labels"] for r in rows] == ORACLE
+    assert [r["oracle_labels"] for r in rows] == ORACLE
+    assert [r["correct"] for r in rows] == [True, False, False, False, False]
+    assert m["skipped_no_steps"] == 1 and m["num_labelled_solutions"] == 5 and m["num_solutions"] == 6
+    assert m["num_steps"] == 13
+    assert m["policy_solve_rate"] == pytest.approx(2 / 6)
+    for method in ("mc_hard", "mc_soft", "first_error"):
+        assert m[f"{method}.step_agreement"] == 1.0
+        assert m[f"{method}.first_error_acc"] == 1.0
+        assert m[f"{method}.bad_f1"] == 1.0
+    assert m["mc_soft.good_auc"] == 1.0
+    assert m["oracle.bad_rate"] == pytest.approx(4 / 13)
+
+    # MC: every step prefix x 4, except the last step of the correct solution A (known good):
+    # A 2 + B 3 + C 2 + D 2 + F 3 = 12 prefixes.
+    assert [r["rollouts"] for r in rows] == [8, 12, 8, 8, 12]
+    assert m["mc_hard.rollouts"] == m["mc_soft.rollouts"] == 48
+    assert m["mc_hard.rollouts_per_step"] == pytest.approx(48 / 13)
+    # First error: A none (correct); B probes 1, 0; C 1, 0; D 1; F 1, 2 -> 7 probes in 2 rounds.
+    assert m["first_error.rollouts"] == 28
+    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(28 / 48)
+    assert calls == [("mc rollouts", 12, 4), ("first_error round 1", 4, 4), ("first_error round 2", 3, 4)]
+
+
+def test_weak_policy_separates_mc_hard_from_mc_soft():
+    # From a right prefix only 1 of 4 rollouts succeeds: soft 0.25 on good steps.
+    cfg = LabelConfig(method="mc_soft", rollouts=4, compare_methods=True)
+    rows, m = label_solutions(solutions(), oracle_policy(0.25, []), cfg)
+    a = rows[0]
+    assert a["soft_labels"] == [0.25, 0.25, 1.0]  # last step of a correct solution: known
+    assert a["labels"] == [v >= MC_SOFT_THRESHOLD for v in a["soft_labels"]]
+    assert a["method"] == "mc_soft"
+    assert m["mc_hard.step_agreement"] == 1.0
+    assert m["mc_soft.good_auc"] == 1.0  # the soft values still rank good above bad
+
+
+def test_first_error_only_without_comparison():
+    calls = []
+    cfg = LabelConfig(method="first_error", rollouts=2, compare_methods=False)
+    rows, m = label_solutions(solutions(), oracle_policy(1.0, calls), cfg)
+    assert [r["labels"] for r in rows] == ORACLE
+    assert [r["soft_labels"] for r in rows] == [[float(x) for x in o] for o in ORACLE]
+    assert [r["rollouts"] for r in rows] == [0, 4, 4, 2, 4]
+    assert "mc_hard.rollouts" not in m and "first_error.rollout_ratio_vs_mc" not in m
+    assert all(desc.startswith("first_error") for desc, _, _ in calls)
+    assert "| first_error |" in comparison_table(m)
+
+
+def test_comparison_on_a_subset_of_problems():
+    other = dict(PROBLEM, id="p1", question="a=3;b=a+4;b=?", answer="b=3+4=7\n#### 7", final_answer="7", steps=["b=3+4=7"], difficulty=1)
+    texts = SOLUTIONS + ["b=3+4=7\n#### 7", "b=3+4=8\n#### 8", "b=3+4=7\n#### 1", "#### 7", "b=3+4=7\n#### 7", "b=3+4=9\n#### 9"]
+    sols = make_solutions([PROBLEM, other], texts, len(SOLUTIONS), ModelConfig())
+    cfg = LabelConfig(method="mc_hard", rollouts=4, compare_num_problems=1)
+    rows, m = label_solutions(sols, oracle_policy(1.0, []), cfg)
+    assert len(rows) == m["mc_hard.solutions"] == 10 and m["first_error.solutions"] == 5
+    assert m["mc_hard.rollouts"] == 48 + 4 * 3  # second problem: 3 wrong one-step solutions
+    assert m["first_error.rollouts"] == 28
+    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(28 / 48)  # on problem p0 only
+    assert m["mc_hard.step_agreement"] == m["first_error.step_agreement"] == 1.0
+
+
+def test_no_oracle_for_other_sources():
+    gsm = dict(PROBLEM, source="gsm8k")
+    sols = make_solutions([gsm], SOLUTIONS[:2], 2, ModelConfig())
+    rows, m = label_solutions(sols, oracle_policy(1.0, []), LabelConfig(rollouts=2))
+    assert m["oracle_solutions"] == 0 and "oracle_note" in m
+    assert "mc_soft.step_agreement" not in m and "mc_soft.rollouts" in m
+    assert all(r["oracle_labels"] == [] for r in rows)
+    assert "no oracle" in comparison_table(m)
+
+
+def test_rollout_budget_is_bounded_by_the_longest_reference():
+    from prmflow.lm.models import build_tokenizer
+
+    tok = build_tokenizer()
+    cfg = LabelConfig(max_new_tokens=96)
+    n = len(tok(PROBLEM["answer"], add_special_tokens=False)["input_ids"])
+    assert rollout_token_budget([PROBLEM], tok, cfg) == min(96, -(-5 * n // 4) + 4)
+    assert rollout_token_budget([PROBLEM], tok, LabelConfig(rollout_max_new_tokens=7)) == 7
