@@ -1,19 +1,27 @@
 """MLflow tracking: one child run per stage under the lifecycle's parent run.
 
 The tracking store defaults to ``sqlite:///mlflow.db`` in the project root (MLflow's file store
-is deprecated); ``MLFLOW_TRACKING_URI`` overrides it. Stages run in DVC subprocesses, so the
-parent run id travels in the environment (``PRMFLOW_PARENT_RUN_ID``) and is passed explicitly:
-MLflow's active run is thread- and process-local.
+is deprecated) with artifacts in ``mlartifacts/``; ``MLFLOW_TRACKING_URI`` overrides it (e.g. a
+team's tracking server). Stages run in DVC subprocesses, so the parent run id travels in the
+environment (``PRMFLOW_PARENT_RUN_ID``) and is passed explicitly: MLflow's active run is thread-
+and process-local.
+
+A moved or copied checkout keeps its tracking data: MLflow stores absolute artifact paths, so
+:func:`setup` notices when the project's ``mlflow.db`` was written under another folder (the
+experiment's ``prmflow.root`` tag) and rewrites those paths to the new one (:func:`relocate`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+
+from prmflow.io import pid_alive
 
 PARENT_ENV = "PRMFLOW_PARENT_RUN_ID"
 EXPERIMENT_ENV = "PRMFLOW_EXPERIMENT"
@@ -22,25 +30,94 @@ POLICY_MODEL = "prmflow-policy"
 PRM_MODEL = "prmflow-prm"
 
 
+_OURS: str | None = None
+"""The URI :func:`setup` last set: ``mlflow.set_tracking_uri`` also exports it as
+``MLFLOW_TRACKING_URI`` (for subprocesses), which must not then pass for the user's choice."""
+
+
 def tracking_uri(root: str | Path | None = None) -> str:
+    """``$MLFLOW_TRACKING_URI`` when the user set it, else ``sqlite:///<root>/mlflow.db``."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
+    if uri and uri != _OURS:
         return uri
     root = Path(root or os.getcwd()).resolve()
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+def local_db(uri: str, root: Path) -> Path | None:
+    """The project's own SQLite store behind ``uri`` (``None`` for a server or another file)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    return db if db.parent.resolve() == root else None
+
+
 def setup(root: str | Path | None = None) -> str:
-    """Point MLflow at our store and experiment; returns the experiment id."""
+    """Point MLflow at our store and experiment (created with its artifacts in
+    ``<root>/mlartifacts``); relocate a moved project's paths; returns the experiment id."""
     import logging
 
     import mlflow
+    from mlflow import MlflowClient
 
     # Alembic prints every migration step of a fresh SQLite store; that is noise for users.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(tracking_uri(root))
-    exp = mlflow.set_experiment(os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT))
-    return exp.experiment_id
+    global _OURS
+    root = Path(root or os.getcwd()).resolve()
+    uri = tracking_uri(root)
+    if uri == f"sqlite:///{root / 'mlflow.db'}":
+        _OURS = uri  # ours, not the user's: a later setup() for another root must not inherit it
+    mlflow.set_tracking_uri(uri)
+    name = os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT)
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(name)
+    db = local_db(uri, root)
+    if exp is None:
+        location = str(root / ARTIFACTS_DIR) if db else None
+        exp_id = client.create_experiment(name, artifact_location=location, tags={ROOT_TAG: str(root)} if db else None)
+    else:
+        exp_id = exp.experiment_id
+        old = exp.tags.get(ROOT_TAG)
+        if db and old and old != str(root):
+            relocate(db, old, str(root))
+            client.set_experiment_tag(exp_id, ROOT_TAG, str(root))
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+ARTIFACTS_DIR = "mlartifacts"
+ROOT_TAG = "prmflow.root"
+"""Experiment tag: the project folder its artifact paths were written under."""
+PATH_COLUMNS = {
+    "experiments": ("artifact_location",),
+    "runs": ("artifact_uri",),
+    "logged_models": ("artifact_location",),
+    "model_versions": ("source", "storage_location"),
+}
+"""Where MLflow's SQLite store keeps absolute artifact paths."""
+
+
+def relocate(db: Path, old_root: str, new_root: str) -> int:
+    """Rewrite artifact paths under ``old_root`` to ``new_root`` in the store ``db``; returns the
+    number of values changed. Paths elsewhere (another project, a remote store) are left alone."""
+    import sqlite3
+
+    changed = 0
+    with contextlib.closing(sqlite3.connect(db)) as con, con:
+        tables = {r[0] for r in con.execute("select name from sqlite_master where type = 'table'")}
+        for table, columns in PATH_COLUMNS.items():
+            if table not in tables:
+                continue
+            for col in columns:
+                for prefix in (old_root, "file://" + old_root):
+                    new = ("file://" if prefix.startswith("file://") else "") + new_root
+                    cur = con.execute(
+                        f"update {table} set {col} = ? || substr({col}, ?) where substr({col}, 1, ?) = ? and "
+                        f"(length({col}) = ? or substr({col}, ? + 1, 1) = '/')",
+                        (new, len(prefix) + 1, len(prefix), prefix, len(prefix), len(prefix)),
+                    )
+                    changed += cur.rowcount
+    return changed
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
@@ -52,7 +129,9 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 
 def run_tags(stage: str | None = None) -> dict[str, str]:
-    tags = {"prmflow.project": "prmflow"}
+    """Tags of every run: project, stage, git commit, DVC experiment, and the process that owns
+    it (``prmflow.host``/``prmflow.pid``: a run whose process died is ended by :func:`end_orphans`)."""
+    tags = {"prmflow.project": "prmflow", "prmflow.host": socket.gethostname(), "prmflow.pid": str(os.getpid())}
     if stage:
         tags["prmflow.stage"] = stage
     commit = git_commit()
@@ -76,12 +155,29 @@ def flatten(d: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
+def end_orphans(exp_id: str) -> list[str]:
+    """Mark FAILED the RUNNING runs whose process on this host is gone (a stage killed by
+    SIGKILL, a power cut): they would otherwise show as running forever. Returns their ids."""
+    from mlflow import MlflowClient
+
+    client, host = MlflowClient(), socket.gethostname()
+    ended = []
+    for r in client.search_runs([exp_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):
+        tags = r.data.tags
+        pid = tags.get("prmflow.pid", "")
+        if tags.get("prmflow.host") == host and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            client.set_tag(r.info.run_id, "prmflow.ended_by", f"end_orphans: process {pid} was gone")
+            client.set_terminated(r.info.run_id, "FAILED")
+            ended.append(r.info.run_id)
+    return ended
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, params_section: dict | None = None) -> Iterator[object]:
     """Start the MLflow run of one stage (a child of ``$PRMFLOW_PARENT_RUN_ID`` when set)."""
     import mlflow
 
-    setup()
+    end_orphans(setup())
     parent = os.environ.get(PARENT_ENV) or None
     with mlflow.start_run(run_name=stage, parent_run_id=parent, tags=run_tags(stage)) as run:
         if params_section:
@@ -182,3 +278,26 @@ def log_prm_model(model_dir: str | Path, run_id: str, name: str = PRM_MODEL, ali
             registered_model_name=name,
         )
     return _set_aliases(name, info, aliases)
+
+
+def last_stage_run(stage: str, exclude_parent: str | None = None) -> str:
+    """Which finished run last ran ``stage`` (``"run <id> of <time>"``; ``"none recorded"``)."""
+    import time
+
+    from mlflow import MlflowClient
+
+    exp = MlflowClient().get_experiment_by_name(os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT))
+    if exp is None:
+        return "none recorded"
+    runs = MlflowClient().search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`prmflow.stage` = '{stage}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=5,
+    )
+    runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") != exclude_parent]
+    if not runs:
+        return "none recorded"
+    r = runs[0]
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.info.start_time / 1000))
+    return f"{stage} run {r.info.run_id[:8]} of {when}"
