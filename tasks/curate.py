@@ -7,15 +7,14 @@ counted in ``metrics/curate.json`` and every rejected one is in ``data/rejects/r
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from prmflow import tracking, workspace
 from prmflow.config import Params, load_params
+from prmflow.errors import reported
 from prmflow.io import atomic_write_json, write_jsonl
 from prmflow.problems.curation import COUNT_KEYS, curate_splits, difficulty_histogram
-from prmflow.problems.sources import DataError
 
 __all__ = ["COUNT_KEYS", "run", "main"]
 
@@ -49,11 +48,13 @@ def summary(metrics: dict, params: Params) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.curate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", default="params.yaml")
-    args = ap.parse_args(argv)
-    params = load_params(args.params)
-    try:
+    with reported("curate"):
+        ap = argparse.ArgumentParser(
+            prog="python -m tasks.curate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        ap.add_argument("--params", default="params.yaml")
+        args = ap.parse_args(argv)
+        params = load_params(args.params)
         with tracking.stage_run("curate", params.data.model_dump()):
             import mlflow
 
@@ -61,9 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             mlflow.log_metrics(tracking.metric_dict(metrics))
             if Path(workspace.REJECTS, "rejects.jsonl").stat().st_size:
                 mlflow.log_artifact(str(Path(workspace.REJECTS) / "rejects.jsonl"))
-    except DataError as e:  # a data problem is the user's to fix: the message, not a traceback
-        sys.exit(f"curate: {e}")
-    print(summary(metrics, params))
+        print(summary(metrics, params))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
 from prmflow import tracking, workspace
 from prmflow.config import Params, load_params
+from prmflow.errors import reported
 from prmflow.evaluation import champion
 from prmflow.evaluation.gate import decide
 from prmflow.evaluation.monitors import monitors
@@ -109,35 +111,45 @@ def run(
     return rep, ev
 
 
+def carry_out(rep: dict, params: Params, candidate_dir) -> str:
+    """Carry out the gate's decision; a promotion that fails changes nothing and says so."""
+    if not params.evaluate.promote:
+        return "gate: decision recorded, promotion disabled (evaluate.promote=false)"
+    try:
+        return champion.apply_gate(rep, candidate_dir, registry=os.environ.get("PRMFLOW_LOG_MODELS", "1") != "0")
+    except champion.PromotionError as e:
+        return f"gate: promotion FAILED, nothing changed (the champion stays): {e}"
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.evaluate", description=__doc__)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--candidate", default=workspace.POLICY)
-    ap.add_argument("--base", default=workspace.BASE)
-    args = ap.parse_args(argv)
-    params = load_params(args.params)
+    with reported("evaluate"):
+        ap = argparse.ArgumentParser(prog="python -m tasks.evaluate", description=__doc__)
+        ap.add_argument("--params", default="params.yaml")
+        ap.add_argument("--candidate", default=workspace.POLICY)
+        ap.add_argument("--base", default=workspace.BASE)
+        args = ap.parse_args(argv)
+        params = load_params(args.params)
 
-    import mlflow
+        import mlflow
 
-    with tracking.stage_run("evaluate", params.evaluate.model_dump()):
-        rep, ev = run(params, candidate_dir=args.candidate, base_dir=args.base)
-        mlflow.log_metrics(tracking.metric_dict({k: v for k, v in rep.items() if k != "gate"}))
-        if "gate" in rep:
-            mlflow.log_metrics(
-                {f"gate.{k}": float(v) for k, v in rep["gate"].items() if isinstance(v, (int, float)) and math.isfinite(float(v))}
-            )
-            mlflow.set_tag("gate.decision", "promote" if rep["gate"]["promote"] else "keep")
-            mlflow.set_tag("gate.reason", rep["gate"]["reason"])
-        mlflow.log_artifacts(workspace.PLOTS["evaluate"], artifact_path="plots")
-        mlflow.log_text(sample_solutions_text(ev, params.evaluate.num_examples_logged), "samples/eval_samples.md")
-        mlflow.log_text(format_table(rep, params.evaluate.num_samples), "eval_table.txt")
-        if params.evaluate.promote:
-            summary = champion.apply_gate(rep, args.candidate, registry=os.environ.get("PRMFLOW_LOG_MODELS", "1") != "0")
-        else:
-            summary = "gate: decision recorded, promotion disabled (evaluate.promote=false)"
-        mlflow.set_tag("gate.summary", summary)
-    print(format_table(rep, params.evaluate.num_samples))
-    print(summary)
+        with tracking.stage_run("evaluate", params.evaluate.model_dump()):
+            rep, ev = run(params, candidate_dir=args.candidate, base_dir=args.base)
+            mlflow.log_metrics(tracking.metric_dict({k: v for k, v in rep.items() if k != "gate"}))
+            if "gate" in rep:
+                mlflow.log_metrics(
+                    {f"gate.{k}": float(v) for k, v in rep["gate"].items() if isinstance(v, (int, float)) and math.isfinite(float(v))}
+                )
+                mlflow.set_tag("gate.decision", "promote" if rep["gate"]["promote"] else "keep")
+                mlflow.set_tag("gate.reason", rep["gate"]["reason"])
+            mlflow.log_artifacts(workspace.PLOTS["evaluate"], artifact_path="plots")
+            mlflow.log_text(sample_solutions_text(ev, params.evaluate.num_examples_logged), "samples/eval_samples.md")
+            mlflow.log_text(format_table(rep, params.evaluate.num_samples), "eval_table.txt")
+            summary = carry_out(rep, params, args.candidate)
+            mlflow.set_tag("gate.summary", summary)
+        print(format_table(rep, params.evaluate.num_samples))
+        print(summary)
+        if summary.startswith("gate: promotion FAILED"):
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import torch
 
 from prmflow import tracking, workspace
 from prmflow.config import Params, load_params
+from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
 from prmflow.prm.scorers import PRMScorer
@@ -56,7 +57,7 @@ def start_or_resume(params: Params, policy_dir: Path, ckpt_dir: Path, fp: str, d
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.rl.learning_rate, weight_decay=0.0)
     if not state:
         return model, tokenizer, optimizer, [], 0
-    checkpoint.restore_optimizer(ckpt_dir, optimizer)
+    checkpoint.restore(ckpt_dir, optimizer)
     print(f"train_policy: resuming from checkpoint at step {state['step']}")
     return model, tokenizer, optimizer, state["history"], state["step"]
 
@@ -127,26 +128,27 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.train_policy", description=__doc__)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--policy", default=workspace.BASE, help="policy to start from (lifecycle.start_policy)")
-    args = ap.parse_args(argv)
-    params = load_params(args.params)
+    with reported("train_policy"):
+        ap = argparse.ArgumentParser(prog="python -m tasks.train_policy", description=__doc__)
+        ap.add_argument("--params", default="params.yaml")
+        ap.add_argument("--policy", default=workspace.BASE, help="policy to start from (lifecycle.start_policy)")
+        args = ap.parse_args(argv)
+        params = load_params(args.params)
 
-    import mlflow
+        import mlflow
 
-    with tracking.stage_run("train_policy", params.rl.model_dump()) as run_:
+        with tracking.stage_run("train_policy", params.rl.model_dump()) as run_:
 
-        def log_fn(row: dict, step: int) -> None:
-            mlflow.log_metrics(
-                {k: float(v) for k, v in row.items() if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)}, step=step
-            )
+            def log_fn(row: dict, step: int) -> None:
+                mlflow.log_metrics(
+                    {k: float(v) for k, v in row.items() if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)}, step=step
+                )
 
-        summary = run(params, policy_dir=args.policy, log_fn=log_fn)
-        mlflow.log_metrics(tracking.metric_dict(summary))
-        mlflow.log_artifacts(workspace.PLOTS["train_policy"], artifact_path="plots")
-        tracking.log_policy_model(workspace.POLICY, run_.info.run_id, params, aliases=("candidate",))
-    print(f"train_policy: {summary}")
+            summary = run(params, policy_dir=args.policy, log_fn=log_fn)
+            mlflow.log_metrics(tracking.metric_dict(summary))
+            mlflow.log_artifacts(workspace.PLOTS["train_policy"], artifact_path="plots")
+            tracking.log_policy_model(workspace.POLICY, run_.info.run_id, params, aliases=("candidate",))
+        print(f"train_policy: {summary}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from prmflow.io import atomic_dir
+from prmflow.tracking import POLICY_MODEL
 from prmflow.workspace import BASE, CHAMPION, POLICY, has_model
 
 INFO_FILE = "champion.json"
@@ -58,31 +59,63 @@ def snapshot(src: str | Path, dest: str | Path) -> Path:
     return Path(dest)
 
 
-def move_registry_alias(name: str = "prmflow-policy", source_alias: str = "candidate", alias: str = "champion") -> str | None:
-    """Point ``alias`` at the version that ``source_alias`` names; returns it (``None``: no such alias)."""
+class PromotionError(RuntimeError):
+    """A promotion that could not be carried out whole; nothing was changed."""
+
+
+def move_registry_alias(name: str = POLICY_MODEL, source_alias: str = "candidate", alias: str = "champion") -> tuple[str, str | None]:
+    """Point ``alias`` at the version ``source_alias`` names; returns (that version, the version
+    ``alias`` pointed at before or ``None``). Raises :class:`PromotionError` when there is no
+    ``source_alias`` or MLflow refuses, having changed nothing."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(name, source_alias).version
+        version = str(client.get_model_version_by_alias(name, source_alias).version)
+    except MlflowException as e:
+        raise PromotionError(f"no registered {name}@{source_alias} to promote ({e.error_code})") from e
+    try:
+        before = str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
-        return None
-    client.set_registered_model_alias(name, alias, version)
-    return str(version)
+        before = None
+    try:
+        client.set_registered_model_alias(name, alias, version)
+    except MlflowException as e:
+        raise PromotionError(f"could not move {name}@{alias} to v{version}: {e}") from e
+    return version, before
+
+
+def restore_registry_alias(before: str | None, name: str = POLICY_MODEL, alias: str = "champion") -> None:
+    """Undo :func:`move_registry_alias` (point ``alias`` back, or remove it if it was new)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    if before is None:
+        client.delete_registered_model_alias(name, alias)
+    else:
+        client.set_registered_model_alias(name, alias, before)
 
 
 def apply_gate(rep: dict, candidate_dir=POLICY, champion_dir=CHAMPION, registry: bool = True) -> str:
-    """Carry out the gate's decision: promote the candidate (workspace + MLflow alias) or not.
+    """Carry out the gate's decision: promote the candidate or not. Returns a one-line summary.
 
-    Returns a one-line summary. Nothing happens without a gate (no candidate).
+    A promotion is all or nothing: the MLflow alias ``prmflow-policy@champion`` moves first, then
+    the files are copied to ``champion_dir``; if the copy fails the alias is moved back, and if
+    the alias cannot move no file is touched (:class:`PromotionError`). With ``registry=False``
+    (model logging off) only the files move, and the summary says the registry was not updated.
     """
     gate = rep.get("gate")
     if gate is None:
         return "gate: no candidate policy yet (RL has not run); the base stays champion"
     if not gate["promote"]:
         return f"gate: candidate NOT promoted: {gate['reason']}"
-    promote(candidate_dir, champion_dir, {"gate": {k: v for k, v in gate.items() if k != "champion_path"}})
-    version = move_registry_alias() if registry else None
-    where = f"; MLflow prmflow-policy@champion -> v{version}" if version else ""
+    version, before = move_registry_alias() if registry else (None, None)
+    try:
+        promote(candidate_dir, champion_dir, {"gate": {k: v for k, v in gate.items() if k != "champion_path"}, "registry_version": version})
+    except BaseException:
+        if registry:
+            restore_registry_alias(before)
+        raise
+    where = f"; MLflow {POLICY_MODEL}@champion -> v{version}" if registry else "; MLflow registry not updated (model logging is off)"
     return f"gate: candidate PROMOTED to champion: {gate['reason']}{where}"

@@ -50,6 +50,12 @@ def load(ckpt_dir: Path, fp: str) -> dict | None:
     return state if state.get("fingerprint") == fp else None
 
 
-def restore_optimizer(ckpt_dir: Path, optimizer) -> None:
+def restore(ckpt_dir: Path, optimizer) -> None:
+    """Load the optimizer state and the torch RNG state saved with the checkpoint.
+
+    Each RL step also reseeds its own sampling (``rl.seed`` and the step), so a resumed run
+    replays the killed run's next step exactly; restoring the RNG keeps that true for any
+    random draw made outside the seeded sampling too."""
     ts = torch.load(ckpt_dir / STATE_FILE, weights_only=False)
     optimizer.load_state_dict(ts["optimizer"])
+    torch.set_rng_state(ts["rng"])

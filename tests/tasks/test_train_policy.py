@@ -89,3 +89,23 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(mi
         run(root, params, "nan")
     assert json.loads((root / "nan/ckpt/progress.json").read_text())["step"] == 2
     assert not (root / "nan/policy").exists()  # no half-trained candidate
+
+
+def test_resume_restores_the_optimizer_and_the_rng_state(micro, monkeypatch):
+    from prmflow.rl import checkpoint
+
+    root, params = micro
+    run(root, params, "rng", max_steps_this_run=1)
+    saved = torch.load(root / "rng/ckpt" / checkpoint.STATE_FILE, weights_only=False)["rng"]
+    torch.manual_seed(12345)  # the resuming process starts from some other RNG state
+    seen = {}
+    real = checkpoint.restore
+
+    def spy(ckpt_dir, optimizer):
+        real(ckpt_dir, optimizer)
+        seen["rng"] = torch.get_rng_state()
+        seen["optimizer_steps"] = float(optimizer.state_dict()["state"][0]["step"])  # a tensor updated in place later
+
+    monkeypatch.setattr(checkpoint, "restore", spy)
+    run(root, params, "rng")
+    assert torch.equal(seen["rng"], saved) and seen["optimizer_steps"] == 1.0
