@@ -68,14 +68,23 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "stage":
         from flows import dvc_cli as dvc
+        from flows.lock import RunInProgress
+        from flows.stage import reproduce
 
-        dvc.set_params(args.overrides, root)
         try:
-            res = dvc.repro(args.name, root=root, on_line=print, force=args.force)
+            res = reproduce(
+                args.name, args.overrides, root, force=args.force, on_line=print, say=lambda m: print(f"prmflow: {m}", file=sys.stderr)
+            )
         except dvc.StageFailed as e:
             print(f"prmflow: {e}", file=sys.stderr)
             return 1
-        print(f"{args.name}: " + ("up to date" if res.up_to_date else f"ran {', '.join(res.ran)}"))
+        except RunInProgress as e:
+            print(f"prmflow: {e}", file=sys.stderr)
+            return 3
+        if res.get("skipped"):
+            print(f"prmflow: skipped: {res['reason']}")
+            return 0
+        print(f"{args.name}: " + ("up to date" if res["up_to_date"] else f"ran {', '.join(res['ran'])}"))
         return 0
 
     if args.cmd == "ablate":

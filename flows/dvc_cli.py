@@ -21,6 +21,11 @@ _SKIP_RE = re.compile(r"Stage '([^']+)' didn't change, skipping")
 _RUN_RE = re.compile(r"Running stage '([^']+)'")
 
 
+ALWAYS_RUN = ("inputs",)
+"""Stages marked ``always_changed`` in dvc.yaml: they run every time (a quick fingerprint of
+external inputs) and are not reported as work done; what they find shows in the stages after them."""
+
+
 class StageFailed(RuntimeError):
     """A DVC stage exited non-zero; the message carries the tail of its output."""
 
@@ -129,7 +134,8 @@ def repro(
     result = StageResult(stage=stage, output=lines)
     for line in lines:
         if m := _RUN_RE.search(line):
-            result.ran.append(m.group(1))
+            if m.group(1) not in ALWAYS_RUN:
+                result.ran.append(m.group(1))
         elif m := _SKIP_RE.search(line):
             result.skipped.append(m.group(1))
     if rc != 0:

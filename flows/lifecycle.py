@@ -5,10 +5,19 @@ stale; MLflow records what happened: one ``lifecycle`` run, under it one run per
 each one run per stage. Heavy libraries (torch, transformers) are never imported here: stages run
 in DVC subprocesses.
 
+Params. A run's overrides are applied to ``params.yaml`` and its state (iteration, start
+policy, earlier labels) written to ``flow_state.yaml`` only for the time of the run; both are put
+back afterwards (:mod:`flows.run_params`). Each iteration that ran anything is saved as a DVC
+experiment, which holds the overrides and state it ran with.
+
 Iterations. Iteration 1 starts from the warm-started base. Iteration k+1 starts from iteration
 k's champion: the flow snapshots ``models/champion`` to ``models/start`` and sets
-``lifecycle.iteration=k+1`` and ``lifecycle.start_policy=models/start`` in ``params.yaml``, so
-DVC re-runs label onwards and every iteration is its own DVC experiment.
+``iteration=k+1`` and ``start_policy=models/start`` in ``flow_state.yaml``, so DVC re-runs
+label onwards.
+
+Honest reports. An iteration where DVC skipped everything (nothing changed) is reported as such
+("nothing changed since <run>"): no metrics are logged as if freshly measured, and no promotion
+is claimed.
 
 One run at a time: the whole flow holds the workspace lock (:mod:`flows.lock`); a second run
 waits, skips or fails per ``lifecycle.on_conflict``.
@@ -25,6 +34,7 @@ from prefect import flow, get_run_logger, task
 from pydantic import BaseModel, Field
 
 from flows import dvc_cli as dvc
+from flows import run_params
 from flows.lock import workspace_lock
 from prmflow import tracking, workspace
 from prmflow.config import load_params
@@ -139,9 +149,8 @@ def lifecycle(params: LifecycleParams = LifecycleParams(), root: str = ".", expe
     root_path = Path(root).resolve()
     overrides = params.to_overrides()
     cfg = load_params(root_path / "params.yaml", overrides)  # fail fast on a bad form value
-    with workspace_lock(
-        root_path, f"lifecycle {experiment_name or ''}".strip(), cfg.lifecycle.on_conflict, cfg.lifecycle.lock_timeout_s
-    ) as held:
+    lock_name = f"lifecycle {experiment_name or ''}".strip()
+    with workspace_lock(root_path, lock_name, cfg.lifecycle.on_conflict, cfg.lifecycle.lock_timeout_s, on_wait=logger.info) as held:
         if not held:
             logger.warning("another run is in progress; skipping this one (lifecycle.on_conflict=skip)")
             return {"skipped": True, "reason": "another run is in progress"}
@@ -150,73 +159,104 @@ def lifecycle(params: LifecycleParams = LifecycleParams(), root: str = ".", expe
 
 def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_name: str | None) -> dict:
     from mlflow import MlflowClient
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+    from prefect.artifacts import create_table_artifact
 
     logger = get_run_logger()
-    dvc.set_params(overrides + ["lifecycle.iteration=1", "lifecycle.start_policy=models/base", "prm.history_dir=null"], root)
-    if overrides:
-        logger.info("params.yaml overrides: %s", " ".join(overrides))
-    cfg = load_params(root / "params.yaml")
-    exp_id = tracking.setup(root)
-    client = MlflowClient()
-    name = experiment_name or "lifecycle"
-    top = client.create_run(exp_id, run_name=name, tags=tracking.run_tags())
-    status, rows, results, iterations = "FAILED", [], [], []
-    t_start = time.time()
-    try:
-        for o in overrides:
-            key, value = o.split("=", 1)
-            client.log_param(top.info.run_id, f"override.{key}", value)
-        results += [run_stage(s, str(root), top.info.run_id) for s in SETUP_STAGES]
-        report: dict = {}
-        for it in range(1, cfg.lifecycle.iterations + 1):
-            if it > 1:
-                champion.snapshot(champion.current(root / workspace.BASE, root / workspace.CHAMPION), root / START_SNAPSHOT)
-                more = [f"lifecycle.iteration={it}", f"lifecycle.start_policy={START_SNAPSHOT}"]
-                if cfg.lifecycle.accumulate_labels:
-                    keep_labels(root, it - 1)
-                    more.append(f"prm.history_dir={LABEL_HISTORY}")
-                dvc.set_params(more, root)
-            tags = {**tracking.run_tags(), "mlflow.parentRunId": top.info.run_id, "prmflow.iteration": str(it)}
-            run = client.create_run(exp_id, run_name=f"{name}/iter{it}", tags=tags)
-            it_status = "FAILED"
-            try:
-                results += [run_stage(s, str(root), run.info.run_id) for s in ITERATION_STAGES]
-                report = workspace.read_metrics("evaluate", root)
-                k = cfg.evaluate.num_samples
-                md = eval_markdown(report, k)
-                client.log_text(run.info.run_id, md, "eval_summary.md")
-                for key, value in tracking.metric_dict({"overall": report["overall"], "gate": report.get("gate", {})}, "eval.").items():
-                    client.log_metric(run.info.run_id, key, value)
-                create_markdown_artifact(key=f"evaluation-iter{it}", markdown=md, description=f"Evaluation and gate, iteration {it}")
-                _label_artifact(root, it)
-                row = iteration_row(it, root)
+    with run_params.applied(root, overrides, on_recover=logger.warning) as rp:
+        if overrides:
+            logger.info("params for this run (params.yaml is put back afterwards): %s", " ".join(overrides))
+        cfg = rp.params()
+        client, exp_id = MlflowClient(), tracking.setup(root)
+        name = experiment_name or "lifecycle"
+        top = client.create_run(exp_id, run_name=name, tags=tracking.run_tags())
+        status, t_start = "FAILED", time.time()
+        try:
+            record_params(client, top.info.run_id, overrides, cfg)
+            results = [run_stage(s, str(root), top.info.run_id) for s in SETUP_STAGES]
+            iterations, rows = [], []
+            for it in range(1, cfg.lifecycle.iterations + 1):
+                res, it_info, row = _iteration(it, rp, cfg, client, exp_id, top.info.run_id, name)
+                results += res
+                iterations.append(it_info)
                 rows.append(row)
-                exp_name = dvc.exp_save(f"{name}-{top.info.run_id[:6]}-it{it}", root)
-                if exp_name:
-                    client.set_tag(run.info.run_id, "dvc.experiment", exp_name)
-                iterations.append(
-                    {"iteration": it, "mlflow_run_id": run.info.run_id, "dvc_experiment": exp_name, "gate": report.get("gate")}
-                )
-                it_status = "FINISHED"
-            finally:
-                client.set_terminated(run.info.run_id, status=it_status)
-        table = iterations_markdown(rows)
-        client.log_text(top.info.run_id, table, "iterations.md")
-        client.log_dict(top.info.run_id, rows, "iterations.json")
-        create_table_artifact(key="iterations", table=rows, description="Metrics across iterations")
-        client.log_metric(top.info.run_id, "wall_time_s", round(time.time() - t_start, 1))
+            client.log_text(top.info.run_id, iterations_markdown(rows), "iterations.md")
+            client.log_dict(top.info.run_id, rows, "iterations.json")
+            create_table_artifact(key="iterations", table=rows, description="Metrics across iterations")
+            client.log_metric(top.info.run_id, "wall_time_s", round(time.time() - t_start, 1))
+            status = "FINISHED"
+            return {
+                "mlflow_run_id": top.info.run_id,
+                "stages": results,
+                "eval": workspace.read_metrics("evaluate", root),
+                "iterations": iterations,
+                "table": rows,
+                "dvc_experiment": next((i["dvc_experiment"] for i in reversed(iterations) if i["dvc_experiment"]), None),
+            }
+        finally:
+            client.set_terminated(top.info.run_id, status=status)
+
+
+def record_params(client, run_id: str, overrides: list[str], cfg) -> None:
+    """The run's overrides (as params) and its effective params (an artifact) in MLflow."""
+    for o in overrides:
+        key, value = o.split("=", 1)
+        client.log_param(run_id, f"override.{key}", value[:500])
+    client.log_dict(run_id, cfg.model_dump(), "params/effective_params.json")
+    client.log_text(run_id, "\n".join(overrides) + ("\n" if overrides else ""), "params/overrides.txt")
+
+
+def _start_iteration(it: int, rp: run_params.RunParams, cfg) -> None:
+    """Iteration k+1 starts from iteration k's champion (snapshot in ``models/start``), with the
+    labels of iterations 1..k kept for the PRM when ``lifecycle.accumulate_labels``."""
+    root = rp.root
+    if it == 1:
+        rp.set_state(iteration=1, start_policy=workspace.BASE, label_history=None)
+        return
+    champion.snapshot(champion.current(root / workspace.BASE, root / workspace.CHAMPION), root / START_SNAPSHOT)
+    history = None
+    if cfg.lifecycle.accumulate_labels:
+        keep_labels(root, it - 1)
+        history = LABEL_HISTORY
+    rp.set_state(iteration=it, start_policy=START_SNAPSHOT, label_history=history)
+
+
+def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, parent: str, name: str) -> tuple[list, dict, dict]:
+    """Label, PRM, RL and evaluation from the iteration's start policy; an MLflow run that
+    reports what happened, and a DVC experiment when anything ran."""
+    from prefect.artifacts import create_markdown_artifact
+
+    root = rp.root
+    _start_iteration(it, rp, cfg)
+    tags = {**tracking.run_tags(), "mlflow.parentRunId": parent, "prmflow.iteration": str(it)}
+    run = client.create_run(exp_id, run_name=f"{name}/iter{it}", tags=tags)
+    status = "FAILED"
+    try:
+        results = [run_stage(s, str(root), run.info.run_id) for s in ITERATION_STAGES]
+        evaluated = any("evaluate" in r["ran"] for r in results)
+        if evaluated:
+            report = workspace.read_metrics("evaluate", root)
+            md = eval_markdown(report, cfg.evaluate.num_samples)
+            for key, value in tracking.metric_dict({"overall": report["overall"], "gate": report.get("gate", {})}, "eval.").items():
+                client.log_metric(run.info.run_id, key, value)
+            _label_artifact(root, it)
+            row = iteration_row(it, root)
+        else:  # nothing new was measured or decided: say so, and claim nothing
+            since = tracking.last_stage_run("evaluate", exclude_parent=run.info.run_id)
+            md = f"## Iteration {it}: nothing changed\n\nEvery stage was up to date; nothing was re-measured or promoted (last evaluation: {since})."
+            client.set_tag(run.info.run_id, "prmflow.skipped", "nothing changed")
+            row = {"iteration": it, "status": f"nothing changed since {since}"}
+        client.log_text(run.info.run_id, md, "eval_summary.md")
+        create_markdown_artifact(key=f"evaluation-iter{it}", markdown=md, description=f"Evaluation and gate, iteration {it}")
+        exp_name = dvc.exp_save(f"{name}-{parent[:6]}-it{it}", root) if any(r["ran"] for r in results) else None
+        if exp_name:
+            client.set_tag(run.info.run_id, "dvc.experiment", exp_name)
         status = "FINISHED"
-        return {
-            "mlflow_run_id": top.info.run_id,
-            "stages": results,
-            "eval": report,
-            "iterations": iterations,
-            "table": rows,
-            "dvc_experiment": iterations[-1]["dvc_experiment"] if iterations else None,
-        }
+        info = {"iteration": it, "mlflow_run_id": run.info.run_id, "dvc_experiment": exp_name, "evaluated": evaluated}
+        if evaluated:
+            info["gate"] = report.get("gate")
+        return results, info, row
     finally:
-        client.set_terminated(top.info.run_id, status=status)
+        client.set_terminated(run.info.run_id, status=status)
 
 
 def _label_artifact(root: Path, it: int) -> None:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
 LOCK_FILE = ".prmflow.lock"
+WAIT_NOTE_EVERY_S = 60.0
 
 
 class RunInProgress(RuntimeError):
@@ -36,13 +39,23 @@ def _holder(path: Path) -> str:
     return f"{info.get('name', 'a run')} (pid {info.get('pid')}, since {started})"
 
 
+def _to_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def workspace_lock(
-    root: str | Path, name: str, on_conflict: Literal["wait", "skip", "fail"] = "wait", timeout_s: float = 3600, poll_s: float = 1.0
+    root: str | Path,
+    name: str,
+    on_conflict: Literal["wait", "skip", "fail"] = "wait",
+    timeout_s: float = 3600,
+    poll_s: float = 1.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[bool]:
     """Hold the workspace lock for the block; yields ``True`` when held.
 
-    ``wait``: poll until the other run finishes (``RunInProgress`` after ``timeout_s``);
+    ``wait``: poll until the other run finishes (``RunInProgress`` after ``timeout_s``), telling
+    ``on_wait`` (default: stderr) whom it waits for, then again every minute;
     ``skip``: yield ``False`` at once, the caller skips its work;
     ``fail``: raise ``RunInProgress`` at once.
     """
@@ -50,6 +63,7 @@ def workspace_lock(
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout_s
+        said = -math.inf
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -61,6 +75,10 @@ def workspace_lock(
                     return
                 if on_conflict == "fail" or time.monotonic() >= deadline:
                     raise RunInProgress(msg + ("" if on_conflict == "fail" else f"; gave up after {timeout_s:.0f}s")) from None
+                if time.monotonic() - said >= WAIT_NOTE_EVERY_S:
+                    left = deadline - time.monotonic()
+                    (on_wait or _to_stderr)(f"waiting for the workspace: {msg} (lifecycle.on_conflict=wait; giving up in {left:.0f}s)")
+                    said = time.monotonic()
                 time.sleep(poll_s)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"name": name, "pid": os.getpid(), "since": time.time()}).encode(), 0)

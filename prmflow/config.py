@@ -39,6 +39,8 @@ class ModelConfig(_Section):
 
     name_or_path: str | None = None
     """HF model id or local path; ``None`` builds the tiny default (tokenizer included)."""
+    revision: str | None = None
+    """Revision of an HF model id (branch, tag or commit); ``None``: the default branch."""
     prompt_template: str = "{question}\n"
     """How a question becomes a prompt; the solution follows it, one step per line."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -66,6 +68,9 @@ class DataConfig(_Section):
     """Eval file for file sources; when absent the eval split is carved from ``path``."""
     hf_name: str | None = None
     hf_config: str | None = None
+    hf_revision: str | None = None
+    """Dataset revision (branch, tag or commit); ``None``: the default branch. The ``inputs``
+    stage records the commit it resolves to, so a new dataset revision re-runs curate."""
     hf_train_split: str = "train"
     hf_eval_split: str = "test"
     columns: ColumnMapping = ColumnMapping()
@@ -190,9 +195,6 @@ class PrmConfig(_Section):
     init: str = "policy"
     """``policy``: start from the warm-started policy; else an HF model id/path."""
     extra_data: str | None = None
-    history_dir: str | None = None
-    """Labels of earlier iterations (``datasets`` saved under it, one folder each) to train on as
-    well; the lifecycle flow sets it from iteration 2 when ``lifecycle.accumulate_labels``."""
     """External stepwise-supervision data (JSONL/parquet: prompt, completions, labels)."""
     use_own_labels: bool = True
     soft_labels: bool = True
@@ -308,13 +310,8 @@ class RLConfig(_Section):
 
 
 class LifecycleConfig(_Section):
-    """How the lifecycle flow iterates and schedules (set by the flow; read by the stages)."""
+    """How the lifecycle flow iterates and schedules (read by the flows)."""
 
-    iteration: int = Field(1, ge=1)
-    """Current iteration (the flow sets it; a new value makes DVC re-run label onwards)."""
-    start_policy: str = "models/base"
-    """Policy that label, train_prm and train_policy start from: ``models/base`` in iteration 1,
-    then ``models/start`` (the flow's snapshot of the champion)."""
     iterations: int = Field(1, ge=1)
     """Iterations per ``prmflow run``: iteration k+1 labels and trains from iteration k's champion."""
     on_conflict: Literal["wait", "skip", "fail"] = "wait"
@@ -412,3 +409,42 @@ def load_params(path: str | Path = PARAMS_FILE, overrides: list[str] | None = No
     if overrides:
         raw = apply_overrides(raw, overrides)
     return validate_params(raw, str(path))
+
+
+# --------------------------------------------------------------------------- the flow's state
+
+STATE_FILE = "flow_state.yaml"
+"""The flow's own params file (not the user's): ``dvc.yaml`` reads it beside ``params.yaml``."""
+
+
+class FlowState(_Section):
+    """Where the lifecycle flow is: which iteration, which policy the iteration starts from, and
+    earlier iterations' labels. Written by the flow for the time of a run (``flow_state.yaml``),
+    back to these defaults afterwards; DVC tracks it like ``params.yaml``, so a changed
+    iteration re-runs label onwards and ``dvc exp apply`` restores it with the experiment."""
+
+    iteration: int = Field(1, ge=1)
+    start_policy: str = "models/base"
+    """``models/base`` in iteration 1, then ``models/start`` (the flow's snapshot of the champion)."""
+    label_history: str | None = None
+    """Folder of earlier iterations' labels (one ``datasets`` folder each) the PRM also trains
+    on; set from iteration 2 when ``lifecycle.accumulate_labels``."""
+
+
+def load_state(path: str | Path = STATE_FILE) -> FlowState:
+    """The flow state in ``path`` (defaults when the file is absent)."""
+    path = Path(path)
+    raw = read_params_file(path) if path.exists() else {}
+    try:
+        return FlowState.model_validate(raw or {})
+    except ValidationError as e:
+        raise ConfigError(_format_error(e, str(path))) from None
+
+
+def state_yaml(state: FlowState) -> str:
+    """The text of ``flow_state.yaml`` for ``state`` (with the header that says what it is)."""
+    body = yaml.safe_dump(state.model_dump(), sort_keys=False)
+    return (
+        "# The lifecycle flow's state (not a user setting): written by `prmflow run` for the time of a run\n"
+        "# and put back to these defaults afterwards. dvc.yaml reads it beside params.yaml.\n" + body
+    )

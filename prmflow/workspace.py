@@ -7,6 +7,7 @@ output in place.
 ========================  =============  ==================================================
 path                      written by     what
 ========================  =============  ==================================================
+``data/inputs``           inputs         fingerprints of files and revisions read from outside
 ``data/curated``          curate         ``DatasetDict`` train/eval of :func:`curated_features`
 ``data/rejects``          curate         ``rejects.jsonl``: quarantined records with reasons
 ``data/labels``           label          ``Dataset`` of :func:`label_features` + ``stepwise.jsonl``
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from prmflow.io import atomic_dir, write_jsonl
 
+INPUTS = "data/inputs"
 CURATED = "data/curated"
 REJECTS = "data/rejects"
 LABELS = "data/labels"

@@ -19,6 +19,7 @@ import time
 
 from prmflow import tracking, workspace
 from prmflow.config import Params, load_params
+from prmflow.errors import reported
 from prmflow.io import atomic_write_json
 from prmflow.labeling.pipeline import label_solutions
 from prmflow.labeling.report import comparison_table
@@ -64,20 +65,23 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.label", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--policy", default=workspace.BASE)
-    args = ap.parse_args(argv)
-    params = load_params(args.params)
+    with reported("label"):
+        ap = argparse.ArgumentParser(
+            prog="python -m tasks.label", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        ap.add_argument("--params", default="params.yaml")
+        ap.add_argument("--policy", default=workspace.BASE)
+        args = ap.parse_args(argv)
+        params = load_params(args.params)
 
-    import mlflow
+        import mlflow
 
-    with tracking.stage_run("label", params.label.model_dump()):
-        metrics = run(params, policy_dir=args.policy)
-        mlflow.log_metrics(tracking.metric_dict(metrics))
-        table = comparison_table(metrics)
-        mlflow.log_text(table, "label_methods.md")
-    print(table, end="")
+        with tracking.stage_run("label", params.label.model_dump()):
+            metrics = run(params, policy_dir=args.policy)
+            mlflow.log_metrics(tracking.metric_dict(metrics))
+            table = comparison_table(metrics)
+            mlflow.log_text(table, "label_methods.md")
+        print(table, end="")
 
 
 if __name__ == "__main__":

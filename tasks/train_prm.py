@@ -1,7 +1,7 @@
 """Stage ``train_prm``: train the process reward model and measure it against a baseline.
 
 1. Data (:mod:`prmflow.prm.training`): our step labels (``data/labels``, ``prm.use_own_labels``),
-   earlier iterations' labels (``prm.history_dir``) and/or external stepwise supervision
+   earlier iterations' labels (``flow_state.yaml``: ``label_history``) and/or external stepwise supervision
    (``prm.extra_data``, validated by :mod:`prmflow.prm.data`), split by prompt:
    ``prm.eval_fraction`` of the prompts are held out.
 2. Model (:class:`prmflow.prm.model.PRMModel`): the ``prm.init`` causal LM with a factored value
@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from prmflow import tracking, workspace
-from prmflow.config import Params, load_params
+from prmflow.config import Params, load_params, load_state
+from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
 from prmflow.lm.models import load_causal_lm, load_tokenizer
 from prmflow.prm.evaluation import best_of_n_curve, evaluate_scorer, roc_csv, roc_curves, sample_chains, summary_table
@@ -42,13 +43,14 @@ def run(
     out_dir=workspace.PRM,
     metrics_path=workspace.METRICS["train_prm"],
     plots_dir=workspace.PLOTS["train_prm"],
+    history_dir=None,
     log_fn: LogFn | None = None,
 ) -> dict:
     """Train, choose the threshold, evaluate both scorers, write the outputs; return the metrics."""
     t0 = time.time()
     cfg = params.prm
     random.seed(cfg.seed)
-    records = load_records(params, labels_dir)
+    records = load_records(params, labels_dir, history_dir)
     train_recs, held = split_by_prompt(records, cfg.eval_fraction, cfg.seed)
     model, tokenizer = build_model(params, policy_dir)
     metrics: dict = {
@@ -92,43 +94,46 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m tasks.train_prm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--policy", default=workspace.BASE)
-    ap.add_argument("--labels", default=workspace.LABELS)
-    ap.add_argument("--curated", default=workspace.CURATED)
-    ap.add_argument("--out", default=workspace.PRM)
-    ap.add_argument(
-        "-S",
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="DVC-style override, e.g. -S prm.extra_data=path",
-    )
-    args = ap.parse_args(argv)
-    params = load_params(args.params, args.overrides)
-
-    import mlflow
-
-    with tracking.stage_run("train_prm", params.prm.model_dump()) as run_:
-        metrics = run(
-            params,
-            policy_dir=args.policy,
-            labels_dir=args.labels,
-            curated_dir=args.curated,
-            out_dir=args.out,
-            log_fn=lambda m, s: mlflow.log_metrics(m, step=s),
+    with reported("train_prm"):
+        ap = argparse.ArgumentParser(
+            prog="python -m tasks.train_prm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
         )
-        mlflow.log_metrics(tracking.metric_dict(metrics))
-        table = summary_table(metrics)
-        mlflow.log_text(table, "prm_vs_confidence.md")
-        mlflow.log_artifacts(workspace.PLOTS["train_prm"], artifact_path="plots")
-        tracking.log_prm_model(args.out, run_.info.run_id)
-    print(table, end="")
+        ap.add_argument("--params", default="params.yaml")
+        ap.add_argument("--policy", default=workspace.BASE)
+        ap.add_argument("--labels", default=workspace.LABELS)
+        ap.add_argument("--curated", default=workspace.CURATED)
+        ap.add_argument("--out", default=workspace.PRM)
+        ap.add_argument("--state", default="flow_state.yaml", help="the flow's state (earlier iterations' labels)")
+        ap.add_argument(
+            "-S",
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="DVC-style override, e.g. -S prm.extra_data=path",
+        )
+        args = ap.parse_args(argv)
+        params = load_params(args.params, args.overrides)
+
+        import mlflow
+
+        with tracking.stage_run("train_prm", params.prm.model_dump()) as run_:
+            metrics = run(
+                params,
+                policy_dir=args.policy,
+                labels_dir=args.labels,
+                curated_dir=args.curated,
+                out_dir=args.out,
+                history_dir=load_state(args.state).label_history,
+                log_fn=lambda m, s: mlflow.log_metrics(m, step=s),
+            )
+            mlflow.log_metrics(tracking.metric_dict(metrics))
+            table = summary_table(metrics)
+            mlflow.log_text(table, "prm_vs_confidence.md")
+            mlflow.log_artifacts(workspace.PLOTS["train_prm"], artifact_path="plots")
+            tracking.log_prm_model(args.out, run_.info.run_id)
+        print(table, end="")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import torch
 
 from prmflow import tracking, workspace
 from prmflow.config import Params, load_params
+from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
 from prmflow.lm.models import build_tiny_model, build_tokenizer, count_parameters, load_causal_lm, load_tokenizer, resolve_device
 from prmflow.lm.prompts import format_prompt
@@ -60,8 +61,9 @@ def initial_policy(params: Params):
         tokenizer = build_tokenizer(params.data.modulus)
         model = build_tiny_model(tokenizer, params.model, seed=params.warmstart.seed)
         return model.to(resolve_device(params.model.device)), tokenizer, True
-    tokenizer = load_tokenizer(params.model.name_or_path)
-    model = load_causal_lm(params.model.name_or_path, params.model)
+    m = params.model
+    tokenizer = load_tokenizer(m.name_or_path, revision=m.revision)
+    model = load_causal_lm(m.name_or_path, m, revision=m.revision)
     return model, tokenizer, params.warmstart.enabled and params.warmstart.max_steps > 0
 
 
@@ -97,19 +99,20 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tasks.warmstart", description=__doc__)
-    ap.add_argument("--params", default="params.yaml")
-    args = ap.parse_args(argv)
-    params = load_params(args.params)
-    section = {"model": params.model.model_dump(), "warmstart": params.warmstart.model_dump()}
-    with tracking.stage_run("warmstart", section) as run_:
-        import mlflow
+    with reported("warmstart"):
+        ap = argparse.ArgumentParser(prog="python -m tasks.warmstart", description=__doc__)
+        ap.add_argument("--params", default="params.yaml")
+        args = ap.parse_args(argv)
+        params = load_params(args.params)
+        section = {"model": params.model.model_dump(), "warmstart": params.warmstart.model_dump()}
+        with tracking.stage_run("warmstart", section) as run_:
+            import mlflow
 
-        metrics = run(params, report_to_mlflow=True)
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.log_artifacts(workspace.PLOTS["warmstart"], artifact_path="plots")
-        tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, aliases=("base",))
-    print(f"warmstart: {metrics}")
+            metrics = run(params, report_to_mlflow=True)
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            mlflow.log_artifacts(workspace.PLOTS["warmstart"], artifact_path="plots")
+            tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, aliases=("base",))
+        print(f"warmstart: {metrics}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ ARMS: dict[str, list[str]] = {
     "hybrid_step_sum": ["rl.process_mode=step_sum"],
     "hybrid_step_min": ["rl.process_mode=step_min"],
 }
-"""Overrides per arm; the hybrid arms keep ``rl.weights.process`` from params.yaml (> 0)."""
+"""Overrides per arm; the hybrid arms keep ``rl.weights.process`` from params.yaml + the run's
+overrides, which must be > 0 (``flows.ablate.check_arms`` refuses 0)."""
 
 
 @dataclass

@@ -75,19 +75,19 @@ def resolve_dtype(pref: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def load_tokenizer(path: str | Path):
-    tok = AutoTokenizer.from_pretrained(str(path))
+def load_tokenizer(path: str | Path, revision: str | None = None):
+    tok = AutoTokenizer.from_pretrained(str(path), revision=revision)
     tok.padding_side = "left"  # generation appends on the right
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
 
 
-def load_causal_lm(path: str | Path, cfg: ModelConfig, device: torch.device | None = None):
-    """Load a causal LM (local path or HF id) onto the configured device and dtype."""
+def load_causal_lm(path: str | Path, cfg: ModelConfig, device: torch.device | None = None, revision: str | None = None):
+    """Load a causal LM (local path or HF id, at ``revision``) onto the configured device and dtype."""
     device = device or resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, revision=revision)
     return model.to(device)
 
 

@@ -24,16 +24,19 @@ LogFn = Callable[[dict, int], None]
 """``log_fn(metrics, step)``: training curve (MLflow in the CLI)."""
 
 
-def load_records(params: Params, labels_dir: str | Path | None) -> list[dict]:
-    """Training pool: own labels (with ``oracle_labels`` where known) then external records."""
+def load_records(params: Params, labels_dir: str | Path | None, history_dir: str | Path | None = None) -> list[dict]:
+    """Training pool: own labels (with ``oracle_labels`` where known), earlier iterations' labels
+    (one folder each under ``history_dir``), then external records."""
     cfg = params.prm
     records: list[dict] = []
     if cfg.use_own_labels:
         if labels_dir is None or not Path(labels_dir).exists():
             raise FileNotFoundError(f"{labels_dir}: no step labels; run the label stage or set prm.use_own_labels: false")
         records += own_label_records(workspace.load_labels(labels_dir))
-    if cfg.history_dir and Path(cfg.history_dir).is_dir():
-        for old in sorted(d for d in Path(cfg.history_dir).iterdir() if d.is_dir()):
+    if history_dir is not None:
+        if not Path(history_dir).is_dir():
+            raise FileNotFoundError(f"{history_dir}: earlier iterations' labels not found (flow_state.yaml: label_history)")
+        for old in sorted(d for d in Path(history_dir).iterdir() if d.is_dir()):
             records += own_label_records(workspace.load_labels(old))
     if cfg.extra_data:
         records += read_stepwise(cfg.extra_data)

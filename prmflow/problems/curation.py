@@ -111,9 +111,9 @@ def synthetic_split(n: int, seed: int, d: DataConfig, counts: dict, against: lis
 def _sources(d: DataConfig):
     """(train items, eval items or ``None`` to carve), as lazy iterators."""
     if d.source == "hf":
-        train = iter_hf(d.hf_name, d.hf_config, d.hf_train_split, d.columns)
+        train = iter_hf(d.hf_name, d.hf_config, d.hf_train_split, d.columns, d.hf_revision)
         same = d.hf_eval_split == d.hf_train_split
-        return train, None if same else iter_hf(d.hf_name, d.hf_config, d.hf_eval_split, d.columns)
+        return train, None if same else iter_hf(d.hf_name, d.hf_config, d.hf_eval_split, d.columns, d.hf_revision)
     train = iter_file(d.path, d.source, d.columns)
     return train, iter_file(d.eval_path, d.source, d.columns) if d.eval_path else None
 

@@ -240,13 +240,13 @@ def _offline() -> bool:
         return False
 
 
-def load_hf(name: str, config: str | None, split: str):
-    """``datasets.load_dataset(name, config, split=split)`` with a clear error when it fails."""
+def load_hf(name: str, config: str | None, split: str, revision: str | None = None):
+    """``datasets.load_dataset(name, config, split=split, revision=...)`` with a clear error when it fails."""
     import datasets
 
     where = hf_name(name, config, split)
     try:
-        return datasets.load_dataset(name, config, split=split)
+        return datasets.load_dataset(name, config, split=split, revision=revision)
     except Exception as e:
         if _offline() or isinstance(e, ConnectionError):
             why = "could not be loaded offline (HF_HUB_OFFLINE=1 or no network) and it is not in the local Hugging Face cache"
@@ -261,9 +261,11 @@ def load_hf(name: str, config: str | None, split: str):
         ) from e
 
 
-def iter_hf(name: str, config: str | None, split: str, columns: ColumnMapping = GSM8K_COLUMNS) -> Iterator[dict | DataError]:
+def iter_hf(
+    name: str, config: str | None, split: str, columns: ColumnMapping = GSM8K_COLUMNS, revision: str | None = None
+) -> Iterator[dict | DataError]:
     """Records of one split of a Hugging Face dataset (rows numbered from 0)."""
-    ds = load_hf(name, config, split)
+    ds = load_hf(name, config, split, revision)
     where = hf_name(name, config, split)
     _check_columns(list(ds.column_names), columns, where)
     yield from _iter_rows(ds, columns, "hf", where)

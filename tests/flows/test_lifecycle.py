@@ -1,7 +1,6 @@
-"""End to end: the lifecycle flow on a micro config, with real Prefect, DVC and MLflow."""
+"""End to end: the lifecycle flow on a micro config, with real Prefect, DVC and MLflow (tests/conftest.py: project)."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,57 +9,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-
-MICRO = {
-    "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 160}},
-    "data": {"num_train": 40, "num_eval": 16, "min_steps": 2, "max_steps": 4},
-    "warmstart": {"max_steps": 4, "batch_size": 8, "num_examples": 64, "warmup_steps": 0},
-    "evaluate": {"num_samples": 2, "max_new_tokens": 40, "batch_size": 64, "num_examples_logged": 2},
-    "label": {"num_problems": 6, "samples_per_problem": 2, "rollouts": 2, "max_new_tokens": 40},
-    "prm": {"max_steps": 3, "batch_size": 4, "best_of_n": 2, "eval_problems": 4},
-    "rl": {
-        "steps": 2,
-        "prompts_per_step": 2,
-        "group_size": 2,
-        "max_new_tokens": 40,
-        "eval_every": 1,
-        "eval_problems": 4,
-        "checkpoint_every": 1,
-    },
-}
-
-
-def make_project(tmp_path: Path) -> Path:
-    """A throwaway git + DVC repo holding a copy of the code, dvc.yaml and a micro params.yaml."""
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    for d in ("prmflow", "tasks", "reward", "flows"):
-        shutil.copytree(ROOT / d, proj / d, ignore=shutil.ignore_patterns("__pycache__"))
-    for f in ("dvc.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(ROOT / f, proj / f)
-    shutil.copytree(ROOT / "data/incoming", proj / "data/incoming")
-    shutil.copytree(ROOT / ".dvc", proj / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section, values in MICRO.items():
-        for k, v in values.items():
-            params.setdefault(section, {})[k] = v
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q"], cwd=proj, check=True)
-    subprocess.run(git + ["add", "-A"], cwd=proj, check=True)
-    subprocess.run(git + ["commit", "-qm", "init"], cwd=proj, check=True)
-    return proj
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    proj = make_project(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{proj / 'mlflow.db'}")
-    monkeypatch.setenv("GIT_AUTHOR_NAME", "t")
-    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "t@t")
-    monkeypatch.setenv("GIT_COMMITTER_NAME", "t")
-    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "t@t")
-    return proj
 
 
 def dvc(proj, *args) -> str:
@@ -75,6 +23,7 @@ def test_lifecycle_end_to_end(project, prefect_harness):
     from flows.lifecycle import STAGES, LifecycleParams, lifecycle
     from prmflow import tracking
 
+    user_params, state = (project / "params.yaml").read_bytes(), (project / "flow_state.yaml").read_bytes()
     result = lifecycle(LifecycleParams(), root=str(project), experiment_name="first")
     report = json.loads((project / "metrics/eval.json").read_text())
     assert report == result["eval"]
@@ -121,13 +70,27 @@ def test_lifecycle_end_to_end(project, prefect_harness):
     assert "up to date" in dvc(project, "status").lower()
     assert result["dvc_experiment"] in dvc(project, "exp", "show", "--no-pager", "--md")
 
-    # a second run changes nothing; changing evaluate.num_samples re-runs only evaluate
+    # a second run changes nothing, and says so: no metrics logged as new, no promotion claimed
     again = lifecycle(LifecycleParams(), root=str(project), experiment_name="second")
     assert all(s["ran"] == [] for s in again["stages"])
+    assert again["iterations"][0]["evaluated"] is False and "gate" not in again["iterations"][0]
+    assert again["table"][0]["status"].startswith("nothing changed since evaluate run ")
+    skipped = client.get_run(again["iterations"][0]["mlflow_run_id"])
+    assert skipped.data.tags["prmflow.skipped"] == "nothing changed" and not skipped.data.metrics
+    assert again["dvc_experiment"] is None  # nothing ran: no new experiment
+
+    # an override holds for its run only: params.yaml is the user's, byte for byte
     third = lifecycle(LifecycleParams(eval_samples=3), root=str(project), experiment_name="third")
     assert [s["ran"] for s in third["stages"]] == [[], [], [], [], [], ["evaluate"]]
     assert "pass@3" in third["eval"]["overall"]
+    assert (project / "params.yaml").read_bytes() == user_params and (project / "flow_state.yaml").read_bytes() == state
+    assert not (project / ".prmflow/backup").exists()
+    effective = client.list_artifacts(third["mlflow_run_id"], "params")
+    assert {a.path for a in effective} == {"params/effective_params.json", "params/overrides.txt"}
+    # ... and the run's DVC experiment holds it: applying the experiment reproduces it as is
+    dvc(project, "exp", "apply", third["dvc_experiment"])
     assert yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["num_samples"] == 3
+    assert "data and pipelines are up to date" in dvc(project, "status").lower()
 
 
 @pytest.mark.slow
@@ -138,14 +101,23 @@ def test_two_iterations_start_from_the_champion(project, prefect_harness):
     assert [r["iteration"] for r in result["table"]] == [1, 2]
     ran2 = [s["stage"] for s in result["stages"][len(["curate", "warmstart"]) + 4 :] if s["ran"]]
     assert ran2 == ["label", "train_prm", "train_policy", "evaluate"]  # iteration 2 re-ran every stage
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    assert params["lifecycle"] == {**params["lifecycle"], "iteration": 2, "start_policy": "models/start"}
     assert (project / "models/start/config.json").exists()
-    assert params["prm"]["history_dir"] == "data/label_history"  # iteration 2's PRM also saw iteration 1's labels
     assert (project / "data/label_history/iter1/stepwise.jsonl").exists()
-    assert "up to date" in dvc(project, "status").lower()
+    # the flow's state is back to iteration 1 / models/base, so a plain `dvc repro` starts from
+    # the base again (it would re-run label onwards), and a plain run runs 1 iteration
+    assert yaml.safe_load((project / "flow_state.yaml").read_text()) == {
+        "iteration": 1,
+        "start_policy": "models/base",
+        "label_history": None,
+    }
+    assert yaml.safe_load((project / "params.yaml").read_text())["lifecycle"]["iterations"] == 1
     shown = dvc(project, "exp", "show", "--no-pager", "--md")
     assert all(it["dvc_experiment"] in shown for it in result["iterations"])
+    # iteration 2's experiment holds the state it ran with (its PRM also saw iteration 1's labels)
+    dvc(project, "exp", "apply", result["iterations"][1]["dvc_experiment"])
+    state = yaml.safe_load((project / "flow_state.yaml").read_text())
+    assert state == {"iteration": 2, "start_policy": "models/start", "label_history": "data/label_history"}
+    assert "data and pipelines are up to date" in dvc(project, "status").lower()
 
 
 def test_bad_override_fails_before_touching_params(project, prefect_harness):

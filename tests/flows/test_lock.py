@@ -62,3 +62,15 @@ def test_wait_gives_up_after_timeout(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_wait_says_whom_it_waits_for(tmp_path):
+    proc = hold_in_other_process(tmp_path, 1.5)
+    heard = []
+    try:
+        with workspace_lock(tmp_path, "manual", on_conflict="wait", timeout_s=30, poll_s=0.1, on_wait=heard.append) as held:
+            assert held is True
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(heard) == 1 and heard[0].startswith("waiting for the workspace: another run is in progress: nightly (pid ")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.test_lifecycle import make_project
+from tests.conftest import make_project
 
 BIN = Path(sys.executable).parent
 

@@ -163,7 +163,7 @@ def test_hf_source_uses_train_and_eval_splits(tmp_path, monkeypatch):
     splits = {"train": [gsm(f"t{i}") for i in range(6)] + [gsm("shared")], "test": [gsm("shared"), gsm("e1")]}
     calls = []
 
-    def fake_load(name, config, split):
+    def fake_load(name, config, split, revision=None):
         calls.append((name, config, split))
         return datasets.Dataset.from_list(splits[split])
 

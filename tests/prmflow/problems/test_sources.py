@@ -241,7 +241,7 @@ def test_hf_rows_are_validated_with_row_index(monkeypatch):
     import datasets
 
     rows = [GOOD, {"question": "q1", "answer": "no final"}]
-    monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: datasets.Dataset.from_list(rows))
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split, revision=None: datasets.Dataset.from_list(rows))
     good, bad = list(iter_hf("org/ds", "main", "train"))
     assert good["source"] == "hf" and good["id"].startswith("hf-")
     assert str(bad).startswith("org/ds/main[train]:row 1: field 'answer': missing final answer line")
