@@ -16,6 +16,10 @@ from reward.outcome import outcome_rewards, verify
         ("#### 0.50", "0.5"),
         ("#### $18", "18"),
         ("#### -3", "-3"),
+        ("#### -2.50", "-2.5"),
+        ("#### -2.5", "-2.50"),
+        ("#### 1,234", "1234"),
+        ("#### 1234", "1,234"),
     ],
 )
 def test_plain_numbers_equal(text, answer):
@@ -29,6 +33,9 @@ def test_plain_numbers_equal(text, answer):
         ("#### 1.5", "15"),  # the decimal point matters
         ("#### -3", "3"),
         ("#### 1,001", "1000"),
+        ("#### 3 1/2", "3"),  # a mixed number is not its first digit
+        ("#### 1 234", "1"),  # nor are spaced thousands
+        ("#### 2,5", "25"),  # nor is a decimal comma a thousands separator
     ],
 )
 def test_plain_numbers_different(text, answer):

@@ -213,6 +213,19 @@ def test_quarantine_writes_rejects_and_keeps_good_records(tmp_path):
     assert dd["train"]["question"] == ["good 1", "good 2", "good 3"]
 
 
+def test_final_answer_that_is_not_one_number_is_quarantined_not_truncated(tmp_path):
+    rows = [gsm(f"q{i}") for i in range(3)]
+    rows[1]["answer"] = "step 0 = 0\nstep 1 = 1\n#### 3 1/2"  # used to be kept as "3"
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    m = run(tmp_path, params(source="gsm8k", path=train, num_eval=1, on_error="quarantine"))
+    assert (m["train"]["rejected"], m["train"]["kept"] + m["eval"]["kept"]) == (1, 2)
+    [r] = [json.loads(ln) for ln in (tmp_path / "rejects" / "rejects.jsonl").read_text().splitlines()]
+    assert (r["file"], r["line"], r["field"]) == (train, 2, "answer")
+    assert "not one number" in r["reason"]
+    with pytest.raises(DataError, match=r"train\.jsonl:2: field 'answer': final answer not one number"):
+        run(tmp_path, params(source="gsm8k", path=train, num_eval=1))
+
+
 def test_missing_file_fails_even_in_quarantine_mode(tmp_path):
     with pytest.raises(DataError, match=r"missing\.jsonl: file not found"):
         run(tmp_path, params(source="jsonl", path=str(tmp_path / "missing.jsonl"), on_error="quarantine"))
