@@ -72,6 +72,8 @@ class DataError(ValueError):
 def _jsonable(x: Any) -> Any:
     try:
         return json.loads(json.dumps(x, default=str))
+    except RecursionError:  # a record nested nearly as deep as json can read; repr would recurse too
+        return f"<{type(x).__name__} nested too deeply to write>"
     except (TypeError, ValueError):
         return repr(x)
 
@@ -179,28 +181,48 @@ def _check_file(path: str | Path) -> Path:
     return path
 
 
-def iter_jsonl(path: str | Path, columns: ColumnMapping = GSM8K_COLUMNS, source: str = "jsonl") -> Iterator[dict | DataError]:
-    """Records of a JSONL file (blank lines skipped); bad lines come as :class:`DataError`."""
-    path = _check_file(path)
+def _loads(line: str, file: str, lineno: int) -> Any:
+    """The JSON value of one line, or a :class:`DataError` for any line ``json`` cannot read."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        hint = " (a JSON array file is not JSONL: write one object per line)" if line.lstrip().startswith("[") else ""
+        reason = f"invalid JSON: {e.msg} (column {e.colno}){hint}"
+    except RecursionError:
+        reason = "unreadable JSON: nested too deeply"
+    except ValueError as e:  # an integer of more digits than int() may read (sys.get_int_max_str_digits)
+        reason = f"unreadable JSON: {str(e).split(';')[0]}"  # the rest advises raising Python's limit
+    return DataError(file, reason, lineno, raw=line.rstrip("\n"))
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, value or DataError)`` for each non-blank line of a JSONL file (1-based).
+
+    A line that is not UTF-8 or that ``json`` cannot read (bad syntax, a number of over 4,300
+    digits, nesting deeper than its recursion) comes as a :class:`DataError`, never a crash.
+    """
     with path.open("rb") as f:
         for lineno, data in enumerate(f, start=1):
             try:
                 line = data.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield DataError(str(path), f"not valid UTF-8 ({e.reason} at byte {e.start})", lineno, raw=repr(data[:200]))
+                yield lineno, DataError(str(path), f"not valid UTF-8 ({e.reason} at byte {e.start})", lineno, raw=repr(data[:200]))
                 continue
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                hint = " (a JSON array file is not JSONL: write one object per line)" if line.lstrip().startswith("[") else ""
-                yield DataError(str(path), f"invalid JSON: {e.msg} (column {e.colno}){hint}", lineno, raw=line.rstrip("\n"))
-                continue
-            try:
-                yield to_record(obj, columns, source, str(path), lineno)
-            except DataError as e:
-                yield e
+            if line.strip():
+                yield lineno, _loads(line, str(path), lineno)
+
+
+def iter_jsonl(path: str | Path, columns: ColumnMapping = GSM8K_COLUMNS, source: str = "jsonl") -> Iterator[dict | DataError]:
+    """Records of a JSONL file (blank lines skipped); bad lines come as :class:`DataError`."""
+    path = _check_file(path)
+    for lineno, obj in iter_json_lines(path):
+        if isinstance(obj, DataError):
+            yield obj
+            continue
+        try:
+            yield to_record(obj, columns, source, str(path), lineno)
+        except DataError as e:
+            yield e
 
 
 def _iter_rows(rows: Iterable[Any], columns: ColumnMapping, source: str, name: str) -> Iterator[dict | DataError]:

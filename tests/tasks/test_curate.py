@@ -226,6 +226,21 @@ def test_final_answer_that_is_not_one_number_is_quarantined_not_truncated(tmp_pa
         run(tmp_path, params(source="gsm8k", path=train, num_eval=1))
 
 
+def test_unreadable_lines_are_quarantined_with_file_and_line(tmp_path):
+    huge = '{"question": "q", "answer": ' + "1" * 5000 + "}"
+    deep = "[" * 200_000 + "]" * 200_000
+    nearly_too_deep = json.dumps({"question": "q", "answer": "#### 1", "x": 1})[:-1] + ', "y": ' + "[" * 900 + "]" * 900 + "}"
+    rows = [gsm("good 1"), huge, deep, {"question": "deep", "answer": json.loads("[" * 900 + "]" * 900)}, nearly_too_deep, gsm("good 2")]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    m = run(tmp_path, params(source="gsm8k", path=train, num_eval=1, on_error="quarantine"))
+    rejects = [json.loads(ln) for ln in (tmp_path / "rejects" / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["field"]) for r in rejects] == [(2, None), (3, None), (4, "answer")]
+    assert "4300 digits" in rejects[0]["reason"] and "nested too deeply" in rejects[1]["reason"]
+    assert (m["train"]["rejected"], m["train"]["kept"] + m["eval"]["kept"]) == (3, 3)  # line 5: an extra column, fine
+    with pytest.raises(DataError, match=r"train\.jsonl:2: unreadable JSON"):
+        run(tmp_path, params(source="gsm8k", path=train, num_eval=1))
+
+
 def test_missing_file_fails_even_in_quarantine_mode(tmp_path):
     with pytest.raises(DataError, match=r"missing\.jsonl: file not found"):
         run(tmp_path, params(source="jsonl", path=str(tmp_path / "missing.jsonl"), on_error="quarantine"))

@@ -188,6 +188,35 @@ def test_bad_jsonl_lines_name_file_line_and_field(tmp_path, line, field, reason)
     assert [type(x).__name__ for x in items] == ["dict", "DataError", "dict"]
 
 
+HUGE_INT = '{"question": "q", "answer": ' + "1" * 5000 + "}"  # json.loads: "Exceeds the limit (4300 digits)"
+DEEP = "[" * 200_000 + "]" * 200_000  # json.loads: RecursionError
+
+
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        (HUGE_INT, "unreadable JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits"),
+        (DEEP, "unreadable JSON: nested too deeply"),
+    ],
+)
+def test_unreadable_json_line_is_a_named_rejection_not_a_crash(tmp_path, line, reason):
+    f = write_lines(tmp_path / "t.jsonl", [GOOD, line, GOOD])
+    items = list(iter_jsonl(f))
+    assert [type(x).__name__ for x in items] == ["dict", "DataError", "dict"]
+    assert str(items[1]) == f"{f}:2: {reason}"
+    assert items[1].to_dict()["raw"] == line  # kept for the rejects file
+    json.dumps(items[1].to_dict())
+
+
+def test_error_with_a_too_deep_record_still_writes_to_rejects():
+    deep: list = []
+    for _ in range(100_000):  # deeper than json.dumps can recurse
+        deep = [deep]
+    d = DataError("t.jsonl", "expected a JSON object, got list", 1, raw=deep).to_dict()
+    assert d["raw"] == "<list nested too deeply to write>"
+    json.dumps(d)
+
+
 def test_bad_final_answer_column(tmp_path):
     cols = ColumnMapping(question="q", answer="a", final_answer="y")
     rows = [
