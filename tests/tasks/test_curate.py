@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import yaml
 
 from prmflow.config import Params
 from prmflow.problems.sources import DataError, normalize_question
@@ -270,16 +271,11 @@ def test_load_curated_says_what_to_run(tmp_path):
         load_curated(tmp_path / "nothing")
 
 
-PARAMS_YAML = """
-data:
-  source: {source}
-  path: {path}
-  num_train: 24
-  num_eval: 6
-  min_steps: 2
-  max_steps: 3
-  on_error: {on_error}
-"""
+def params_yaml(source: str, path: str | None, on_error: str) -> str:
+    """The shipped params.yaml (every section is required) with a micro ``data`` section."""
+    raw = Params().model_dump()
+    raw["data"].update(source=source, path=path, num_train=24, num_eval=6, min_steps=2, max_steps=3, on_error=on_error)
+    return yaml.safe_dump(raw)
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +297,7 @@ def test_main_end_to_end_logs_to_mlflow(stage_env, capsys):
     import mlflow
 
     tmp_path = stage_env
-    (tmp_path / "params.yaml").write_text(PARAMS_YAML.format(source="synthetic", path="null", on_error="fail"))
+    (tmp_path / "params.yaml").write_text(params_yaml("synthetic", None, "fail"))
     main([])
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert out.startswith("curate: synthetic: train 24/24, eval 6/6; rejected 0")
@@ -321,7 +317,7 @@ def test_main_reports_bad_data_without_a_traceback(stage_env):
 
     tmp_path = stage_env
     write_jsonl(tmp_path / "train.jsonl", [gsm("ok"), {"question": "q", "answer": "x"}])
-    (tmp_path / "params.yaml").write_text(PARAMS_YAML.format(source="gsm8k", path="train.jsonl", on_error="fail"))
+    (tmp_path / "params.yaml").write_text(params_yaml("gsm8k", "train.jsonl", "fail"))
     with pytest.raises(SystemExit) as e:
         main(["--params", "params.yaml"])
     assert str(e.value.code) == "curate: train.jsonl:2: field 'answer': missing final answer line '#### <number>'"
