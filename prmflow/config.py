@@ -87,8 +87,9 @@ class DataConfig(_Section):
     eval_seed: int = 2
     on_error: Literal["fail", "quarantine"] = "fail"
     incoming_dir: str | None = "data/incoming"
-    """New problems dropped here (``*.jsonl`` GSM8K-style / mapped by ``columns``, ``*.parquet``)
-    join the train split of every source, after validation, dedupe and decontamination."""
+    """New problems dropped here (``*.jsonl``/``*.json`` GSM8K-style / mapped by ``columns``,
+    ``*.parquet``; any case) join the train split of every source, after validation, dedupe and
+    decontamination. Other files are listed in the curate metrics (``incoming.ignored``)."""
     """``fail``: stop at the first bad record, naming file, line and field.
     ``quarantine``: write bad records with their reason to ``data/rejects`` and count them."""
 

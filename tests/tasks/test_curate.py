@@ -6,7 +6,7 @@ import yaml
 from prmflow.config import Params
 from prmflow.problems.sources import DataError, normalize_question
 from prmflow.workspace import load_curated
-from tasks.curate import COUNT_KEYS, main
+from tasks.curate import COUNT_KEYS, main, summary
 from tasks.curate import run as curate
 
 FIELDS = {"id", "question", "answer", "final_answer", "steps", "source", "difficulty"}
@@ -242,6 +242,13 @@ def test_unreadable_lines_are_quarantined_with_file_and_line(tmp_path):
         run(tmp_path, params(source="gsm8k", path=train, num_eval=1))
 
 
+def test_empty_eval_file_is_named_in_the_error(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", [gsm(f"q{i}") for i in range(5)])
+    eval_ = write_jsonl(tmp_path / "eval.jsonl", [])
+    with pytest.raises(DataError, match=rf"^{eval_}: no eval problems left after curation"):
+        run(tmp_path, params(source="gsm8k", path=train, eval_path=eval_, num_eval=2))
+
+
 def test_missing_file_fails_even_in_quarantine_mode(tmp_path):
     with pytest.raises(DataError, match=r"missing\.jsonl: file not found"):
         run(tmp_path, params(source="jsonl", path=str(tmp_path / "missing.jsonl"), on_error="quarantine"))
@@ -339,7 +346,33 @@ def test_incoming_files_join_train_validated_deduped_and_decontaminated(tmp_path
     assert m["incoming"]["files"] == 1 and m["incoming"]["kept"] == 1
     assert m["incoming"]["duplicates"] == 1 and m["incoming"]["contaminated"] == 1
 
+    assert m["incoming"]["ignored_files"] == 1 and m["incoming"]["ignored"] == ["notes.txt"]
+
     write_jsonl(inbox / "bad.jsonl", [gsm("fine?"), {"question": "no answer"}])
     with pytest.raises(DataError, match=r"bad\.jsonl:2.*answer"):
         run(tmp_path, base)
     assert len(load_curated(tmp_path / "curated")["train"]) == 41  # last good output kept
+
+
+def test_incoming_reads_any_case_of_jsonl_json_parquet_and_lists_what_it_ignores(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    inbox = tmp_path / "inbox"
+    (inbox / "subdir").mkdir(parents=True)
+    write_jsonl(inbox / "upper.JSONL", [gsm("From upper-case jsonl?")])
+    write_jsonl(inbox / "plain.json", [gsm("From a .json file?")])
+    pq.write_table(pa.Table.from_pylist([gsm("From upper-case parquet?")]), inbox / "table.PARQUET")
+    (inbox / "notes.txt").write_text("not problems")
+    (inbox / "README.md").write_text("drop files here")
+    p = params(num_train=20, num_eval=5, min_steps=2, max_steps=3, incoming_dir=str(inbox))
+    m = run(tmp_path, p)
+    assert (m["incoming"]["files"], m["incoming"]["kept"]) == (3, 3)
+    assert m["incoming"]["ignored_files"] == 3 and m["incoming"]["ignored"] == ["README.md", "notes.txt", "subdir/"]
+    assert summary(m, p).endswith(f"; not read from {inbox} (not .jsonl/.json/.parquet): README.md, notes.txt, subdir/")
+    assert {"From upper-case jsonl?", "From a .json file?", "From upper-case parquet?"} <= set(
+        load_curated(tmp_path / "curated")["train"]["question"]
+    )
+    (inbox / "upper.JSONL").unlink(), (inbox / "plain.json").unlink(), (inbox / "table.PARQUET").unlink()
+    m = run(tmp_path, params(num_train=20, num_eval=5, min_steps=2, max_steps=3, incoming_dir=str(inbox)))
+    assert (m["incoming"]["files"], m["incoming"]["ignored_files"]) == (0, 3)  # only ignored files: still reported
