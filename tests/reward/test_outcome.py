@@ -3,7 +3,8 @@ import time
 
 import pytest
 
-from reward.outcome import outcome_rewards, verify
+from reward import symbolic
+from reward.outcome import Verdict, judge, outcome_rewards, verify
 
 
 @pytest.mark.parametrize(
@@ -81,9 +82,10 @@ def test_huge_adversarial_answer_returns_false_fast():
 
 
 def test_expensive_short_expression_is_cut_at_the_deadline():
-    # 10^(10^(10^10)) has 10^(10^10) digits: sympy would never finish; the alarm stops it.
+    assert verify("#### \\frac{1}{2}", "0.5")  # the helper is up: its start is not the deadline's
+    # 10^(10^(10^10)) has 10^(10^10) digits: sympy would never finish; the deadline stops it.
     t0 = time.monotonic()
-    assert verify("#### 10^{10^{10^{10}}}", "5", timeout_s=0.3) is False
+    assert judge("#### 10^{10^{10^{10}}}", "5", timeout_s=0.3) is Verdict.TIMEOUT
     assert time.monotonic() - t0 < 1.5
 
 
@@ -96,23 +98,59 @@ def test_caller_alarm_handler_is_restored():
     assert signal.getitimer(signal.ITIMER_REAL)[0] == 0.0
 
 
-def test_worker_thread_verifies_without_signals_and_refuses_unbounded():
+def in_thread(fn):
+    """``fn()`` run in a worker thread (where no signal can interrupt it); its result and seconds."""
     out = {}
 
     def work():
         t0 = time.monotonic()
-        out["half"] = verify("#### \\frac{1}{2}", "0.5")
-        out["tower"] = verify("#### 9^{9^{9^{9}}}", "5")  # refused: a power could run forever
-        out["deep"] = verify("#### " + "{" * 20 + "1" + "}" * 20, "1")  # refused: 20-deep braces
-        out["plain"] = verify("#### 1,000", "1000")
-        out["elapsed"] = time.monotonic() - t0
+        out["result"] = fn()
+        out["seconds"] = time.monotonic() - t0
 
-    t = threading.Thread(target=work)
+    t = threading.Thread(target=work, daemon=True)
     t.start()
-    t.join(timeout=10)
-    assert not t.is_alive()
-    assert out["half"] is True and out["tower"] is False and out["deep"] is False and out["plain"] is True
-    assert out["elapsed"] < 2.0
+    t.join(timeout=30)
+    assert not t.is_alive(), "verify hung in a worker thread"
+    return out["result"], out["seconds"]
+
+
+def test_deadline_holds_in_a_worker_thread():
+    assert in_thread(lambda: judge("#### \\frac{1}{2}", "0.5"))[0] is Verdict.CORRECT  # helper up
+    # Gamma(10^8) = (10^8 - 1)!: no power or factorial sign for a pattern to catch
+    verdict, seconds = in_thread(lambda: judge("#### \\Gamma(100000000)", "5", timeout_s=1))
+    assert verdict is Verdict.TIMEOUT and seconds < 3
+    assert in_thread(lambda: judge("#### \\frac{1}{2}", "0.5"))[0] is Verdict.CORRECT  # a fresh helper
+
+
+def test_worker_thread_gives_the_main_thread_verdicts():
+    cases = [("#### \\frac{1}{2}", "0.5"), ("#### 2^{10}", "1024"), ("#### 1,000", "1000"), ("#### \\frac{1}{3}", "0.5")]
+    here = [judge(t, a) for t, a in cases]
+    assert here == [Verdict.CORRECT, Verdict.CORRECT, Verdict.CORRECT, Verdict.WRONG]
+    assert in_thread(lambda: [judge(t, a) for t, a in cases])[0] == here  # 2^{10} was refused there
+
+
+def test_plain_numbers_never_start_the_helper(monkeypatch):
+    def no_helper(*a, **kw):
+        raise AssertionError("a plain number reached the symbolic checker")
+
+    monkeypatch.setattr(symbolic, "check", no_helper)
+    assert verify("#### 1,000", "1000") and verify("#### -2.50", "-2.5") and not verify("#### 17", "18")
+
+
+def test_huge_plain_number_is_compared_without_int_conversion():
+    big = "1" * 5000  # int() refuses over 4,300 digits
+    assert judge(f"#### {big}", big) is Verdict.CORRECT
+    assert judge(f"#### {big}1", big) is Verdict.WRONG
+    assert judge(f"#### {big}.0", big) is Verdict.CORRECT
+
+
+def test_checker_fault_is_an_error_verdict_not_a_wrong_answer(monkeypatch):
+    def broken(pred, gold, timeout_s):
+        raise symbolic.SymbolicError("TypeError: boom")
+
+    monkeypatch.setattr(symbolic, "check", broken)
+    assert judge("#### \\frac{1}{2}", "0.5") is Verdict.ERROR
+    assert judge("#### 1", "1") is Verdict.CORRECT  # plain numbers never get there
 
 
 def test_outcome_rewards_values_and_length_check():
