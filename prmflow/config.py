@@ -288,6 +288,9 @@ class RLConfig(_Section):
     eval_every: int = Field(20, ge=0)
     """Greedy accuracy on a fixed eval subset every N steps (0: never) for the learning curve."""
     eval_problems: int = Field(200, ge=1)
+    max_verifier_errors: float = Field(0.05, ge=0, le=1)
+    """A step fails when more than this share of its outcome verdicts are verifier errors (a
+    failing answer checker, not a wrong answer); counts are logged as ``verifier/errors``."""
     monitors: MonitorConfig = MonitorConfig()
     seed: int = 7
 

@@ -22,6 +22,10 @@ MAX_SYMBOLIC_CHARS = 128
 _PLAIN_RE = re.compile(r"-?\d+(?:\.\d+)?")
 
 
+class VerifierError(RuntimeError):
+    """Too many verdicts were verifier faults for the rewards built on them to mean anything."""
+
+
 class Verdict(StrEnum):
     """Why an answer was judged as it was (callers count these; see :func:`judge`)."""
 
@@ -33,7 +37,7 @@ class Verdict(StrEnum):
     """The symbolic check ran past its deadline (its helper process was killed)."""
     ERROR = "error"
     """The symbolic checker raised or its helper died: a verifier fault, counted and reported
-    (:func:`verdict_counts`), never silent."""
+    (:func:`verdict_counts`, :func:`check_verdicts`), never silent."""
 
 
 def same_answer(pred: str | None, gold: str | None, timeout_s: float = 2.0) -> Verdict:
@@ -75,9 +79,33 @@ def verdict_counts(verdicts: list[Verdict]) -> dict[str, int]:
     return {v.value: sum(x is v for x in verdicts) for v in Verdict}
 
 
-@REWARDS.register("outcome")
-def outcome_rewards(completions: list[str], answers: list[str], **kwargs) -> list[float]:
-    """1.0 for each solution whose final answer is right (:func:`verify`), else 0.0."""
+def check_verdicts(verdicts: list[Verdict], max_error_share: float, setting: str = "max_error_share") -> None:
+    """Raise :class:`VerifierError` when more than ``max_error_share`` of ``verdicts`` are
+    ``ERROR``: the checker is failing, and rewards or accuracies built on it would be noise.
+    ``TIMEOUT`` does not count: that is the answer's fault (and it is scored as not right).
+    ``setting`` names the limit in the message (e.g. ``rl.max_verifier_errors``)."""
+    errors = sum(v is Verdict.ERROR for v in verdicts)
+    if verdicts and errors / len(verdicts) > max_error_share:
+        raise VerifierError(
+            f"{errors} of {len(verdicts)} verdicts ({errors / len(verdicts):.1%}) were verifier errors, "
+            f"more than {setting} = {max_error_share:.1%}: the answer checker is failing (see reward.symbolic), not the policy"
+        )
+
+
+def outcome_verdicts(completions: list[str], answers: list[str]) -> list[Verdict]:
+    """The verdict (:func:`judge`) on each completion against its reference answer."""
     if len(completions) != len(answers):
-        raise ValueError(f"outcome_rewards: {len(completions)} completions but {len(answers)} answers")
-    return [1.0 if verify(t, a) else 0.0 for t, a in zip(completions, answers)]
+        raise ValueError(f"outcome_verdicts: {len(completions)} completions but {len(answers)} answers")
+    return [judge(t, a) for t, a in zip(completions, answers)]
+
+
+@REWARDS.register("outcome")
+def outcome_rewards(completions: list[str], answers: list[str], verdicts: list[Verdict] | None = None, **kwargs) -> list[float]:
+    """1.0 for each solution whose final answer is right (:func:`verify`), else 0.0.
+
+    ``verdicts``: :func:`outcome_verdicts` already computed by the caller (who counts them)."""
+    if verdicts is None:
+        verdicts = outcome_verdicts(completions, answers)
+    elif len(verdicts) != len(completions):
+        raise ValueError(f"outcome_rewards: {len(completions)} completions but {len(verdicts)} verdicts")
+    return [1.0 if v is Verdict.CORRECT else 0.0 for v in verdicts]

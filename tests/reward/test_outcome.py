@@ -4,7 +4,7 @@ import time
 import pytest
 
 from reward import symbolic
-from reward.outcome import Verdict, judge, outcome_rewards, verify
+from reward.outcome import Verdict, VerifierError, check_verdicts, judge, outcome_rewards, outcome_verdicts, verdict_counts, verify
 
 
 @pytest.mark.parametrize(
@@ -151,6 +151,24 @@ def test_checker_fault_is_an_error_verdict_not_a_wrong_answer(monkeypatch):
     monkeypatch.setattr(symbolic, "check", broken)
     assert judge("#### \\frac{1}{2}", "0.5") is Verdict.ERROR
     assert judge("#### 1", "1") is Verdict.CORRECT  # plain numbers never get there
+
+
+def test_outcome_verdicts_and_counts():
+    texts = ["#### 3", "#### 4", "nothing", "#### 3.0"]
+    verdicts = outcome_verdicts(texts, ["3"] * 4)
+    assert verdicts == [Verdict.CORRECT, Verdict.WRONG, Verdict.NO_ANSWER, Verdict.CORRECT]
+    assert verdict_counts(verdicts) == {"correct": 2, "wrong": 1, "no_answer": 1, "timeout": 0, "error": 0}
+    # given verdicts, outcome_rewards does not verify again
+    assert outcome_rewards(texts, ["9"] * 4, verdicts=verdicts) == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_check_verdicts_fails_past_the_error_share():
+    ok = [Verdict.CORRECT] * 19
+    check_verdicts([*ok, Verdict.ERROR], max_error_share=0.05)  # 1/20 = 5%: not more than 5%
+    check_verdicts([*ok, Verdict.TIMEOUT, Verdict.TIMEOUT], max_error_share=0.0)  # timeouts are the answer's fault
+    with pytest.raises(VerifierError, match=r"2 of 20 verdicts \(10\.0%\) were verifier errors, more than rl\.x = 5\.0%"):
+        check_verdicts([*ok[:18], Verdict.ERROR, Verdict.ERROR], max_error_share=0.05, setting="rl.x")
+    check_verdicts([], max_error_share=0.0)
 
 
 def test_outcome_rewards_values_and_length_check():
