@@ -1,8 +1,14 @@
 """Typed configuration, loaded once from ``params.yaml``.
 
-Every stage reads its own section. An unknown key or a wrong type fails at start-up with the
-dotted key in the message (``params.yaml: data.num_train: Input should be a valid integer``).
-Overrides use DVC's ``-S key=value`` syntax, values parsed as YAML.
+Every stage reads its own section. An unknown key, a missing section, a wrong type (strictly:
+``true`` is not an integer, ``"500"`` not a number) or a non-finite number (``.nan``, ``.inf``)
+fails at start-up with the dotted key in the message (``params.yaml: rl.steps: Input should be
+a valid integer``). Overrides use DVC's ``-S key=value`` syntax, values parsed as YAML
+(``-S rl.steps=5`` is the integer 5).
+
+The code defaults of every field equal the shipped ``params.yaml`` (a test checks it), so
+``Params()`` is the shipped configuration, and a key left out of a section means what the
+shipped file says.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: YAML already types its values, so a coercion (true -> 1, "5" -> 5) hides a mistake
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 class TinyModelConfig(_Section):
@@ -85,8 +92,9 @@ class DataConfig(_Section):
     eval_seed: int = 2
     on_error: Literal["fail", "quarantine"] = "fail"
     incoming_dir: str | None = "data/incoming"
-    """New problems dropped here (``*.jsonl`` GSM8K-style / mapped by ``columns``, ``*.parquet``)
-    join the train split of every source, after validation, dedupe and decontamination."""
+    """New problems dropped here (``*.jsonl``/``*.json`` GSM8K-style / mapped by ``columns``,
+    ``*.parquet``; any case) join the train split of every source, after validation, dedupe and
+    decontamination. Other files are listed in the curate metrics (``incoming.ignored``)."""
     """``fail``: stop at the first bad record, naming file, line and field.
     ``quarantine``: write bad records with their reason to ``data/rejects`` and count them."""
 
@@ -160,10 +168,10 @@ class LabelConfig(_Section):
     (``mc_hard``, ``mc_soft``, ``first_error``)."""
     compare_methods: bool = True
     """Also label the same solutions with the other methods to report their agreement and cost."""
-    compare_num_problems: int | None = Field(None, ge=1)
+    compare_num_problems: int | None = Field(40, ge=1)
     """Compare on the solutions of the first N problems only (``None``: all); ``method`` still
     labels every solution. The comparison costs ~50% more rollouts on what it covers."""
-    num_problems: int = Field(300, ge=1)
+    num_problems: int = Field(100, ge=1)
     samples_per_problem: int = Field(4, ge=1)
     rollouts: int = Field(8, ge=1)
     temperature: float = Field(1.0, gt=0)
@@ -282,6 +290,9 @@ class RLConfig(_Section):
     eval_every: int = Field(20, ge=0)
     """Greedy accuracy on a fixed eval subset every N steps (0: never) for the learning curve."""
     eval_problems: int = Field(200, ge=1)
+    max_verifier_errors: float = Field(0.05, ge=0, le=1)
+    """A step fails when more than this share of its outcome verdicts are verifier errors (a
+    failing answer checker, not a wrong answer); counts are logged as ``verifier/errors``."""
     monitors: MonitorConfig = MonitorConfig()
     seed: int = 7
 
@@ -324,7 +335,8 @@ class LifecycleConfig(_Section):
 
 
 class Params(_Section):
-    """All of ``params.yaml``."""
+    """All of ``params.yaml``. ``Params()`` is the shipped file; a params file must hold every
+    section (:func:`validate_params`), so that a forgotten section cannot run on defaults."""
 
     seed: int = 0
     model: ModelConfig = ModelConfig()
@@ -387,6 +399,10 @@ def validate_params(raw: Any, source: str = PARAMS_FILE) -> Params:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: top level must be a mapping, got {type(raw).__name__}")
+    missing = [k for k in Params.model_fields if k not in raw]
+    if missing:
+        every = ", ".join(Params.model_fields)
+        raise ConfigError("\n".join(f"{source}: {k}: missing (a params file holds every section: {every})" for k in missing))
     try:
         return Params.model_validate(raw)
     except ValidationError as e:

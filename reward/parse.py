@@ -10,9 +10,11 @@ import re
 FINAL_MARKER = "####"
 _FINAL_RE = re.compile(r"####\s*(.*)")
 _CALC_RE = re.compile(r"<<[^<>]*>>")
-_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-# A final answer that *is* a number (optionally "$", a unit or "%" after it), not an expression.
-_PLAIN_NUMBER_RE = re.compile(r"^\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?:\s|%|$|\.$)")
+_WORD = r"[^\W\d_]+(?:['’-][^\W\d_]+)*"  # letters only: a unit ("dollars"), never a second number
+# A final answer that *is* one number: "$" before it, "%" or a full stop after it, commas only
+# between groups of three digits, unit words after a space. "3 1/2", "2,5" and "1 234" are not
+# (read as 3, 25 and 1 they would silently change the problem), nor are expressions ("1/2").
+_ONE_NUMBER_RE = re.compile(rf"(?P<neg1>-)?\$?\s*(?P<neg2>-)?(?P<int>\d{{1,3}}(?:,\d{{3}})+|\d+)(?P<frac>\.\d+)?%?\.?(?:\s+{_WORD})*\.?")
 
 
 def strip_calculator(text: str) -> str:
@@ -37,24 +39,32 @@ def split_steps(solution: str) -> list[str]:
     return steps
 
 
-def normalize_number(text: str) -> str | None:
-    """Canonical string of the first number in ``text`` (commas dropped, ``4.0`` -> ``4``)."""
-    m = _NUMBER_RE.search(text)
-    if not m:
+def read_number(text: str) -> str | None:
+    """Canonical string of ``text`` when it is exactly one number, else ``None``.
+
+    Commas dropped, trailing zeros of the fraction and leading zeros of the integer part too,
+    so equal plain numbers get equal strings:
+
+    >>> read_number("$1,234.50"), read_number("-2.50"), read_number("18%"), read_number("7."), read_number("12 dollars")
+    ('1234.5', '-2.5', '18', '7', '12')
+    >>> read_number("3 1/2"), read_number("2,5"), read_number("1 234"), read_number("1/2")
+    (None, None, None, None)
+    """
+    m = _ONE_NUMBER_RE.fullmatch(text.strip())
+    if not m or (m["neg1"] and m["neg2"]):
         return None
-    s = m.group(0).replace(",", "")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    if s in ("-0", ""):
-        s = "0"
-    return s
+    whole = m["int"].replace(",", "").lstrip("0") or "0"  # not int(): it refuses over 4,300 digits
+    frac = (m["frac"] or "").rstrip("0").rstrip(".")
+    s = whole + frac
+    return s if s == "0" or not (m["neg1"] or m["neg2"]) else "-" + s
 
 
 def extract_answer(solution: str) -> str | None:
-    """The final answer after the first ``####`` line, normalised; ``None`` if absent.
+    """The final answer after the first ``####`` line; ``None`` if absent.
 
-    The first marker counts (not the last), so text a model rambles on with after its answer
-    cannot change the answer it gave.
+    One number (:func:`read_number`) comes back canonical; anything else ("3 1/2", "\\frac12")
+    as written, for the verifier to compare as an expression. The first marker counts (not the
+    last), so text a model rambles on with after its answer cannot change the answer it gave.
     """
     for line in solution.split("\n"):
         line = line.strip()
@@ -63,8 +73,8 @@ def extract_answer(solution: str) -> str | None:
             raw = m.group(1).strip()
             if not raw:
                 return None
-            plain = _PLAIN_NUMBER_RE.match(raw)
-            return normalize_number(plain.group(1)) if plain else raw
+            number = read_number(raw)
+            return raw if number is None else number
     return None
 
 

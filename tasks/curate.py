@@ -44,7 +44,9 @@ def summary(metrics: dict, params: Params) -> str:
         f"rejected {rejected}, duplicates {t['duplicates'] + e['duplicates']}, "
         f"contaminated {t['contaminated']}, filtered by difficulty {t['filtered_difficulty'] + e['filtered_difficulty']}"
     )
-    return line + (f" (see {workspace.REJECTS}/rejects.jsonl)" if rejected else "")
+    line += f" (see {workspace.REJECTS}/rejects.jsonl)" if rejected else ""
+    ignored = metrics.get("incoming", {}).get("ignored", [])
+    return line + (f"; not read from {d.incoming_dir} (not .jsonl/.json/.parquet): {', '.join(ignored)}" if ignored else "")
 
 
 def main(argv: list[str] | None = None) -> None:

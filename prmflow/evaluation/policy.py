@@ -2,7 +2,8 @@
 
 Greedy accuracy, and from ``evaluate.num_samples`` samples per problem: pass@1 (mean sample
 accuracy), pass@k and maj@k. Reasoning length in tokens and steps (mean, median, p90) of the
-greedy solutions. A right answer is :func:`reward.outcome.verify`'s, as everywhere.
+greedy solutions. A right answer is :func:`reward.outcome.verify`'s (a ``CORRECT`` verdict), as
+everywhere; verifier errors and timeouts are counted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from prmflow.config import EvaluateConfig, ModelConfig
 from prmflow.evaluation.metrics import group_by, majority_vote, mean, pass_at_k, summarize
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import sample
-from reward.outcome import Verdict, same_answer, verify
+from reward.outcome import Verdict, judge, same_answer, verdict_counts
 from reward.parse import extract_answer, reference_answer, split_steps
 
 
@@ -26,11 +27,17 @@ class Evaluation:
     greedy_tokens: list[int]
     sample_texts: list[list[str]]
 
+    def greedy_verdicts(self) -> list[Verdict]:
+        return [judge(t, p["final_answer"]) for p, t in zip(self.problems, self.greedy_texts)]
+
+    def sample_verdicts(self) -> list[list[Verdict]]:
+        return [[judge(t, p["final_answer"]) for t in texts] for p, texts in zip(self.problems, self.sample_texts)]
+
     def greedy_correct(self) -> list[bool]:
-        return [verify(t, p["final_answer"]) for p, t in zip(self.problems, self.greedy_texts)]
+        return [v is Verdict.CORRECT for v in self.greedy_verdicts()]
 
     def sample_correct(self) -> list[list[bool]]:
-        return [[verify(t, p["final_answer"]) for t in texts] for p, texts in zip(self.problems, self.sample_texts)]
+        return [[v is Verdict.CORRECT for v in vs] for vs in self.sample_verdicts()]
 
     def greedy_steps(self) -> list[int]:
         return [len(split_steps(t)) for t in self.greedy_texts]
@@ -51,9 +58,12 @@ def run_policy(model, tokenizer, problems: list[dict], cfg: EvaluateConfig, mode
 
 
 def score(ev: Evaluation, k: int) -> dict[str, float]:
-    """Accuracy and length metrics of a set of problems."""
-    greedy = ev.greedy_correct()
-    samples = ev.sample_correct()
+    """Accuracy and length metrics of a set of problems, and how many verdicts (greedy and
+    samples) were verifier errors or timeouts rather than judgements of the answer."""
+    greedy_v, sample_v = ev.greedy_verdicts(), ev.sample_verdicts()
+    greedy = [v is Verdict.CORRECT for v in greedy_v]
+    samples = [[v is Verdict.CORRECT for v in vs] for vs in sample_v]
+    counts = verdict_counts(greedy_v + [v for vs in sample_v for v in vs])
     maj = [
         same_answer(majority_vote([extract_answer(t) for t in texts]), reference_answer(p["final_answer"])) is Verdict.CORRECT
         for p, texts in zip(ev.problems, ev.sample_texts)
@@ -64,6 +74,8 @@ def score(ev: Evaluation, k: int) -> dict[str, float]:
         "pass@1": mean([mean(s) for s in samples]),
         f"pass@{k}": mean([pass_at_k(len(s), sum(s), k) for s in samples]),
         f"maj@{k}": mean(maj),
+        "verifier_errors": counts["error"],
+        "verifier_timeouts": counts["timeout"],
     }
     for name, vals in (("tokens", ev.greedy_tokens), ("steps", ev.greedy_steps())):
         for stat, v in summarize(vals).items():

@@ -20,7 +20,6 @@ every other position is :data:`IGNORE` (``-100.0``).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 import torch
 
 from prmflow.prm.scorers import encode_steps, pad_right
-from prmflow.problems.sources import DataError
+from prmflow.problems.sources import DataError, iter_json_lines
 
 IGNORE = -100.0
 """Target value at positions that are not a step end (masked out of the loss)."""
@@ -114,24 +113,14 @@ def iter_stepwise(path: str | Path) -> Iterator[dict | DataError]:
         raise DataError(str(path), "file not found" if not path.exists() else "not a file")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        with path.open("rb") as f:
-            for lineno, data in enumerate(f, start=1):
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    yield DataError(str(path), f"not valid UTF-8 ({e.reason} at byte {e.start})", lineno)
-                    continue
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as e:
-                    yield DataError(str(path), f"invalid JSON: {e.msg} (column {e.colno})", lineno, raw=text.rstrip("\n"))
-                    continue
-                try:
-                    yield validate_stepwise(obj, str(path), lineno)
-                except DataError as e:
-                    yield e
+        for lineno, obj in iter_json_lines(path):
+            if isinstance(obj, DataError):
+                yield obj
+                continue
+            try:
+                yield validate_stepwise(obj, str(path), lineno)
+            except DataError as e:
+                yield e
     elif suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 

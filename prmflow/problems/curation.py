@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from prmflow.config import DataConfig
-from prmflow.problems.sources import DataError, iter_file, iter_hf, normalize_question, synthetic_problems
+from prmflow.problems.sources import DataError, hf_name, iter_file, iter_hf, normalize_question, resolve_source, synthetic_problems
 
 COUNT_KEYS = ("read", "rejected", "duplicates", "contaminated", "filtered_difficulty", "carved_to_eval", "over_cap", "kept")
 
@@ -118,6 +118,14 @@ def _sources(d: DataConfig):
     return train, iter_file(d.eval_path, d.source, d.columns) if d.eval_path else None
 
 
+def eval_source(d: DataConfig) -> str:
+    """Where the eval problems come from, for messages: their own file or split, else the source
+    they are carved from."""
+    if d.source == "hf":
+        return hf_name(d.hf_name, d.hf_config, d.hf_eval_split)
+    return d.eval_path or d.path or d.source
+
+
 def file_splits(d: DataConfig, counts: dict, rejects: list[dict]) -> tuple[list[dict], list[dict]]:
     tc, ec = counts["train"], counts["eval"]
     train_items, eval_items = _sources(d)
@@ -138,11 +146,30 @@ def file_splits(d: DataConfig, counts: dict, rejects: list[dict]) -> tuple[list[
     return cap(pool, d.num_train, tc), eval_
 
 
-def incoming_files(folder: str | Path | None) -> list[Path]:
-    """The problem files dropped in ``data.incoming_dir`` (sorted; other files are ignored)."""
+def _readable(path: Path) -> bool:
+    """Does the extension name a reader (``.jsonl``, ``.json``, ``.parquet``, any case)?"""
+    try:
+        resolve_source(path)
+    except DataError:
+        return False
+    return True
+
+
+def incoming_files(folder: str | Path | None) -> tuple[list[Path], list[str]]:
+    """``(problem files, names of everything else)`` in ``data.incoming_dir``, both sorted.
+
+    The rest is listed (folders with a trailing ``/``) so that the metrics can say what was
+    not read: a file dropped with a wrong extension is never dropped silently.
+    """
     if not folder or not Path(folder).is_dir():
-        return []
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix in (".jsonl", ".parquet"))
+        return [], []
+    files, ignored = [], []
+    for p in sorted(Path(folder).iterdir()):
+        if p.is_file() and _readable(p):
+            files.append(p)
+        else:
+            ignored.append(p.name + ("/" if p.is_dir() else ""))
+    return files, ignored
 
 
 def difficulty_histogram(records: list[dict]) -> dict[str, int]:
@@ -152,9 +179,11 @@ def difficulty_histogram(records: list[dict]) -> dict[str, int]:
 
 def add_incoming(train: list[dict], eval_: list[dict], d: DataConfig, rejects: list[dict]) -> tuple[list[dict], dict | None]:
     """Append the problems of the files in ``data.incoming_dir`` to ``train`` (validated, deduped
-    against train, decontaminated against eval); returns (train, their counts or ``None``)."""
-    files = incoming_files(d.incoming_dir)
-    if not files:
+    against train, decontaminated against eval); returns (train, their counts or ``None`` when
+    the folder holds nothing). The counts add ``files`` read, ``ignored_files`` and ``ignored``
+    (their names)."""
+    files, ignored = incoming_files(d.incoming_dir)
+    if not files and not ignored:
         return train, None
     counts = dict.fromkeys(COUNT_KEYS, 0)
     items = (item for f in files for item in iter_file(f, "auto", d.columns))
@@ -162,7 +191,7 @@ def add_incoming(train: list[dict], eval_: list[dict], d: DataConfig, rejects: l
     train, dup = dedupe(train + new)
     counts["duplicates"] += dup
     counts["kept"] = len(new) - dup
-    counts["files"] = len(files)
+    counts.update(files=len(files), ignored_files=len(ignored), ignored=ignored)
     return train, counts
 
 
@@ -180,7 +209,7 @@ def curate_splits(d: DataConfig) -> tuple[dict[str, list[dict]], dict[str, dict]
         train, eval_ = file_splits(d, counts, rejects)
     where = d.path or d.hf_name or d.source
     if not eval_:
-        raise DataError(where, f"no eval problems left after curation: {counts['eval']}")
+        raise DataError(eval_source(d), f"no eval problems left after curation: {counts['eval']}")
     train, incoming = add_incoming(train, eval_, d, rejects)
     if incoming is not None:
         counts["incoming"] = incoming

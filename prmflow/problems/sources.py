@@ -6,8 +6,9 @@ A record (one problem; every field always present)::
     question      the question text (surrounding whitespace stripped)
     answer        reference steps one per line, then "#### <final>"; calculator annotations
                   (``<<48/2=24>>``) stripped. Just "#### <final>" when the source has no steps.
-    final_answer  the final answer as :func:`reward.parse.extract_answer` reads it (so a
-                  policy's answer compares by string equality); numbers normalised
+    final_answer  the final answer, exactly one number, as :func:`reward.parse.read_number`
+                  writes it (``$1,234.50`` -> ``1234.5``), so a policy's answer compares by
+                  string equality; anything else ("3 1/2", "2,5", "1 234") is refused
     steps         reference steps (may be empty)
     source        synthetic | gsm8k | jsonl | parquet | hf
     difficulty    number of reference steps (0 when the source has none)
@@ -27,12 +28,13 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from prmflow.config import ColumnMapping, DataConfig
 from prmflow.problems.synthetic import generate_problems
-from reward.parse import FINAL_MARKER, extract_answer, join_solution, normalize_number, split_steps, strip_calculator
+from reward.parse import FINAL_MARKER, extract_answer, join_solution, read_number, split_steps, strip_calculator
 
 FileSource = Literal["gsm8k", "jsonl", "parquet"]
 GSM8K_COLUMNS = ColumnMapping()  # question / answer, final answer after "####"
@@ -70,6 +72,8 @@ class DataError(ValueError):
 def _jsonable(x: Any) -> Any:
     try:
         return json.loads(json.dumps(x, default=str))
+    except RecursionError:  # a record nested nearly as deep as json can read; repr would recurse too
+        return f"<{type(x).__name__} nested too deeply to write>"
     except (TypeError, ValueError):
         return repr(x)
 
@@ -98,10 +102,14 @@ def make_record(question: str, steps: list[str], final_answer: str, source: str)
     }
 
 
-def _final(text: str) -> str | None:
-    """Final answer as the verifier reads it; ``None`` when it holds no number."""
-    final = extract_answer(f"#### {text.strip()}")
-    return final if final and normalize_number(final) is not None else None
+NOT_ONE_NUMBER = "final answer not one number: {!r} (write one number: 1,234  -2.5  $18  18%)"
+
+
+def _as_text(value: str | int | float) -> str:
+    """A final-answer cell as text; floats in positional notation (``1e+20`` would not read)."""
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return str(value)
 
 
 def to_record(raw: Any, columns: ColumnMapping, source: str, file: str, line: int, row: bool = False) -> dict:
@@ -111,6 +119,7 @@ def to_record(raw: Any, columns: ColumnMapping, source: str, file: str, line: in
     Without a ``final_answer`` column the answer must end in ``#### <number>``. With one, it
     holds the final answer (string or number) and the answer column holds the steps; an empty
     or null answer then means "no steps", and a ``####`` line in it must agree with that column.
+    A final answer must be exactly one number (:func:`reward.parse.read_number`).
     """
 
     def err(reason: str, col: str | None = None) -> DataError:
@@ -140,9 +149,9 @@ def to_record(raw: Any, columns: ColumnMapping, source: str, file: str, line: in
         final_line = next((ln.strip() for ln in answer.split("\n") if ln.strip().startswith(FINAL_MARKER)), None)
         if final_line is None:
             raise err("missing final answer line '#### <number>'", columns.answer)
-        final = _final(final_line[len(FINAL_MARKER) :])
+        final = read_number(final_line[len(FINAL_MARKER) :])
         if final is None:
-            raise err(f"final answer not parseable as a number: {final_line!r}", columns.answer)
+            raise err(NOT_ONE_NUMBER.format(final_line), columns.answer)
         return make_record(question, split_steps(answer), final, source)
 
     if fcol not in raw or raw[fcol] is None:
@@ -150,9 +159,9 @@ def to_record(raw: Any, columns: ColumnMapping, source: str, file: str, line: in
     value = raw[fcol]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise err(f"expected a string or number, got {type(value).__name__}", fcol)
-    final = _final(str(value))
+    final = read_number(_as_text(value))
     if final is None:
-        raise err(f"final answer not parseable as a number: {value!r}", fcol)
+        raise err(NOT_ONE_NUMBER.format(value), fcol)
     if columns.answer == fcol:  # the source has no steps, only the answer
         return make_record(question, [], final, source)
     answer = strip_calculator(text(columns.answer, "answer", allow_empty=True))
@@ -172,28 +181,48 @@ def _check_file(path: str | Path) -> Path:
     return path
 
 
-def iter_jsonl(path: str | Path, columns: ColumnMapping = GSM8K_COLUMNS, source: str = "jsonl") -> Iterator[dict | DataError]:
-    """Records of a JSONL file (blank lines skipped); bad lines come as :class:`DataError`."""
-    path = _check_file(path)
+def _loads(line: str, file: str, lineno: int) -> Any:
+    """The JSON value of one line, or a :class:`DataError` for any line ``json`` cannot read."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        hint = " (a JSON array file is not JSONL: write one object per line)" if line.lstrip().startswith("[") else ""
+        reason = f"invalid JSON: {e.msg} (column {e.colno}){hint}"
+    except RecursionError:
+        reason = "unreadable JSON: nested too deeply"
+    except ValueError as e:  # an integer of more digits than int() may read (sys.get_int_max_str_digits)
+        reason = f"unreadable JSON: {str(e).split(';')[0]}"  # the rest advises raising Python's limit
+    return DataError(file, reason, lineno, raw=line.rstrip("\n"))
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, value or DataError)`` for each non-blank line of a JSONL file (1-based).
+
+    A line that is not UTF-8 or that ``json`` cannot read (bad syntax, a number of over 4,300
+    digits, nesting deeper than its recursion) comes as a :class:`DataError`, never a crash.
+    """
     with path.open("rb") as f:
         for lineno, data in enumerate(f, start=1):
             try:
                 line = data.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield DataError(str(path), f"not valid UTF-8 ({e.reason} at byte {e.start})", lineno, raw=repr(data[:200]))
+                yield lineno, DataError(str(path), f"not valid UTF-8 ({e.reason} at byte {e.start})", lineno, raw=repr(data[:200]))
                 continue
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                hint = " (a JSON array file is not JSONL: write one object per line)" if line.lstrip().startswith("[") else ""
-                yield DataError(str(path), f"invalid JSON: {e.msg} (column {e.colno}){hint}", lineno, raw=line.rstrip("\n"))
-                continue
-            try:
-                yield to_record(obj, columns, source, str(path), lineno)
-            except DataError as e:
-                yield e
+            if line.strip():
+                yield lineno, _loads(line, str(path), lineno)
+
+
+def iter_jsonl(path: str | Path, columns: ColumnMapping = GSM8K_COLUMNS, source: str = "jsonl") -> Iterator[dict | DataError]:
+    """Records of a JSONL file (blank lines skipped); bad lines come as :class:`DataError`."""
+    path = _check_file(path)
+    for lineno, obj in iter_json_lines(path):
+        if isinstance(obj, DataError):
+            yield obj
+            continue
+        try:
+            yield to_record(obj, columns, source, str(path), lineno)
+        except DataError as e:
+            yield e
 
 
 def _iter_rows(rows: Iterable[Any], columns: ColumnMapping, source: str, name: str) -> Iterator[dict | DataError]:

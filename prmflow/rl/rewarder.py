@@ -11,7 +11,9 @@
 
 The stats say what the advantages were built from: ``reward/sequence`` (the mixed sequence
 reward), ``reward/<term>`` for each term, and in step modes ``reward/process_step`` (the mean
-step score that the step advantages came from).
+step score that the step advantages came from); ``verifier/errors`` and ``verifier/timeouts``
+count the outcome verdicts that were not a judgement of the answer. A step with more than
+``rl.max_verifier_errors`` errors fails (:class:`reward.outcome.VerifierError`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from prmflow.config import RLConfig
 from reward.advantages import step_advantages
 from reward.hybrid import mix, sequence_terms, step_credit, token_advantages
+from reward.outcome import check_verdicts, outcome_verdicts, verdict_counts
 from reward.process import process_rewards
 from reward.registry import ADVANTAGES, REWARDS
 from reward.steps import step_end_positions
@@ -44,9 +47,10 @@ class Rewarder:
         self.credit = step_credit(rl.process_mode)
 
     def terms(
-        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int]
+        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int], verdicts=None
     ) -> tuple[dict[str, list[float]], list[list[float]] | None]:
-        """Every reward term's values, and the PRM's step scores (``None`` without a PRM)."""
+        """Every reward term's values, and the PRM's step scores (``None`` without a PRM).
+        ``verdicts``: the outcome verdicts when already computed (``outcome`` reuses them)."""
         rl = self.rl
         step_scores = self.scorer.score(prompts, texts) if self.scorer is not None else None
         wanted = {"outcome", "length"} | {k for k, w in rl.weights.items() if w != 0}
@@ -54,6 +58,7 @@ class Rewarder:
             wanted.add("process")
         kwargs = dict(
             answers=answers,
+            verdicts=verdicts,
             num_tokens=n_tokens,
             step_scores=step_scores,
             group_size=rl.group_size,
@@ -68,11 +73,15 @@ class Rewarder:
     ) -> tuple[list[torch.Tensor], dict]:
         """``(token advantages, stats)``; ``pieces[i]`` are the decoded tokens of completion ``i``."""
         rl, G = self.rl, self.rl.group_size
-        parts, step_scores = self.terms(prompts, texts, answers, n_tokens)
+        verdicts = outcome_verdicts(texts, answers)
+        check_verdicts(verdicts, rl.max_verifier_errors, "rl.max_verifier_errors")  # before training on noise
+        parts, step_scores = self.terms(prompts, texts, answers, n_tokens, verdicts)
         seq_reward = mix(parts, sequence_terms(rl.weights, rl.process_mode))
         estimator = ADVANTAGES.get(rl.advantage)
         seq_adv = estimator(torch.tensor(seq_reward), G)
         stats = {"reward/sequence": _mean(seq_reward), **{f"reward/{k}": _mean(v) for k, v in parts.items()}}
+        counts = verdict_counts(verdicts)
+        stats.update({"verifier/errors": float(counts["error"]), "verifier/timeouts": float(counts["timeout"])})
         if self.credit and rl.weight("process"):
             scale = getattr(estimator, "scale_by_std", True)
             step_adv = step_advantages(step_scores, G, self.credit, scale_by_std=scale)

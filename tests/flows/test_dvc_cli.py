@@ -1,9 +1,12 @@
+from pathlib import Path
+
 import pytest
 
 from flows.dvc_cli import set_params
 from prmflow.config import ConfigError
 
-TEXT = "# top comment\nseed: 0\nmodel:\n  name_or_path: null   # keep me\nrl:\n  steps: 80\n"
+# the shipped file: every section is required; it has comments to keep ("# prmflow parameters: ...")
+TEXT = (Path(__file__).resolve().parents[2] / "params.yaml").read_text()
 
 
 def test_set_params_keeps_comments_and_skips_unchanged_values(tmp_path):
@@ -13,7 +16,7 @@ def test_set_params_keeps_comments_and_skips_unchanged_values(tmp_path):
     assert p.read_text() == TEXT  # nothing changed: byte for byte
     set_params(["rl.steps=5"], tmp_path)
     text = p.read_text()
-    assert "steps: 5" in text and "# top comment" in text and "# keep me" in text
+    assert "  steps: 5\n" in text and "# prmflow parameters" in text and "# HF model id or local path" in text
 
 
 def test_set_params_refuses_a_bad_value_before_writing(tmp_path):

@@ -3,7 +3,8 @@ import time
 
 import pytest
 
-from reward.outcome import outcome_rewards, verify
+from reward import symbolic
+from reward.outcome import Verdict, VerifierError, check_verdicts, judge, outcome_rewards, outcome_verdicts, verdict_counts, verify
 
 
 @pytest.mark.parametrize(
@@ -16,6 +17,10 @@ from reward.outcome import outcome_rewards, verify
         ("#### 0.50", "0.5"),
         ("#### $18", "18"),
         ("#### -3", "-3"),
+        ("#### -2.50", "-2.5"),
+        ("#### -2.5", "-2.50"),
+        ("#### 1,234", "1234"),
+        ("#### 1234", "1,234"),
     ],
 )
 def test_plain_numbers_equal(text, answer):
@@ -29,6 +34,9 @@ def test_plain_numbers_equal(text, answer):
         ("#### 1.5", "15"),  # the decimal point matters
         ("#### -3", "3"),
         ("#### 1,001", "1000"),
+        ("#### 3 1/2", "3"),  # a mixed number is not its first digit
+        ("#### 1 234", "1"),  # nor are spaced thousands
+        ("#### 2,5", "25"),  # nor is a decimal comma a thousands separator
     ],
 )
 def test_plain_numbers_different(text, answer):
@@ -74,9 +82,10 @@ def test_huge_adversarial_answer_returns_false_fast():
 
 
 def test_expensive_short_expression_is_cut_at_the_deadline():
-    # 10^(10^(10^10)) has 10^(10^10) digits: sympy would never finish; the alarm stops it.
+    assert verify("#### \\frac{1}{2}", "0.5")  # the helper is up: its start is not the deadline's
+    # 10^(10^(10^10)) has 10^(10^10) digits: sympy would never finish; the deadline stops it.
     t0 = time.monotonic()
-    assert verify("#### 10^{10^{10^{10}}}", "5", timeout_s=0.3) is False
+    assert judge("#### 10^{10^{10^{10}}}", "5", timeout_s=0.3) is Verdict.TIMEOUT
     assert time.monotonic() - t0 < 1.5
 
 
@@ -89,23 +98,77 @@ def test_caller_alarm_handler_is_restored():
     assert signal.getitimer(signal.ITIMER_REAL)[0] == 0.0
 
 
-def test_worker_thread_verifies_without_signals_and_refuses_unbounded():
+def in_thread(fn):
+    """``fn()`` run in a worker thread (where no signal can interrupt it); its result and seconds."""
     out = {}
 
     def work():
         t0 = time.monotonic()
-        out["half"] = verify("#### \\frac{1}{2}", "0.5")
-        out["tower"] = verify("#### 9^{9^{9^{9}}}", "5")  # refused: a power could run forever
-        out["deep"] = verify("#### " + "{" * 20 + "1" + "}" * 20, "1")  # refused: 20-deep braces
-        out["plain"] = verify("#### 1,000", "1000")
-        out["elapsed"] = time.monotonic() - t0
+        out["result"] = fn()
+        out["seconds"] = time.monotonic() - t0
 
-    t = threading.Thread(target=work)
+    t = threading.Thread(target=work, daemon=True)
     t.start()
-    t.join(timeout=10)
-    assert not t.is_alive()
-    assert out["half"] is True and out["tower"] is False and out["deep"] is False and out["plain"] is True
-    assert out["elapsed"] < 2.0
+    t.join(timeout=30)
+    assert not t.is_alive(), "verify hung in a worker thread"
+    return out["result"], out["seconds"]
+
+
+def test_deadline_holds_in_a_worker_thread():
+    assert in_thread(lambda: judge("#### \\frac{1}{2}", "0.5"))[0] is Verdict.CORRECT  # helper up
+    # Gamma(10^8) = (10^8 - 1)!: no power or factorial sign for a pattern to catch
+    verdict, seconds = in_thread(lambda: judge("#### \\Gamma(100000000)", "5", timeout_s=1))
+    assert verdict is Verdict.TIMEOUT and seconds < 3
+    assert in_thread(lambda: judge("#### \\frac{1}{2}", "0.5"))[0] is Verdict.CORRECT  # a fresh helper
+
+
+def test_worker_thread_gives_the_main_thread_verdicts():
+    cases = [("#### \\frac{1}{2}", "0.5"), ("#### 2^{10}", "1024"), ("#### 1,000", "1000"), ("#### \\frac{1}{3}", "0.5")]
+    here = [judge(t, a) for t, a in cases]
+    assert here == [Verdict.CORRECT, Verdict.CORRECT, Verdict.CORRECT, Verdict.WRONG]
+    assert in_thread(lambda: [judge(t, a) for t, a in cases])[0] == here  # 2^{10} was refused there
+
+
+def test_plain_numbers_never_start_the_helper(monkeypatch):
+    def no_helper(*a, **kw):
+        raise AssertionError("a plain number reached the symbolic checker")
+
+    monkeypatch.setattr(symbolic, "check", no_helper)
+    assert verify("#### 1,000", "1000") and verify("#### -2.50", "-2.5") and not verify("#### 17", "18")
+
+
+def test_huge_plain_number_is_compared_without_int_conversion():
+    big = "1" * 5000  # int() refuses over 4,300 digits
+    assert judge(f"#### {big}", big) is Verdict.CORRECT
+    assert judge(f"#### {big}1", big) is Verdict.WRONG
+    assert judge(f"#### {big}.0", big) is Verdict.CORRECT
+
+
+def test_checker_fault_is_an_error_verdict_not_a_wrong_answer(monkeypatch):
+    def broken(pred, gold, timeout_s):
+        raise symbolic.SymbolicError("TypeError: boom")
+
+    monkeypatch.setattr(symbolic, "check", broken)
+    assert judge("#### \\frac{1}{2}", "0.5") is Verdict.ERROR
+    assert judge("#### 1", "1") is Verdict.CORRECT  # plain numbers never get there
+
+
+def test_outcome_verdicts_and_counts():
+    texts = ["#### 3", "#### 4", "nothing", "#### 3.0"]
+    verdicts = outcome_verdicts(texts, ["3"] * 4)
+    assert verdicts == [Verdict.CORRECT, Verdict.WRONG, Verdict.NO_ANSWER, Verdict.CORRECT]
+    assert verdict_counts(verdicts) == {"correct": 2, "wrong": 1, "no_answer": 1, "timeout": 0, "error": 0}
+    # given verdicts, outcome_rewards does not verify again
+    assert outcome_rewards(texts, ["9"] * 4, verdicts=verdicts) == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_check_verdicts_fails_past_the_error_share():
+    ok = [Verdict.CORRECT] * 19
+    check_verdicts([*ok, Verdict.ERROR], max_error_share=0.05)  # 1/20 = 5%: not more than 5%
+    check_verdicts([*ok, Verdict.TIMEOUT, Verdict.TIMEOUT], max_error_share=0.0)  # timeouts are the answer's fault
+    with pytest.raises(VerifierError, match=r"2 of 20 verdicts \(10\.0%\) were verifier errors, more than rl\.x = 5\.0%"):
+        check_verdicts([*ok[:18], Verdict.ERROR, Verdict.ERROR], max_error_share=0.05, setting="rl.x")
+    check_verdicts([], max_error_share=0.0)
 
 
 def test_outcome_rewards_values_and_length_check():

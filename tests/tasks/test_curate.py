@@ -1,11 +1,12 @@
 import json
 
 import pytest
+import yaml
 
 from prmflow.config import Params
 from prmflow.problems.sources import DataError, normalize_question
 from prmflow.workspace import load_curated
-from tasks.curate import COUNT_KEYS, main
+from tasks.curate import COUNT_KEYS, main, summary
 from tasks.curate import run as curate
 
 FIELDS = {"id", "question", "answer", "final_answer", "steps", "source", "difficulty"}
@@ -213,6 +214,41 @@ def test_quarantine_writes_rejects_and_keeps_good_records(tmp_path):
     assert dd["train"]["question"] == ["good 1", "good 2", "good 3"]
 
 
+def test_final_answer_that_is_not_one_number_is_quarantined_not_truncated(tmp_path):
+    rows = [gsm(f"q{i}") for i in range(3)]
+    rows[1]["answer"] = "step 0 = 0\nstep 1 = 1\n#### 3 1/2"  # used to be kept as "3"
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    m = run(tmp_path, params(source="gsm8k", path=train, num_eval=1, on_error="quarantine"))
+    assert (m["train"]["rejected"], m["train"]["kept"] + m["eval"]["kept"]) == (1, 2)
+    [r] = [json.loads(ln) for ln in (tmp_path / "rejects" / "rejects.jsonl").read_text().splitlines()]
+    assert (r["file"], r["line"], r["field"]) == (train, 2, "answer")
+    assert "not one number" in r["reason"]
+    with pytest.raises(DataError, match=r"train\.jsonl:2: field 'answer': final answer not one number"):
+        run(tmp_path, params(source="gsm8k", path=train, num_eval=1))
+
+
+def test_unreadable_lines_are_quarantined_with_file_and_line(tmp_path):
+    huge = '{"question": "q", "answer": ' + "1" * 5000 + "}"
+    deep = "[" * 200_000 + "]" * 200_000
+    nearly_too_deep = json.dumps({"question": "q", "answer": "#### 1", "x": 1})[:-1] + ', "y": ' + "[" * 900 + "]" * 900 + "}"
+    rows = [gsm("good 1"), huge, deep, {"question": "deep", "answer": json.loads("[" * 900 + "]" * 900)}, nearly_too_deep, gsm("good 2")]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    m = run(tmp_path, params(source="gsm8k", path=train, num_eval=1, on_error="quarantine"))
+    rejects = [json.loads(ln) for ln in (tmp_path / "rejects" / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["field"]) for r in rejects] == [(2, None), (3, None), (4, "answer")]
+    assert "4300 digits" in rejects[0]["reason"] and "nested too deeply" in rejects[1]["reason"]
+    assert (m["train"]["rejected"], m["train"]["kept"] + m["eval"]["kept"]) == (3, 3)  # line 5: an extra column, fine
+    with pytest.raises(DataError, match=r"train\.jsonl:2: unreadable JSON"):
+        run(tmp_path, params(source="gsm8k", path=train, num_eval=1))
+
+
+def test_empty_eval_file_is_named_in_the_error(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", [gsm(f"q{i}") for i in range(5)])
+    eval_ = write_jsonl(tmp_path / "eval.jsonl", [])
+    with pytest.raises(DataError, match=rf"^{eval_}: no eval problems left after curation"):
+        run(tmp_path, params(source="gsm8k", path=train, eval_path=eval_, num_eval=2))
+
+
 def test_missing_file_fails_even_in_quarantine_mode(tmp_path):
     with pytest.raises(DataError, match=r"missing\.jsonl: file not found"):
         run(tmp_path, params(source="jsonl", path=str(tmp_path / "missing.jsonl"), on_error="quarantine"))
@@ -242,16 +278,11 @@ def test_load_curated_says_what_to_run(tmp_path):
         load_curated(tmp_path / "nothing")
 
 
-PARAMS_YAML = """
-data:
-  source: {source}
-  path: {path}
-  num_train: 24
-  num_eval: 6
-  min_steps: 2
-  max_steps: 3
-  on_error: {on_error}
-"""
+def params_yaml(source: str, path: str | None, on_error: str) -> str:
+    """The shipped params.yaml (every section is required) with a micro ``data`` section."""
+    raw = Params().model_dump()
+    raw["data"].update(source=source, path=path, num_train=24, num_eval=6, min_steps=2, max_steps=3, on_error=on_error)
+    return yaml.safe_dump(raw)
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +304,7 @@ def test_main_end_to_end_logs_to_mlflow(stage_env, capsys):
     import mlflow
 
     tmp_path = stage_env
-    (tmp_path / "params.yaml").write_text(PARAMS_YAML.format(source="synthetic", path="null", on_error="fail"))
+    (tmp_path / "params.yaml").write_text(params_yaml("synthetic", None, "fail"))
     main([])
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert out.startswith("curate: synthetic: train 24/24, eval 6/6; rejected 0")
@@ -293,7 +324,7 @@ def test_main_reports_bad_data_without_a_traceback(stage_env):
 
     tmp_path = stage_env
     write_jsonl(tmp_path / "train.jsonl", [gsm("ok"), {"question": "q", "answer": "x"}])
-    (tmp_path / "params.yaml").write_text(PARAMS_YAML.format(source="gsm8k", path="train.jsonl", on_error="fail"))
+    (tmp_path / "params.yaml").write_text(params_yaml("gsm8k", "train.jsonl", "fail"))
     with pytest.raises(SystemExit) as e:
         main(["--params", "params.yaml"])
     assert str(e.value.code) == "curate: train.jsonl:2: field 'answer': missing final answer line '#### <number>'"
@@ -315,7 +346,33 @@ def test_incoming_files_join_train_validated_deduped_and_decontaminated(tmp_path
     assert m["incoming"]["files"] == 1 and m["incoming"]["kept"] == 1
     assert m["incoming"]["duplicates"] == 1 and m["incoming"]["contaminated"] == 1
 
+    assert m["incoming"]["ignored_files"] == 1 and m["incoming"]["ignored"] == ["notes.txt"]
+
     write_jsonl(inbox / "bad.jsonl", [gsm("fine?"), {"question": "no answer"}])
     with pytest.raises(DataError, match=r"bad\.jsonl:2.*answer"):
         run(tmp_path, base)
     assert len(load_curated(tmp_path / "curated")["train"]) == 41  # last good output kept
+
+
+def test_incoming_reads_any_case_of_jsonl_json_parquet_and_lists_what_it_ignores(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    inbox = tmp_path / "inbox"
+    (inbox / "subdir").mkdir(parents=True)
+    write_jsonl(inbox / "upper.JSONL", [gsm("From upper-case jsonl?")])
+    write_jsonl(inbox / "plain.json", [gsm("From a .json file?")])
+    pq.write_table(pa.Table.from_pylist([gsm("From upper-case parquet?")]), inbox / "table.PARQUET")
+    (inbox / "notes.txt").write_text("not problems")
+    (inbox / "README.md").write_text("drop files here")
+    p = params(num_train=20, num_eval=5, min_steps=2, max_steps=3, incoming_dir=str(inbox))
+    m = run(tmp_path, p)
+    assert (m["incoming"]["files"], m["incoming"]["kept"]) == (3, 3)
+    assert m["incoming"]["ignored_files"] == 3 and m["incoming"]["ignored"] == ["README.md", "notes.txt", "subdir/"]
+    assert summary(m, p).endswith(f"; not read from {inbox} (not .jsonl/.json/.parquet): README.md, notes.txt, subdir/")
+    assert {"From upper-case jsonl?", "From a .json file?", "From upper-case parquet?"} <= set(
+        load_curated(tmp_path / "curated")["train"]["question"]
+    )
+    (inbox / "upper.JSONL").unlink(), (inbox / "plain.json").unlink(), (inbox / "table.PARQUET").unlink()
+    m = run(tmp_path, params(num_train=20, num_eval=5, min_steps=2, max_steps=3, incoming_dir=str(inbox)))
+    assert (m["incoming"]["files"], m["incoming"]["ignored_files"]) == (0, 3)  # only ignored files: still reported

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from prmflow import workspace as ws
-from prmflow.config import validate_params
+from prmflow.config import Params
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def workspace(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    params = validate_params(
+    params = Params.model_validate(
         {
             "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}},
             "label": {"num_problems": 3, "samples_per_problem": 3, "rollouts": 2, "max_new_tokens": 24, "batch_size": 16},

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from prmflow.config import validate_params
+from prmflow.config import Params
 from prmflow.problems.synthetic import generate_problems, oracle_step_labels
 from reward.parse import join_solution
 
@@ -54,7 +54,7 @@ def workspace(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    params = validate_params(
+    params = Params.model_validate(
         {
             "model": {"tiny": TINY},
             "prm": {"max_steps": 4, "batch_size": 4, "best_of_n": 2, "eval_problems": 2, "max_new_tokens": 16, "eval_fraction": 0.34},

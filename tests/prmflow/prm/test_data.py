@@ -52,6 +52,20 @@ def test_invalid_json_names_the_line(tmp_path):
         read_stepwise(path)
 
 
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        ('{"prompt": "p", "completions": ["a"], "labels": [' + "1" * 5000 + "]}", "unreadable JSON: Exceeds the limit (4300 digits)"),
+        ("[" * 200_000 + "]" * 200_000, "unreadable JSON: nested too deeply"),
+    ],
+)
+def test_unreadable_json_line_is_a_named_rejection_not_a_crash(tmp_path, line, reason):
+    path = write_jsonl(tmp_path / "steps.jsonl", [GOOD, line, GOOD])
+    items = list(iter_stepwise(path))
+    assert [type(x).__name__ for x in items] == ["dict", "DataError", "dict"]
+    assert str(items[1]).startswith(f"{path}:2: {reason}")
+
+
 def test_iter_stepwise_yields_errors_without_stopping(tmp_path):
     path = write_jsonl(tmp_path / "steps.jsonl", [{**GOOD, "labels": [1]}, GOOD])
     items = list(iter_stepwise(path))

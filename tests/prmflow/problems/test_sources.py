@@ -69,7 +69,20 @@ def test_gsm8k_jsonl_strips_calculator_annotations(tmp_path):
     assert rec["id"].startswith("gsm8k-") and len(rec["id"]) == len("gsm8k-") + 12
 
 
-@pytest.mark.parametrize("final,expected", [("1,000", "1000"), ("$5.00", "5"), ("-3", "-3"), ("12 dollars", "12")])
+@pytest.mark.parametrize(
+    "final,expected",
+    [
+        ("1,000", "1000"),
+        ("1,234,567", "1234567"),
+        ("$5.00", "5"),
+        ("-3", "-3"),
+        ("-2.50", "-2.5"),
+        ("$18", "18"),
+        ("18%", "18"),
+        ("7.", "7"),
+        ("12 dollars", "12"),
+    ],
+)
 def test_final_answer_is_normalised(tmp_path, final, expected):
     f = write_lines(tmp_path / "a.jsonl", [{"question": "q", "answer": f"step\n#### {final}"}])
     assert read_problems(f)[0]["final_answer"] == expected
@@ -99,6 +112,13 @@ def test_answer_only_source_has_no_steps(tmp_path):
     f = write_lines(tmp_path / "m.jsonl", [{"q": "How many?", "y": 12}])
     [r] = read_problems(f, "jsonl", cols)
     assert (r["answer"], r["steps"], r["difficulty"], r["final_answer"]) == ("#### 12", [], 0, "12")
+
+
+@pytest.mark.parametrize("value,expected", [(3.0, "3"), (0.5, "0.5"), (1e20, "1" + "0" * 20), (-2.50, "-2.5"), ("1,234", "1234")])
+def test_final_answer_column_numbers_are_read_positionally(tmp_path, value, expected):
+    cols = ColumnMapping(question="q", answer="y", final_answer="y")
+    f = write_lines(tmp_path / "m.jsonl", [{"q": "How many?", "y": value}])
+    assert read_problems(f, "jsonl", cols)[0]["final_answer"] == expected
 
 
 def test_parquet_with_column_mapping(tmp_path):
@@ -144,8 +164,12 @@ GOOD = {"question": "q0", "answer": "s\n#### 1"}
         ({"question": "q", "answer": ["#### 1"]}, "answer", "expected a string, got list"),
         ({"question": "  ", "answer": "#### 1"}, "question", "empty question"),
         ({"question": "q", "answer": "step one\nstep two"}, "answer", "missing final answer line '#### <number>'"),
-        ({"question": "q", "answer": "step\n####"}, "answer", "final answer not parseable"),
-        ({"question": "q", "answer": "step\n#### many"}, "answer", "final answer not parseable"),
+        ({"question": "q", "answer": "step\n####"}, "answer", "final answer not one number: '####'"),
+        ({"question": "q", "answer": "step\n#### many"}, "answer", "final answer not one number: '#### many'"),
+        ({"question": "q", "answer": "step\n#### 3 1/2"}, "answer", "not one number: '#### 3 1/2'"),
+        ({"question": "q", "answer": "step\n#### 2,5"}, "answer", "not one number: '#### 2,5'"),
+        ({"question": "q", "answer": "step\n#### 1 234"}, "answer", "not one number: '#### 1 234'"),
+        ({"question": "q", "answer": "step\n#### 3 or 4"}, "answer", "not one number: '#### 3 or 4'"),
     ],
 )
 def test_bad_jsonl_lines_name_file_line_and_field(tmp_path, line, field, reason):
@@ -164,14 +188,47 @@ def test_bad_jsonl_lines_name_file_line_and_field(tmp_path, line, field, reason)
     assert [type(x).__name__ for x in items] == ["dict", "DataError", "dict"]
 
 
+HUGE_INT = '{"question": "q", "answer": ' + "1" * 5000 + "}"  # json.loads: "Exceeds the limit (4300 digits)"
+DEEP = "[" * 200_000 + "]" * 200_000  # json.loads: RecursionError
+
+
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        (HUGE_INT, "unreadable JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits"),
+        (DEEP, "unreadable JSON: nested too deeply"),
+    ],
+)
+def test_unreadable_json_line_is_a_named_rejection_not_a_crash(tmp_path, line, reason):
+    f = write_lines(tmp_path / "t.jsonl", [GOOD, line, GOOD])
+    items = list(iter_jsonl(f))
+    assert [type(x).__name__ for x in items] == ["dict", "DataError", "dict"]
+    assert str(items[1]) == f"{f}:2: {reason}"
+    assert items[1].to_dict()["raw"] == line  # kept for the rejects file
+    json.dumps(items[1].to_dict())
+
+
+def test_error_with_a_too_deep_record_still_writes_to_rejects():
+    deep: list = []
+    for _ in range(100_000):  # deeper than json.dumps can recurse
+        deep = [deep]
+    d = DataError("t.jsonl", "expected a JSON object, got list", 1, raw=deep).to_dict()
+    assert d["raw"] == "<list nested too deeply to write>"
+    json.dumps(d)
+
+
 def test_bad_final_answer_column(tmp_path):
     cols = ColumnMapping(question="q", answer="a", final_answer="y")
     rows = [
         ({"q": "x", "a": "s"}, "missing"),
         ({"q": "x", "a": "s", "y": None}, "null final answer"),
         ({"q": "x", "a": "s", "y": True}, "expected a string or number, got bool"),
-        ({"q": "x", "a": "s", "y": "n/a"}, "not parseable"),
+        ({"q": "x", "a": "s", "y": "n/a"}, "not one number: 'n/a'"),
+        ({"q": "x", "a": "s", "y": float("nan")}, "not one number: nan"),
         ({"q": "x", "a": "s\n#### 4", "y": 5}, "disagrees"),
+        ({"q": "x", "a": "s", "y": "2,5"}, "not one number: '2,5'"),
+        ({"q": "x", "a": "s", "y": "3 1/2"}, "not one number: '3 1/2'"),
+        ({"q": "x", "a": "s\n#### 3 1/2", "y": 3}, "disagrees"),  # was read as 3 and agreed
     ]
     f = write_lines(tmp_path / "m.jsonl", [r for r, _ in rows])
     items = list(iter_jsonl(f, cols))
