@@ -51,10 +51,22 @@ def eval_markdown(report: dict, k: int) -> str:
             f"\n\n## Gate: {verdict}\n\n{g['reason']}\n\n| | candidate | champion | diff | noise margin |\n|---|---|---|---|---|\n"
             f"| score | {g['candidate']:.3f} | {g['champion']:.3f} | {g['diff']:+.3f} | {g['margin']:.3f} |\n"
         )
-        mon = report.get("monitors", {})
-        if mon:
-            out += "\nMonitors: " + ", ".join(f"{k} = {v:.3f}" for k, v in mon.items()) + "\n"
+        if g.get("monitors"):
+            out += "\n" + monitors_markdown(g["monitors"])
+        elif report.get("monitors"):  # a report from before the gate listed its checks
+            out += "\nMonitors: " + ", ".join(f"{k} = {v:.3f}" for k, v in report["monitors"].items()) + "\n"
     return out
+
+
+def monitors_markdown(checks: list[dict]) -> str:
+    """The gate's monitor checks (:class:`prmflow.evaluation.gate.MonitorCheck` as dicts): one
+    row each, ``checked`` / ``tripped`` / ``skipped: why``."""
+    num = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    rows = ["| monitor | value | threshold | status |", "|---|---|---|---|"]
+    for c in checks:
+        status = f"skipped: {c['note']}" if c["status"] == "skipped" else c["status"]
+        rows.append(f"| {c['name']} | {num(c['value'])} | {num(c['threshold'])} | {status} |")
+    return "\n".join(rows) + "\n"
 
 
 def iteration_row(it: int, root: Path) -> dict:

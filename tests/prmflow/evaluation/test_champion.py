@@ -4,7 +4,7 @@ import pytest
 
 from prmflow.evaluation import champion
 from prmflow.evaluation.champion import apply_gate
-from prmflow.evaluation.monitors import monitors
+from prmflow.evaluation.monitors import monitors, skipped_monitors
 from prmflow.evaluation.policy import Evaluation, gate_scores
 
 
@@ -54,3 +54,8 @@ def test_gate_scores_and_step_inflation():
     assert gate_scores(cand) == [2 / 3, 2 / 3]
     # candidate greedy steps 3 and 1 (mean 2) vs base 1 and 1
     assert monitors(cand, base) == {"step_inflation": 2.0}
+
+
+def test_prm_monitors_are_skipped_with_a_reason_without_a_prm():
+    assert skipped_monitors(None) == {"prm_outcome_disagreement": "no PRM", "prm_high_on_wrong": "no PRM"}
+    assert skipped_monitors(object()) == {}
