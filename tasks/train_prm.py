@@ -13,6 +13,11 @@
    policy-confidence scorer, the same way: on held-out labels, on fresh policy chains of the
    first ``prm.eval_problems`` eval problems against the oracle, and as best-of-N rerankers.
 
+Record counts in the metrics add up, each drop with its reason: ``records_read = records +
+dropped_no_steps``, ``records = train_records + heldout_records``, ``train_records =
+train.records_used + train.dropped_no_step_in_context`` and ``train_steps_labelled =
+train.steps_used + train.steps_truncated`` (steps past the model's context).
+
 Outputs: ``models/prm/``, ``metrics/prm.json``, ``plots/prm/roc.csv`` and
 ``plots/prm/best_of_n.csv``. The CLI logs to the stage's MLflow run and registers ``prmflow-prm``.
 """
@@ -48,11 +53,11 @@ def run(
     t0 = time.time()
     cfg = params.prm
     random.seed(cfg.seed)
-    records = load_records(params, labels_dir)
+    records, counts = load_records(params, labels_dir)
     train_recs, held = split_by_prompt(records, cfg.eval_fraction, cfg.seed)
     model, tokenizer = build_model(params, policy_dir)
     metrics: dict = {
-        "records": len(records),
+        **counts,
         "train_records": len(train_recs),
         "heldout_records": len(held),
         "train_steps_labelled": sum(len(r["completions"]) for r in train_recs),

@@ -83,6 +83,30 @@ def test_split_by_prompt_keeps_prompts_together():
     assert split_by_prompt([{"prompt": "a"}], 0.5, 0) == ([{"prompt": "a"}], [])
 
 
+def assert_counts_add_up(m: dict) -> None:
+    """Every record and step read is either used or counted as dropped, with its reason."""
+    assert m["records_read"] == m["records"] + m["dropped_no_steps"]
+    assert m["records"] == m["train_records"] + m["heldout_records"]
+    assert m["train_records"] == m["train.records_used"] + m["train.dropped_no_step_in_context"]
+    assert m["train_steps_labelled"] == m["train.steps_used"] + m["train.steps_truncated"]
+
+
+def test_stage_counts_dropped_records_and_cut_steps(workspace):
+    """A step-less label row is counted, not lost (cut steps: tests/prmflow/prm/test_data.py)."""
+    from prmflow import workspace as ws
+    from tasks.train_prm import run as train_prm
+
+    tmp_path, params = workspace
+    rows = fake_label_rows(6)
+    empty = dict(rows[0], id="empty", completions=[], labels=[], soft_labels=[], oracle_labels=[])
+    ws.save_labels(rows + [empty], tmp_path / "data/labels")
+    params.prm.max_steps = 1
+    m = train_prm(params)
+    assert m["records_read"] == 13 and m["dropped_no_steps"] == 1 and m["records"] == 12
+    assert m["train.steps_truncated"] == 0 and m["train.records_used"] == m["train_records"] == 8  # all fit the context
+    assert_counts_add_up(m)
+
+
 def test_stage_trains_saves_and_reloads(workspace):
     from prmflow.prm.model import PRM_CONFIG
     from prmflow.prm.scorers import PRMScorer
@@ -93,6 +117,7 @@ def test_stage_trains_saves_and_reloads(workspace):
     m = train_prm(params, log_fn=lambda metrics, step: curve.append((step, metrics)))
 
     assert m["train_steps"] == 4 and m["records"] == 12 and m["heldout_records"] == 4
+    assert_counts_add_up(m)
     assert curve and all("train/loss" in x for _, x in curve)
     for name in ("prm", "confidence"):
         assert 0 < m[f"{name}.threshold"] < 1
