@@ -10,7 +10,9 @@ Which data each number is on. The held-out prompts are split again, by prompt
 (:func:`calibration_split`): the *calibration* records serve only to choose the threshold
 (unless ``prm.threshold`` fixes it) and are reported on nowhere; ``<scorer>.test``,
 ``.test_reach`` and ``.test_oracle`` are on the *test* records only. ``<scorer>.chains`` are on
-fresh policy samples of eval problems, against the oracle; no choice is made on them.
+fresh policy samples of eval problems, against the oracle; no choice is made on them. Chains
+without a step are left out of the step metrics and the ROC, and counted:
+``<scorer>.chains.num_samples = .num_scored + .skipped_no_steps``.
 """
 
 from __future__ import annotations
@@ -94,6 +96,17 @@ def reachable(held: list[dict]) -> list[list[bool]]:
     return [[s > 0 for s in r["soft_labels"]] for r in held]
 
 
+def with_steps(scores: list[list[float]], labels: list[list[bool]]) -> tuple[list[list[float]], list[list[bool]], int]:
+    """``(scores, labels, skipped)`` of the chains with at least one scored step: a chain with
+    none (no step line) has nothing to judge step by step; ``skipped`` counts them.
+
+    >>> with_steps([[0.9], [], [0.2]], [[True], [], [False]])
+    ([[0.9], [0.2]], [[True], [False]], 1)
+    """
+    keep = [i for i, s in enumerate(scores) if s]
+    return [scores[i] for i in keep], [labels[i] for i in keep], len(scores) - len(keep)
+
+
 def calibration_split(held: list[dict], cfg: PrmConfig) -> tuple[list[dict], list[dict]]:
     """``(calibration, test)``: ``prm.calibration_fraction`` of the held-out prompts (seeded by
     ``prm.seed``, all solutions of a prompt on one side) choose the threshold, the rest are
@@ -133,8 +146,10 @@ def scorer_metrics(name: str, scores: dict[str, list[list[float]]], test: list[d
                 )
             )
     if chains.oracle is not None:
-        keep = [i for i, s in enumerate(chain_scores) if s]
-        m.update(label_metrics([chain_scores[i] for i in keep], [chains.oracle[i] for i in keep], threshold, f"{name}.chains"))
+        scored, oracle, skipped = with_steps(chain_scores, chains.oracle)
+        m.update(label_metrics(scored, oracle, threshold, f"{name}.chains"))
+        m.update({f"{name}.chains.num_samples": len(chain_scores), f"{name}.chains.num_scored": len(scored)})
+        m[f"{name}.chains.skipped_no_steps"] = skipped
     if chains.texts:
         bon = best_of_n(
             chains.groups(chain_scores),
@@ -220,8 +235,7 @@ def roc_curves(
     curves: dict[str, list] = {}
     for name, s in scores_by_name.items():
         if chains.oracle is not None:
-            keep = [i for i, x in enumerate(s["chains"]) if x]
-            curves[name] = roc_curve([s["chains"][i] for i in keep], [chains.oracle[i] for i in keep])
+            curves[name] = roc_curve(*with_steps(s["chains"], chains.oracle)[:2])
         elif test:
             curves[name] = roc_curve(s["test"], reachable(test))
     return curves

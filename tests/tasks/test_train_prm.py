@@ -90,6 +90,9 @@ def assert_counts_add_up(m: dict) -> None:
     assert m["heldout_records"] == m["calibration_records"] + m["test_records"]
     assert m["train_records"] == m["train.records_used"] + m["train.dropped_no_step_in_context"]
     assert m["train_steps_labelled"] == m["train.steps_used"] + m["train.steps_truncated"]
+    for name in ("prm", "confidence"):  # eval chains: 2 problems x best_of_n 2, step-less ones counted
+        assert m[f"{name}.chains.num_samples"] == 4
+        assert m[f"{name}.chains.num_scored"] + m[f"{name}.chains.skipped_no_steps"] == 4
 
 
 def test_stage_counts_dropped_records_and_cut_steps(workspace):

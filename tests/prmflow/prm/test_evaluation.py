@@ -54,3 +54,20 @@ def test_calibration_split_is_by_prompt_and_empty_with_a_fixed_threshold():
     assert len(calib) == len(test) == 4 and not {r["prompt"] for r in calib} & {r["prompt"] for r in test}
     assert calibration_split(held, PrmConfig(calibration_fraction=0.5, seed=3)) == (calib, test)  # seeded
     assert calibration_split(held, PrmConfig(threshold=0.4)) == ([], held)
+
+
+class LineScorer(FakeScorer):
+    """Scores each step line of a chain 0.9; a chain with no step line gets ``[]``."""
+
+    def score(self, prompts, texts, batch_size):
+        return [[0.9 for line in t.split("\n") if line and not line.startswith("####")] for t in texts]
+
+
+def test_step_less_chains_are_counted_not_silently_left_out():
+    problems = [{"final_answer": "3"}]
+    chains = Chains(problems, ["q\n"] * 3, ["a=1\nb=3\n#### 3", "#### 3", "a=2\n#### 2"], 3, [[True, True], [], [False]])
+    m, _, _ = evaluate_scorer(LineScorer(), "prm", [], [], chains, PrmConfig(calibrate=False, threshold=0.5))
+    # 3 samples: 2 with steps judged against the oracle, 1 without steps left out and counted
+    assert m["prm.chains.num_samples"] == 3
+    assert m["prm.chains.num_scored"] == 2 and m["prm.chains.skipped_no_steps"] == 1
+    assert m["prm.chains.first_error_num_correct"] + m["prm.chains.first_error_num_erroneous"] == 2
