@@ -49,7 +49,7 @@ def eval_markdown(report: dict, k: int) -> str:
         verdict = "**promoted to champion**" if g["promote"] else "**not promoted**"
         out += (
             f"\n\n## Gate: {verdict}\n\n{g['reason']}\n\n| | candidate | champion | diff | noise margin |\n|---|---|---|---|---|\n"
-            f"| score | {g['candidate']:.3f} | {g['champion']:.3f} | {g['diff']:+.3f} | {g['margin']:.3f} |\n"
+            f"| gate score (per problem: fraction right of greedy + samples) | {g['candidate']:.3f} | {g['champion']:.3f} | {g['diff']:+.3f} | {g['margin']:.3f} |\n"
         )
         if g.get("monitors"):
             out += "\n" + monitors_markdown(g["monitors"])
