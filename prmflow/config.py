@@ -229,9 +229,13 @@ class PrmConfig(_Section):
     warmup_steps: int = Field(10, ge=0)
     eval_fraction: float = Field(0.2, gt=0, lt=1)
     """Share of the labelled problems held out (split by prompt) for the threshold and metrics."""
+    calibration_fraction: float = Field(0.5, gt=0, lt=1)
+    """Share of the held-out prompts used only to choose the threshold (when ``threshold`` is
+    ``None``); the held-out metrics are computed on the rest (the test records) only."""
     threshold: float | None = Field(None, gt=0, lt=1)
     """Score below which a step is judged wrong; ``None``: the one with the best first-error F1
-    on the held-out labels (a prefix counts as good there when any rollout reached the answer)."""
+    on the calibration records (a prefix counts as good there when any rollout reached the
+    answer). A fixed threshold needs no calibration records: all held-out records are test."""
     calibrate: bool = True
     """Map scores monotonically so that the threshold sits at 0.5 (rankings unchanged), so that
     "score > 0.5" means "judged right" for RL's monitors too."""

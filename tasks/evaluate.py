@@ -22,7 +22,7 @@ from prmflow.config import Params, load_params
 from prmflow.errors import reported
 from prmflow.evaluation import champion
 from prmflow.evaluation.gate import decide
-from prmflow.evaluation.monitors import monitors
+from prmflow.evaluation.monitors import monitors, skipped_monitors
 from prmflow.evaluation.plots import write_plots
 from prmflow.evaluation.policy import Evaluation, gate_scores, report, run_policy, sample_solutions_text
 from prmflow.evaluation.tables import format_table
@@ -73,7 +73,14 @@ def gate(params: Params, runner: PolicyRunner, cand: Evaluation, base_dir, champ
     mon = monitors(cand, base_ev, scorer, params.model)
     m = params.rl.monitors
     thresholds = {"step_inflation": m.max_step_inflation, "prm_outcome_disagreement": m.max_prm_outcome_disagreement}
-    decision = decide(gate_scores(cand), gate_scores(champ_ev), z=params.evaluate.gate_z, monitors=mon, thresholds=thresholds)
+    decision = decide(
+        gate_scores(cand),
+        gate_scores(champ_ev),
+        z=params.evaluate.gate_z,
+        monitors=mon,
+        thresholds=thresholds,
+        skipped=skipped_monitors(scorer),
+    )
     return {
         "base": report(base_ev, k),
         "champion": {**report(champ_ev, k), "path": str(champ_dir), **info},

@@ -7,11 +7,19 @@
 2. Model (:class:`prmflow.prm.model.PRMModel`): the ``prm.init`` causal LM with a factored value
    head (an MC label estimates "the prefix is right" x "the policy finishes from there"; the
    score is the correctness factor), trained with the transformers ``Trainer``.
-3. Threshold: ``prm.threshold``, or the one with the best first-error F1 on the held-out labels;
-   with ``prm.calibrate`` the scores are mapped so that it sits at 0.5.
+3. Threshold: ``prm.threshold``, or the one with the best first-error F1 on the calibration
+   records (``prm.calibration_fraction`` of the held-out prompts, used for nothing else); with
+   ``prm.calibrate`` the scores are mapped so that it sits at 0.5.
 4. Evaluation (:mod:`prmflow.prm.evaluation`) of the learned PRM and of the training-free
-   policy-confidence scorer, the same way: on held-out labels, on fresh policy chains of the
-   first ``prm.eval_problems`` eval problems against the oracle, and as best-of-N rerankers.
+   policy-confidence scorer, the same way: on the held-out *test* records (``<scorer>.test*``),
+   on fresh policy chains of the first ``prm.eval_problems`` eval problems against the oracle,
+   and as best-of-N rerankers.
+
+Record counts in the metrics add up, each drop with its reason: ``records_read = records +
+dropped_no_steps``, ``records = train_records + heldout_records``, ``train_records =
+train.records_used + train.dropped_no_step_in_context`` and ``train_steps_labelled =
+train.steps_used + train.steps_truncated`` (steps past the model's context) and
+``heldout_records = calibration_records + test_records``.
 
 Outputs: ``models/prm/``, ``metrics/prm.json``, ``plots/prm/roc.csv`` and
 ``plots/prm/best_of_n.csv``. The CLI logs to the stage's MLflow run and registers ``prmflow-prm``.
@@ -30,7 +38,15 @@ from prmflow.config import Params, load_params, load_state
 from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
 from prmflow.lm.models import load_causal_lm, load_tokenizer
-from prmflow.prm.evaluation import best_of_n_curve, evaluate_scorer, roc_csv, roc_curves, sample_chains, summary_table
+from prmflow.prm.evaluation import (
+    best_of_n_curve,
+    calibration_split,
+    evaluate_scorer,
+    roc_csv,
+    roc_curves,
+    sample_chains,
+    summary_table,
+)
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
 from prmflow.prm.training import LogFn, build_model, load_records, split_by_prompt, train_model
 
@@ -50,13 +66,16 @@ def run(
     t0 = time.time()
     cfg = params.prm
     random.seed(cfg.seed)
-    records = load_records(params, labels_dir, history_dir)
+    records, counts = load_records(params, labels_dir, history_dir)
     train_recs, held = split_by_prompt(records, cfg.eval_fraction, cfg.seed)
+    calib, test = calibration_split(held, cfg)
     model, tokenizer = build_model(params, policy_dir)
     metrics: dict = {
-        "records": len(records),
+        **counts,
         "train_records": len(train_recs),
         "heldout_records": len(held),
+        "calibration_records": len(calib),
+        "test_records": len(test),
         "train_steps_labelled": sum(len(r["completions"]) for r in train_recs),
         "soft_labels": cfg.soft_labels,
     }
@@ -72,9 +91,9 @@ def run(
         metrics["sampling_time_s"] = round(time.time() - t1, 2)
 
         t1 = time.time()
-        m_prm, s_prm, threshold = evaluate_scorer(PRMScorer(model, tokenizer), "prm", held, chains, cfg)
+        m_prm, s_prm, threshold = evaluate_scorer(PRMScorer(model, tokenizer), "prm", calib, test, chains, cfg)
         metrics["prm_eval_time_s"] = round(time.time() - t1, 2)
-        m_conf, s_conf, _ = evaluate_scorer(PolicyConfidenceScorer(policy, ptok), "confidence", held, chains, cfg)
+        m_conf, s_conf, _ = evaluate_scorer(PolicyConfidenceScorer(policy, ptok), "confidence", calib, test, chains, cfg)
         metrics.update(m_prm)
         metrics.update(m_conf)
         model.save(
@@ -85,7 +104,7 @@ def run(
         )
 
     scores = {"prm": s_prm, "confidence": s_conf}
-    atomic_write_text(Path(plots_dir) / "roc.csv", roc_csv(roc_curves(scores, held, chains)))
+    atomic_write_text(Path(plots_dir) / "roc.csv", roc_csv(roc_curves(scores, test, chains)))
     if chains.texts:
         atomic_write_text(Path(plots_dir) / "best_of_n.csv", best_of_n_curve(chains, {k: s["chains"] for k, s in scores.items()}))
     metrics["wall_time_s"] = round(time.time() - t0, 2)

@@ -8,6 +8,9 @@ from prmflow.evaluation.policy import Evaluation
 from prmflow.lm.prompts import format_prompt
 from reward.process import process_rewards
 
+PRM_MONITORS = ("prm_outcome_disagreement", "prm_high_on_wrong")
+"""The monitors that need a PRM to score the candidate's samples."""
+
 
 def monitors(cand: Evaluation, base: Evaluation, scorer=None, model_cfg: ModelConfig | None = None) -> dict[str, float]:
     """Reward-hacking monitors of the candidate (see ``rl.monitors``).
@@ -31,3 +34,9 @@ def monitors(cand: Evaluation, base: Evaluation, scorer=None, model_cfg: ModelCo
         wrong = [v for v, r in zip(verdict, right) if not r]
         out["prm_high_on_wrong"] = mean(wrong) if wrong else 0.0
     return out
+
+
+def skipped_monitors(scorer=None) -> dict[str, str]:
+    """Why monitors have no value (for :func:`prmflow.evaluation.gate.decide`): without a PRM,
+    the PRM monitors are skipped, and the gate says so instead of passing them silently."""
+    return {} if scorer is not None else dict.fromkeys(PRM_MONITORS, "no PRM")

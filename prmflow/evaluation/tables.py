@@ -49,38 +49,87 @@ def eval_markdown(report: dict, k: int) -> str:
         verdict = "**promoted to champion**" if g["promote"] else "**not promoted**"
         out += (
             f"\n\n## Gate: {verdict}\n\n{g['reason']}\n\n| | candidate | champion | diff | noise margin |\n|---|---|---|---|---|\n"
-            f"| score | {g['candidate']:.3f} | {g['champion']:.3f} | {g['diff']:+.3f} | {g['margin']:.3f} |\n"
+            f"| gate score (per problem: fraction right of greedy + samples) | {g['candidate']:.3f} | {g['champion']:.3f} | {g['diff']:+.3f} | {g['margin']:.3f} |\n"
         )
-        mon = report.get("monitors", {})
-        if mon:
-            out += "\nMonitors: " + ", ".join(f"{k} = {v:.3f}" for k, v in mon.items()) + "\n"
+        if g.get("monitors"):
+            out += "\n" + monitors_markdown(g["monitors"])
+        elif report.get("monitors"):  # a report from before the gate listed its checks
+            out += "\nMonitors: " + ", ".join(f"{k} = {v:.3f}" for k, v in report["monitors"].items()) + "\n"
     return out
 
 
-def iteration_row(it: int, root: Path) -> dict:
-    """One row of the across-iterations table, from the metrics files DVC tracks."""
+def monitors_markdown(checks: list[dict]) -> str:
+    """The gate's monitor checks (:class:`prmflow.evaluation.gate.MonitorCheck` as dicts): one
+    row each, ``checked`` / ``tripped`` / ``skipped: why``."""
+    num = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    rows = ["| monitor | value | threshold | status |", "|---|---|---|---|"]
+    for c in checks:
+        status = f"skipped: {c['note']}" if c["status"] == "skipped" else c["status"]
+        rows.append(f"| {c['name']} | {num(c['value'])} | {num(c['threshold'])} | {status} |")
+    return "\n".join(rows) + "\n"
 
+
+ITERATION_COLUMNS = {
+    "iteration": "lifecycle iteration (1 starts from the warm-started base)",
+    "candidate_greedy_acc": "fraction of eval problems the candidate solves with greedy decoding",
+    "champion_greedy_acc": "the same for the champion it was compared with (same problems)",
+    "candidate_pass@1": "fraction of the candidate's temperature samples that are right",
+    "champion_pass@1": "the same for the champion",
+    "candidate_gate_score": "the gate's score: per problem, fraction right among greedy + samples, averaged",
+    "champion_gate_score": "the same for the champion",
+    "gate_gain": "candidate_gate_score - champion_gate_score (mean paired difference)",
+    "gate_noise_margin": "evaluate.gate_z standard errors of that difference; promotion needs gate_gain above it",
+    "promoted": "the gate's decision",
+    "gate_reason": "why",
+    "candidate_greedy_tokens_mean": "mean tokens of the candidate's greedy solutions",
+    "label_step_agreement": "fraction of steps where the chosen label method agrees with the oracle",
+    "label_all_bad_step_agreement": "the same for a labeller that calls every step bad (the oracle's bad-step rate)",
+    "label_balanced_accuracy": "the label method's mean of recall on good and on bad steps (0.5 = trivial)",
+    "rl_eval_greedy_acc_end": "greedy accuracy on the first rl.eval_problems eval problems after the last RL step",
+    "prm_chains_step_auc": "the PRM's step ROC AUC on fresh policy chains against the oracle",
+    "prm_chains_first_error_f1": "the PRM's first-error F1 on those chains",
+}
+"""The across-iterations table's columns and what each holds (printed under the table)."""
+
+
+def _rounded(v):
+    return round(v, 3) if isinstance(v, float) else v
+
+
+def iteration_row(it: int, root: Path) -> dict:
+    """One row of the across-iterations table (:data:`ITERATION_COLUMNS`), from the metrics
+    files DVC tracks; floats rounded to 3 decimals, ``None`` where a stage did not report."""
     ev, lab, prm, rl = (read_metrics(s, root) for s in ("evaluate", "label", "train_prm", "train_policy"))
-    gate = ev.get("gate", {})
+    gate, cand, champ = ev.get("gate", {}), ev.get("overall", {}), ev.get("champion", {}).get("overall", {})
+    method = lab.get("method", "")
     row = {
         "iteration": it,
-        "greedy_acc": ev.get("overall", {}).get("greedy_acc"),
-        "pass@1": ev.get("overall", {}).get("pass@1"),
-        "tokens": ev.get("overall", {}).get("len_tokens_mean"),
-        "champion_before": gate.get("champion"),
+        "candidate_greedy_acc": cand.get("greedy_acc"),
+        "champion_greedy_acc": champ.get("greedy_acc"),
+        "candidate_pass@1": cand.get("pass@1"),
+        "champion_pass@1": champ.get("pass@1"),
+        "candidate_gate_score": gate.get("candidate"),
+        "champion_gate_score": gate.get("champion"),
+        "gate_gain": gate.get("diff"),
+        "gate_noise_margin": gate.get("margin"),
         "promoted": gate.get("promote"),
         "gate_reason": gate.get("reason", "no gate"),
-        "label_step_agreement": lab.get(f"{lab.get('method', '')}.step_agreement"),
-        "rl_eval_acc_end": rl.get("eval_greedy_acc_end"),
+        "candidate_greedy_tokens_mean": cand.get("len_tokens_mean"),
+        "label_step_agreement": lab.get(f"{method}.step_agreement"),
+        "label_all_bad_step_agreement": lab.get("baseline.all_bad.step_agreement"),
+        "label_balanced_accuracy": lab.get(f"{method}.balanced_accuracy"),
+        "rl_eval_greedy_acc_end": rl.get("eval_greedy_acc_end"),
+        "prm_chains_step_auc": prm.get("prm.chains.step_auc"),
+        "prm_chains_first_error_f1": prm.get("prm.chains.first_error_f1"),
     }
-    for key, name in (("prm.chains.step_auc", "prm_step_auc"), ("prm.chains.first_error_f1", "prm_first_error_f1")):
-        if key in prm:
-            row[name] = prm[key]
-    return row
+    return {k: _rounded(v) for k, v in row.items()}
 
 
 def iterations_markdown(rows: list[dict]) -> str:
+    """The rows as a markdown table (floats to 3 decimals), with what each column holds below."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
     head = "| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n"
-    return "## Iterations\n\n" + head + "".join("| " + " | ".join(fmt(r.get(k)) for k in keys) + " |\n" for r in rows)
+    body = "".join("| " + " | ".join(fmt(r.get(k)) for k in keys) + " |\n" for r in rows)
+    legend = "".join(f"- {k}: {ITERATION_COLUMNS[k]}\n" for k in keys if k in ITERATION_COLUMNS)
+    return "## Iterations\n\n" + head + body + "\n" + legend

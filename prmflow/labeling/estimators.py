@@ -121,6 +121,10 @@ def label_agreement(pred: Sequence[Sequence[bool]], oracle: Sequence[Sequence[bo
     - ``bad_precision`` / ``bad_recall`` / ``bad_f1``: of *bad* steps (the positive class is
       ``False``: a PRM exists to find errors). A 0/0 ratio is 1.0 when the oracle has no bad step
       and nothing was predicted bad (nothing to find, nothing claimed), else 0.0;
+    - ``good_recall``: fraction of oracle-good steps predicted good (0/0 as above);
+    - ``balanced_accuracy``: mean of ``good_recall`` and ``bad_recall`` over the classes the
+      oracle has (1.0 without steps): a labeller that calls every step good, or every step bad,
+      scores 0.5 however skewed the classes are, where its ``step_agreement`` is the class share;
     - ``first_error_acc``: fraction of solutions whose first bad step (``None`` = none) is
       exactly the oracle's (computed from the labels, so an all-good solution counts as
       ``None`` even when its answer line is wrong);
@@ -152,11 +156,16 @@ def label_agreement(pred: Sequence[Sequence[bool]], oracle: Sequence[Sequence[bo
         return 1.0 if tp + fp + fn == 0 else 0.0
 
     prec, rec = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    n_good, good_hits, pred_good = steps - tp - fn, agree - tp, steps - tp - fp
+    good_rec = good_hits / n_good if n_good else (1.0 if not pred_good else 0.0)
+    present = [r for r, n in ((good_rec, n_good), (rec, tp + fn)) if n]
     out.update(
         step_agreement=agree / steps if steps else 1.0,
         bad_precision=prec,
         bad_recall=rec,
         bad_f1=2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+        good_recall=good_rec,
+        balanced_accuracy=sum(present) / len(present) if present else 1.0,
         first_error_acc=fe_hits / len(pred),
         oracle_bad_rate=(tp + fn) / steps if steps else 0.0,
         pred_bad_rate=(tp + fp) / steps if steps else 0.0,

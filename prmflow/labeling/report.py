@@ -2,11 +2,18 @@
 
 Metric keys (flat): per method, ``<method>.rollouts``, ``.rollouts_per_step``,
 ``.pred_bad_rate``, ``.solutions`` and, over the oracle-labelled solutions, ``.step_agreement``,
-``.bad_precision``, ``.bad_recall``, ``.bad_f1``, ``.first_error_acc`` (and ``mc_soft.good_auc``,
-the soft labels' ROC AUC); ``first_error.rollout_ratio_vs_mc`` (on the solutions both labelled);
-``num_problems``, ``num_solutions``, ``num_labelled_solutions``, ``skipped_no_steps``,
-``num_steps``, ``policy_solve_rate``, ``oracle_solutions``, ``oracle.bad_rate``,
-``labels.bad_rate`` (of the output labels); ``oracle_note`` (text) when there is no oracle.
+``.balanced_accuracy``, ``.bad_precision``, ``.bad_recall``, ``.bad_f1``, ``.first_error_acc``,
+``.oracle_bad_rate`` (of the steps it labelled: the agreement of an all-bad labeller on them;
+and ``mc_soft.good_auc``, the soft labels' ROC AUC); ``first_error.rollout_ratio_vs_mc`` (on the
+solutions both labelled); ``num_problems``, ``num_solutions``, ``num_labelled_solutions``,
+``skipped_no_steps``, ``num_steps``, ``policy_solve_rate``, ``oracle_solutions``,
+``oracle.bad_rate``, ``labels.bad_rate`` (of the output labels); ``oracle_note`` (text) when there
+is no oracle.
+
+Baselines: step agreement alone flatters a labeller when the classes are skewed (with 72% bad
+steps, calling every step bad agrees on 72%). ``baseline.all_good.<k>`` and
+``baseline.all_bad.<k>`` are the trivial labellers' scores over all oracle-labelled solutions,
+computed like a method's (:func:`trivial_baselines`); the comparison table prints them as rows.
 """
 
 from __future__ import annotations
@@ -36,8 +43,26 @@ def run_metrics(solutions: list[Solution], labelled: list[Solution]) -> dict:
     if not metrics["oracle_solutions"]:
         metrics["oracle_note"] = "no oracle: no labelled solution of a 'synthetic' source, so no agreement metrics"
     else:
-        metrics["oracle.bad_rate"] = bad_rate([s.oracle for s in labelled if s.oracle is not None])
+        oracle = [s.oracle for s in labelled if s.oracle is not None]
+        metrics["oracle.bad_rate"] = bad_rate(oracle)
+        metrics.update(trivial_baselines(oracle))
     return metrics
+
+
+BASELINE_KEYS = ("step_agreement", "balanced_accuracy", "bad_precision", "bad_recall", "bad_f1", "first_error_acc")
+
+
+def trivial_baselines(oracle: list[list[bool]]) -> dict[str, float]:
+    """``baseline.all_good.<k>`` and ``baseline.all_bad.<k>`` (k in :data:`BASELINE_KEYS`): how
+    labellers that call every step good, or every step bad, score against ``oracle``. Their
+    step agreement is the oracle's good / bad step share; balanced accuracy 0.5."""
+    if not oracle:
+        return {}
+    out = {}
+    for name, value in (("all_good", True), ("all_bad", False)):
+        agree = label_agreement([[value] * len(o) for o in oracle], oracle)
+        out.update({f"baseline.{name}.{k}": agree[k] for k in BASELINE_KEYS})
+    return out
 
 
 def method_metrics(name: str, ml: MethodLabels, labelled: list[Solution]) -> dict:
@@ -54,7 +79,7 @@ def method_metrics(name: str, ml: MethodLabels, labelled: list[Solution]) -> dic
         return m
     oracle = [labelled[ml.index[j]].oracle for j in with_oracle]
     agree = label_agreement([ml.hard[j] for j in with_oracle], oracle)
-    for key in ("step_agreement", "bad_precision", "bad_recall", "bad_f1", "first_error_acc"):
+    for key in BASELINE_KEYS + ("oracle_bad_rate",):
         m[f"{name}.{key}"] = agree[key]
     if name == "mc_soft":
         auc = good_auc([ml.soft[j] for j in with_oracle], oracle)
@@ -76,19 +101,53 @@ def rollout_ratio(by_method: dict[str, MethodLabels]) -> dict:
     return {"first_error.rollout_ratio_vs_mc": spent_on(by_method["first_error"]) / mc_total if mc_total else 0.0}
 
 
+COLUMNS = (
+    "step_agreement",
+    "trivial",
+    "balanced_accuracy",
+    "bad_precision",
+    "bad_recall",
+    "bad_f1",
+    "first_error_acc",
+    "rollouts_per_step",
+)
+"""The comparison table's columns; ``trivial``: the all-good / all-bad labellers' step agreement
+on the same steps as the row (a method compared on a subset has its own)."""
+
+
+def _row(label: str, prefix: str, metrics: dict, bad: float | None) -> str:
+    """One table row of the keys ``<prefix>.<column>``; ``bad``: the oracle bad rate of its steps."""
+    cells = []
+    for c in COLUMNS:
+        if c == "trivial":
+            cells.append("n/a" if bad is None else f"{1 - bad:.3f} / {bad:.3f}")
+        elif c == "rollouts_per_step" and prefix.startswith("baseline."):
+            cells.append("0")
+        else:
+            cells.append(f"{metrics[f'{prefix}.{c}']:.3f}" if f"{prefix}.{c}" in metrics else "n/a")
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
 def comparison_table(metrics: dict) -> str:
-    """Markdown table of the methods' agreement with the oracle and their cost."""
-    cols = ("step_agreement", "bad_precision", "bad_recall", "bad_f1", "first_error_acc", "rollouts_per_step")
-    lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    """Markdown table of the methods' agreement with the oracle and their cost, with the trivial
+    labellers (all good, all bad) as rows and, per method, their agreement on the same steps."""
+    head = ["all-good / all-bad agreement, same steps" if c == "trivial" else c for c in COLUMNS]
+    lines = ["| method | " + " | ".join(head) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for m in LABEL_METHODS:
-        if f"{m}.rollouts" not in metrics:
-            continue
-        cells = [f"{metrics[f'{m}.{c}']:.3f}" if f"{m}.{c}" in metrics else "n/a" for c in cols]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        if f"{m}.rollouts" in metrics:
+            lines.append(_row(m, m, metrics, metrics.get(f"{m}.oracle_bad_rate")))
+    for name in ("all_good", "all_bad"):
+        if f"baseline.{name}.step_agreement" in metrics:
+            lines.append(_row(f"baseline: {name.replace('_', ' ')}", f"baseline.{name}", metrics, metrics.get("oracle.bad_rate")))
     notes = [
         f"solutions labelled: {metrics['num_labelled_solutions']} (skipped, no steps: {metrics['skipped_no_steps']}); "
         f"policy solve rate {metrics['policy_solve_rate']:.3f}"
     ]
+    if "oracle.bad_rate" in metrics:
+        notes.append(
+            f"oracle bad-step rate {metrics['oracle.bad_rate']:.3f}: calling every step bad agrees on that share of steps; "
+            "balanced accuracy (mean recall on good and on bad steps) is 0.5 for either trivial labeller"
+        )
     if "oracle_note" in metrics:
         notes.append(metrics["oracle_note"])
     if "first_error.rollout_ratio_vs_mc" in metrics:

@@ -153,7 +153,10 @@ def read_stepwise(path: str | Path) -> list[dict]:
 
 
 def own_label_records(ds) -> list[dict]:
-    """Records from ``data/labels`` (``tasks/label.py``'s dataset), with their oracle labels."""
+    """Records from ``data/labels`` (``tasks/label.py``'s dataset), with their oracle labels.
+
+    Rows without a step are left out: ``len(ds) - len(out)`` of them, which the caller counts
+    (:func:`prmflow.prm.training.load_records`)."""
     cols = set(ds.column_names)
     out = []
     for r in ds:
@@ -181,21 +184,35 @@ class StepwiseDataset(torch.utils.data.Dataset):
     """Encoded records: ``{"input_ids": list[int], "prompt_len": int, "step_ends": list[int],
     "targets": list[float]}``.
 
-    Sequences longer than ``max_length`` lose their last tokens and the steps that ended there.
+    Sequences longer than ``max_length`` lose their last tokens and the steps that ended there;
+    a record left with no step end is dropped. ``counts`` says how many of each:
+    ``records_in = records_used + dropped_no_step_in_context`` and
+    ``steps_in = steps_used + steps_truncated`` (a dropped record's steps count as truncated).
     """
 
     def __init__(self, records: Sequence[Mapping], tokenizer, soft: bool, max_length: int | None = None):
         self.items = []
+        steps_in = 0
         for r in records:
             enc = encode_steps(tokenizer, r["prompt"], r["completions"])
             ys = targets(r, soft)
             ids, ends = enc.ids, enc.ends
+            steps_in += len(ends)
             if max_length is not None and len(ids) > max_length:
                 ids = ids[:max_length]
                 ys = [y for e, y in zip(ends, ys) if e < max_length]
                 ends = [e for e in ends if e < max_length]
             if ends:
                 self.items.append({"input_ids": ids, "prompt_len": min(enc.prompt_len, len(ids)), "step_ends": ends, "targets": ys})
+        steps_used = sum(len(it["step_ends"]) for it in self.items)
+        self.counts = {
+            "records_in": len(records),
+            "records_used": len(self.items),
+            "dropped_no_step_in_context": len(records) - len(self.items),
+            "steps_in": steps_in,
+            "steps_used": steps_used,
+            "steps_truncated": steps_in - steps_used,
+        }
 
     def __len__(self) -> int:
         return len(self.items)

@@ -5,6 +5,14 @@ Every scorer (the learned PRM and the training-free policy confidence) is judged
 step ROC-AUC and bad-step F1, ProcessBench first-error F1 (:mod:`prmflow.prm.metrics`), and
 best-of-N reranking of ``prm.best_of_n`` samples per eval problem against majority vote, a
 random pick and pass@N.
+
+Which data each number is on. The held-out prompts are split again, by prompt
+(:func:`calibration_split`): the *calibration* records serve only to choose the threshold
+(unless ``prm.threshold`` fixes it) and are reported on nowhere; ``<scorer>.test``,
+``.test_reach`` and ``.test_oracle`` are on the *test* records only. ``<scorer>.chains`` are on
+fresh policy samples of eval problems, against the oracle; no choice is made on them. Chains
+without a step are left out of the step metrics and the ROC, and counted:
+``<scorer>.chains.num_samples = .num_scored + .skipped_no_steps``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import sample
 from prmflow.prm.metrics import best_of_n, best_threshold, first_error_f1, roc_curve, step_metrics
 from prmflow.prm.scorers import calibrate
+from prmflow.prm.training import split_by_prompt
 from prmflow.problems.synthetic import oracle_step_labels
 from reward.parse import extract_answer, reference_answer
 
@@ -71,11 +80,14 @@ def label_metrics(scores: list[list[float]], labels: list[list[bool]], threshold
     return out
 
 
-def raw_scores(scorer, held: list[dict], chains: Chains, batch_size: int) -> dict[str, list[list[float]]]:
-    """A scorer's step scores on the held-out records and on the eval chains."""
-    held_scores = scorer.score_steps([r["prompt"] for r in held], [r["completions"] for r in held], batch_size) if held else []
-    chain_scores = scorer.score(chains.prompts, chains.texts, batch_size) if chains.texts else []
-    return {"held": held_scores, "chains": chain_scores}
+def raw_scores(scorer, splits: dict[str, list[dict]], chains: Chains, batch_size: int) -> dict[str, list[list[float]]]:
+    """A scorer's step scores on each split of held-out records (by name) and on the eval chains."""
+    out = {
+        name: scorer.score_steps([r["prompt"] for r in recs], [r["completions"] for r in recs], batch_size) if recs else []
+        for name, recs in splits.items()
+    }
+    out["chains"] = scorer.score(chains.prompts, chains.texts, batch_size) if chains.texts else []
+    return out
 
 
 def reachable(held: list[dict]) -> list[list[bool]]:
@@ -84,33 +96,60 @@ def reachable(held: list[dict]) -> list[list[bool]]:
     return [[s > 0 for s in r["soft_labels"]] for r in held]
 
 
-def choose_threshold(held_scores: list[list[float]], held: list[dict], fixed: float | None) -> float:
-    """``fixed``, or the raw score threshold with the best first-error F1 on the held-out records."""
+def with_steps(scores: list[list[float]], labels: list[list[bool]]) -> tuple[list[list[float]], list[list[bool]], int]:
+    """``(scores, labels, skipped)`` of the chains with at least one scored step: a chain with
+    none (no step line) has nothing to judge step by step; ``skipped`` counts them.
+
+    >>> with_steps([[0.9], [], [0.2]], [[True], [], [False]])
+    ([[0.9], [0.2]], [[True], [False]], 1)
+    """
+    keep = [i for i, s in enumerate(scores) if s]
+    return [scores[i] for i in keep], [labels[i] for i in keep], len(scores) - len(keep)
+
+
+def calibration_split(held: list[dict], cfg: PrmConfig) -> tuple[list[dict], list[dict]]:
+    """``(calibration, test)``: ``prm.calibration_fraction`` of the held-out prompts (seeded by
+    ``prm.seed``, all solutions of a prompt on one side) choose the threshold, the rest are
+    the test records. With ``prm.threshold`` fixed nothing is chosen: every record is test."""
+    if cfg.threshold is not None:
+        return [], held
+    test, calib = split_by_prompt(held, cfg.calibration_fraction, cfg.seed)
+    return calib, test
+
+
+def choose_threshold(calib_scores: list[list[float]], calib: list[dict], fixed: float | None) -> tuple[float, str]:
+    """``(threshold, how it was chosen)``: ``fixed``, else the raw score threshold with the best
+    first-error F1 on the calibration records, else (none) 0.5."""
     if fixed is not None:
-        return fixed
-    return best_threshold(held_scores, reachable(held)) if held else 0.5
+        return fixed, "fixed (prm.threshold)"
+    if not calib:
+        return 0.5, "0.5: no calibration records (one held-out prompt or none)"
+    return best_threshold(calib_scores, reachable(calib)), f"best first-error F1 on {len(calib)} calibration records"
 
 
-def scorer_metrics(name: str, scores: dict[str, list[list[float]]], held: list[dict], chains: Chains, threshold: float) -> dict[str, float]:
-    """All metrics of one scorer's ``scores`` (flat keys under ``name.``), judged at ``threshold``."""
+def scorer_metrics(name: str, scores: dict[str, list[list[float]]], test: list[dict], chains: Chains, threshold: float) -> dict[str, float]:
+    """All metrics of one scorer's ``scores`` (flat keys under ``name.``), judged at ``threshold``:
+    ``test*`` on the test records, ``chains`` and ``best_of_N`` on the eval chains."""
     m: dict[str, float] = {}
-    held_scores, chain_scores = scores["held"], scores["chains"]
-    if held:
-        m.update(label_metrics(held_scores, [r["labels"] for r in held], threshold, f"{name}.heldout"))
-        m.update(label_metrics(held_scores, reachable(held), threshold, f"{name}.heldout_reach"))
-        with_oracle = [i for i, r in enumerate(held) if r.get("oracle_labels")]
+    test_scores, chain_scores = scores["test"], scores["chains"]
+    if test:
+        m.update(label_metrics(test_scores, [r["labels"] for r in test], threshold, f"{name}.test"))
+        m.update(label_metrics(test_scores, reachable(test), threshold, f"{name}.test_reach"))
+        with_oracle = [i for i, r in enumerate(test) if r.get("oracle_labels")]
         if with_oracle:
             m.update(
                 label_metrics(
-                    [held_scores[i] for i in with_oracle],
-                    [held[i]["oracle_labels"] for i in with_oracle],
+                    [test_scores[i] for i in with_oracle],
+                    [test[i]["oracle_labels"] for i in with_oracle],
                     threshold,
-                    f"{name}.heldout_oracle",
+                    f"{name}.test_oracle",
                 )
             )
     if chains.oracle is not None:
-        keep = [i for i, s in enumerate(chain_scores) if s]
-        m.update(label_metrics([chain_scores[i] for i in keep], [chains.oracle[i] for i in keep], threshold, f"{name}.chains"))
+        scored, oracle, skipped = with_steps(chain_scores, chains.oracle)
+        m.update(label_metrics(scored, oracle, threshold, f"{name}.chains"))
+        m.update({f"{name}.chains.num_samples": len(chain_scores), f"{name}.chains.num_scored": len(scored)})
+        m[f"{name}.chains.skipped_no_steps"] = skipped
     if chains.texts:
         bon = best_of_n(
             chains.groups(chain_scores),
@@ -123,18 +162,20 @@ def scorer_metrics(name: str, scores: dict[str, list[list[float]]], held: list[d
 
 
 def evaluate_scorer(
-    scorer, name: str, held: list[dict], chains: Chains, cfg: PrmConfig
+    scorer, name: str, calib: list[dict], test: list[dict], chains: Chains, cfg: PrmConfig
 ) -> tuple[dict[str, float], dict[str, list[list[float]]], float]:
-    """``(metrics, scores, raw threshold)`` of one scorer, the threshold rule and calibration
-    of ``cfg`` applied as the saved PRM would apply them."""
-    scores = raw_scores(scorer, held, chains, cfg.batch_size_eval)
-    t = choose_threshold(scores["held"], held, cfg.threshold)
+    """``(metrics, scores, raw threshold)`` of one scorer: the threshold chosen on ``calib``
+    (:func:`choose_threshold`; how: ``<name>.threshold_rule``, text), the metrics on ``test`` and ``chains`` only, the calibration
+    of ``cfg`` applied as the saved PRM would apply it. ``scores``: ``test`` and ``chains``."""
+    scores = raw_scores(scorer, {"calibration": calib, "test": test}, chains, cfg.batch_size_eval)
+    t, rule = choose_threshold(scores.pop("calibration"), calib, cfg.threshold)
     judged_at = t
     if cfg.calibrate and t != 0.5:
         scores = {k: calibrate_scores(v, t) for k, v in scores.items()}
         judged_at = 0.5
-    m = scorer_metrics(name, scores, held, chains, judged_at)
+    m = scorer_metrics(name, scores, test, chains, judged_at)
     m[f"{name}.threshold"] = t
+    m[f"{name}.threshold_rule"] = rule
     return m, scores, t
 
 
@@ -164,13 +205,13 @@ def summary_table(m: dict) -> str:
     """Markdown table: the learned PRM against the confidence baseline."""
     n = next((k.split(".")[1] for k in m if k.startswith("prm.best_of_")), None)
     rows = [
-        ("step AUC, held-out oracle", "heldout_oracle.step_auc"),
+        ("step AUC, held-out test records (oracle)", "test_oracle.step_auc"),
         ("step AUC, eval chains (oracle)", "chains.step_auc"),
         ("bad-step F1, eval chains", "chains.bad_f1"),
-        ("first-error F1, held-out labels", "heldout.first_error_f1"),
-        ("first-error F1, held-out oracle", "heldout_oracle.first_error_f1"),
+        ("first-error F1, held-out test records (labels)", "test.first_error_f1"),
+        ("first-error F1, held-out test records (oracle)", "test_oracle.first_error_f1"),
         ("first-error F1, eval chains (oracle)", "chains.first_error_f1"),
-        ("threshold (raw score)", "threshold"),
+        ("threshold (raw score, chosen on calibration records)", "threshold"),
     ]
     if n:
         rows += [(f"{n} pick by min", f"{n}.prm_min"), (f"{n} pick by product", f"{n}.prm_product"), (f"{n} pick by last", f"{n}.prm_last")]
@@ -187,17 +228,16 @@ def summary_table(m: dict) -> str:
 
 
 def roc_curves(
-    scores_by_name: dict[str, dict[str, list[list[float]]]], held: list[dict], chains: Chains
+    scores_by_name: dict[str, dict[str, list[list[float]]]], test: list[dict], chains: Chains
 ) -> dict[str, list[tuple[float, float]]]:
     """ROC points per scorer: on the eval chains against the oracle when there is one, else on
-    the held-out records against "reachable" labels."""
+    the held-out test records against "reachable" labels."""
     curves: dict[str, list] = {}
     for name, s in scores_by_name.items():
         if chains.oracle is not None:
-            keep = [i for i, x in enumerate(s["chains"]) if x]
-            curves[name] = roc_curve([s["chains"][i] for i in keep], [chains.oracle[i] for i in keep])
-        elif held:
-            curves[name] = roc_curve(s["held"], reachable(held))
+            curves[name] = roc_curve(*with_steps(s["chains"], chains.oracle)[:2])
+        elif test:
+            curves[name] = roc_curve(s["test"], reachable(test))
     return curves
 
 

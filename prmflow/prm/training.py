@@ -24,25 +24,35 @@ LogFn = Callable[[dict, int], None]
 """``log_fn(metrics, step)``: training curve (MLflow in the CLI)."""
 
 
-def load_records(params: Params, labels_dir: str | Path | None, history_dir: str | Path | None = None) -> list[dict]:
+def load_records(params: Params, labels_dir: str | Path | None, history_dir: str | Path | None = None) -> tuple[list[dict], dict[str, int]]:
     """Training pool: own labels (with ``oracle_labels`` where known), earlier iterations' labels
-    (one folder each under ``history_dir``), then external records."""
+    (one folder each under ``history_dir``), then external records; and its counts:
+    ``records_read = records + dropped_no_steps`` (label rows without a step; external records
+    with none are refused by validation instead)."""
     cfg = params.prm
     records: list[dict] = []
+    read = 0
+    label_dirs = []
     if cfg.use_own_labels:
         if labels_dir is None or not Path(labels_dir).exists():
             raise FileNotFoundError(f"{labels_dir}: no step labels; run the label stage or set prm.use_own_labels: false")
-        records += own_label_records(workspace.load_labels(labels_dir))
+        label_dirs.append(Path(labels_dir))
     if history_dir is not None:
         if not Path(history_dir).is_dir():
             raise FileNotFoundError(f"{history_dir}: earlier iterations' labels not found (flow_state.yaml: label_history)")
-        for old in sorted(d for d in Path(history_dir).iterdir() if d.is_dir()):
-            records += own_label_records(workspace.load_labels(old))
+        label_dirs += sorted(d for d in Path(history_dir).iterdir() if d.is_dir())
+    for d in label_dirs:
+        ds = workspace.load_labels(d)
+        read += len(ds)
+        records += own_label_records(ds)
+    dropped = read - len(records)
     if cfg.extra_data:
-        records += read_stepwise(cfg.extra_data)
+        extra = read_stepwise(cfg.extra_data)
+        read += len(extra)
+        records += extra
     if not records:
         raise ValueError("no PRM training records: prm.use_own_labels is false and prm.extra_data is not set")
-    return records
+    return records, {"records_read": read, "dropped_no_steps": dropped, "records": len(records)}
 
 
 def split_by_prompt(records: list[dict], eval_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -76,13 +86,17 @@ def build_model(params: Params, policy_dir: str | Path):
 
 
 def train_model(model, tokenizer, records: list[dict], params: Params, work_dir: Path, log_fn: LogFn | None = None) -> dict:
-    """Train ``model`` in place with the transformers ``Trainer``; return its train metrics."""
+    """Train ``model`` in place with the transformers ``Trainer``; return its train metrics:
+    ``train_steps`` (optimizer steps), ``train_loss``, ``train_runtime_s`` and what the model's
+    context kept of ``records`` (:class:`StepwiseDataset`'s counts): ``train.records_used``,
+    ``train.dropped_no_step_in_context``, ``train.steps_used``, ``train.steps_truncated``."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     cfg = params.prm
     ds = StepwiseDataset(records, tokenizer, soft=cfg.soft_labels, max_length=getattr(model.config, "max_position_embeddings", None))
+    counts = {f"train.{k}": v for k, v in ds.counts.items() if k not in ("records_in", "steps_in")}
     if not len(ds) or cfg.max_steps == 0:
-        return {"train_steps": 0, "train_records": len(ds), "train_loss": float("nan"), "train_runtime_s": 0.0}
+        return {"train_steps": 0, **counts, "train_loss": float("nan"), "train_runtime_s": 0.0}
     train_backbone = cfg.backbone_learning_rate > 0
     model.backbone.requires_grad_(train_backbone)
     groups = [{"params": model.head_parameters(), "lr": cfg.learning_rate}]
@@ -127,7 +141,7 @@ def train_model(model, tokenizer, records: list[dict], params: Params, work_dir:
     model.eval()
     return {
         "train_steps": int(trainer.state.global_step),
-        "train_records": len(ds),
+        **counts,
         "train_loss": float(result.training_loss),
         "train_runtime_s": float(result.metrics["train_runtime"]),
     }

@@ -13,7 +13,9 @@ The stats say what the advantages were built from: ``reward/sequence`` (the mixe
 reward), ``reward/<term>`` for each term, and in step modes ``reward/process_step`` (the mean
 step score that the step advantages came from); ``verifier/errors`` and ``verifier/timeouts``
 count the outcome verdicts that were not a judgement of the answer. A step with more than
-``rl.max_verifier_errors`` errors fails (:class:`reward.outcome.VerifierError`).
+``rl.max_verifier_errors`` errors fails (:class:`reward.outcome.VerifierError`). The batch's step
+counts of :func:`step_credit_counts` say how many scored steps got credit (``reward/steps_without_end``:
+scored steps that got none).
 """
 
 from __future__ import annotations
@@ -88,13 +90,33 @@ class Rewarder:
             ends = [step_end_positions(pc) for pc in pieces]
             token_adv = token_advantages(seq_adv, n_tokens, step_adv, ends, rl.weight("process"))
             stats["reward/process_step"] = _mean([x for s in step_scores for x in s])
-            stats["reward/steps_without_end"] = float(sum(max(0, len(s) - len(e)) for s, e in zip(step_scores, ends)))
+            stats.update({f"reward/{k}": float(v) for k, v in step_credit_counts(step_scores, ends).items()})
             stats.pop("reward/process", None)  # the step advantages, not this aggregate, were trained on
         else:
             token_adv = token_advantages(seq_adv, n_tokens)
         if step_scores is not None:
             stats.update(prm_monitors(process_rewards(step_scores, "min"), parts["outcome"]))
         return token_adv, stats
+
+
+def step_credit_counts(step_scores: list[list[float]], ends: list[list[int]]) -> dict[str, int]:
+    """How many PRM step scores became step credit, over a batch.
+
+    :func:`reward.hybrid.token_advantages` credits the first ``min(len(scores), len(ends))``
+    steps of a completion: a scored step with no end in the tokens (cut at ``max_new_tokens``
+    before its newline) gets none, nor does a token-found end with no score. So
+    ``steps_scored = steps_credited + steps_without_end``.
+
+    >>> step_credit_counts([[0.9, 0.8], []], [[2], [3]])
+    {'steps_scored': 2, 'steps_credited': 1, 'steps_without_end': 1, 'step_ends_without_score': 1}
+    """
+    credited = [min(len(s), len(e)) for s, e in zip(step_scores, ends, strict=True)]
+    return {
+        "steps_scored": sum(map(len, step_scores)),
+        "steps_credited": sum(credited),
+        "steps_without_end": sum(len(s) - k for s, k in zip(step_scores, credited)),
+        "step_ends_without_score": sum(len(e) - k for e, k in zip(ends, credited)),
+    }
 
 
 def prm_monitors(prm_min: list[float], outcome: list[float]) -> dict[str, float]:

@@ -164,8 +164,13 @@ def progress_line(row: dict, steps: int) -> str:
     return line + (f" eval_acc={row['eval/greedy_acc']:.3f}" if "eval/greedy_acc" in row else "")
 
 
+STEP_COUNTS = ("reward/steps_scored", "reward/steps_credited", "reward/steps_without_end", "reward/step_ends_without_score")
+"""Per-RL-step counts of :func:`prmflow.rl.rewarder.step_credit_counts`, totalled by :func:`summarize`."""
+
+
 def summarize(history: list[dict], rl: RLConfig) -> dict:
-    """The stage's metrics: means over the last (up to) 10 steps, and the eval curve's ends."""
+    """The stage's metrics: means over the last (up to) 10 steps, the eval curve's ends, and
+    ``total_<count>`` of each step-credit count over the run (:data:`STEP_COUNTS`)."""
     last = [h for h in history if "reward/sequence" in h][-max(1, min(10, len(history))) :]
     evals = [h for h in history if "eval/greedy_acc" in h]
     out = {"steps": rl.steps}
@@ -187,6 +192,10 @@ def summarize(history: list[dict], rl: RLConfig) -> dict:
     if evals:
         out["eval_greedy_acc_start"] = evals[0]["eval/greedy_acc"]
         out["eval_greedy_acc_end"] = evals[-1]["eval/greedy_acc"]
+    for key in STEP_COUNTS:  # over the whole run: a step cut from the credit counts wherever it happened
+        vals = [h[key] for h in history if key in h]
+        if vals:
+            out[f"total_{key.split('/', 1)[1]}"] = sum(vals)
     return out
 
 

@@ -83,6 +83,34 @@ def test_split_by_prompt_keeps_prompts_together():
     assert split_by_prompt([{"prompt": "a"}], 0.5, 0) == ([{"prompt": "a"}], [])
 
 
+def assert_counts_add_up(m: dict) -> None:
+    """Every record and step read is either used or counted as dropped, with its reason."""
+    assert m["records_read"] == m["records"] + m["dropped_no_steps"]
+    assert m["records"] == m["train_records"] + m["heldout_records"]
+    assert m["heldout_records"] == m["calibration_records"] + m["test_records"]
+    assert m["train_records"] == m["train.records_used"] + m["train.dropped_no_step_in_context"]
+    assert m["train_steps_labelled"] == m["train.steps_used"] + m["train.steps_truncated"]
+    for name in ("prm", "confidence"):  # eval chains: 2 problems x best_of_n 2, step-less ones counted
+        assert m[f"{name}.chains.num_samples"] == 4
+        assert m[f"{name}.chains.num_scored"] + m[f"{name}.chains.skipped_no_steps"] == 4
+
+
+def test_stage_counts_dropped_records_and_cut_steps(workspace):
+    """A step-less label row is counted, not lost (cut steps: tests/prmflow/prm/test_data.py)."""
+    from prmflow import workspace as ws
+    from tasks.train_prm import run as train_prm
+
+    tmp_path, params = workspace
+    rows = fake_label_rows(6)
+    empty = dict(rows[0], id="empty", completions=[], labels=[], soft_labels=[], oracle_labels=[])
+    ws.save_labels(rows + [empty], tmp_path / "data/labels")
+    params.prm.max_steps = 1
+    m = train_prm(params)
+    assert m["records_read"] == 13 and m["dropped_no_steps"] == 1 and m["records"] == 12
+    assert m["train.steps_truncated"] == 0 and m["train.records_used"] == m["train_records"] == 8  # all fit the context
+    assert_counts_add_up(m)
+
+
 def test_stage_trains_saves_and_reloads(workspace):
     from prmflow.prm.model import PRM_CONFIG
     from prmflow.prm.scorers import PRMScorer
@@ -93,10 +121,13 @@ def test_stage_trains_saves_and_reloads(workspace):
     m = train_prm(params, log_fn=lambda metrics, step: curve.append((step, metrics)))
 
     assert m["train_steps"] == 4 and m["records"] == 12 and m["heldout_records"] == 4
+    assert m["calibration_records"] == m["test_records"] == 2  # one held-out prompt each
+    assert m["prm.threshold_rule"] == "best first-error F1 on 2 calibration records"
+    assert_counts_add_up(m)
     assert curve and all("train/loss" in x for _, x in curve)
     for name in ("prm", "confidence"):
         assert 0 < m[f"{name}.threshold"] < 1
-        assert 0 <= m[f"{name}.heldout_oracle.step_auc"] <= 1
+        assert 0 <= m[f"{name}.test_oracle.step_auc"] <= 1
         assert 0 <= m[f"{name}.best_of_2.prm_min"] <= 1
     assert "prm.chains.first_error_f1" in m or "prm.chains.step_auc" not in m
     assert {"best_of_2.majority", "best_of_2.random", "best_of_2.oracle"} <= set(m)
@@ -126,7 +157,7 @@ def test_stage_trains_on_external_data_only(workspace):
     params.prm.soft_labels = False
     m = train_prm(params)
     assert m["records"] == 8 and m["train_steps"] == 4
-    assert "prm.heldout_oracle.step_auc" not in m  # external data has no oracle
+    assert "prm.test_oracle.step_auc" not in m  # external data has no oracle
 
 
 def test_bad_external_data_stops_the_stage_naming_the_record(workspace):
@@ -156,7 +187,7 @@ def test_cli_logs_metrics_and_registers_the_prm(workspace, monkeypatch, capsys):
 
     runs = mlflow.search_runs(experiment_names=["prmflow"], output_format="list")
     assert len(runs) == 1 and runs[0].info.run_name == "train_prm"
-    assert "prm.heldout_oracle.step_auc" in runs[0].data.metrics and runs[0].data.params["max_steps"] == "2"
+    assert "prm.test_oracle.step_auc" in runs[0].data.metrics and runs[0].data.params["max_steps"] == "2"
     client = mlflow.MlflowClient()
     versions = client.search_model_versions("name='prmflow-prm'")
     assert len(versions) == 1

@@ -4,7 +4,7 @@ import pytest
 
 from prmflow.evaluation import champion
 from prmflow.evaluation.champion import apply_gate
-from prmflow.evaluation.monitors import monitors
+from prmflow.evaluation.monitors import monitors, skipped_monitors
 from prmflow.evaluation.policy import Evaluation, gate_scores
 
 
@@ -113,3 +113,8 @@ def test_a_failed_copy_moves_the_alias_back(tmp_path, monkeypatch):
         apply_gate(PROMOTE, cand, champ, registry=True)
     assert str(client.get_model_version_by_alias("prmflow-policy", "champion").version) == "1"
     assert not champ.exists()
+
+
+def test_prm_monitors_are_skipped_with_a_reason_without_a_prm():
+    assert skipped_monitors(None) == {"prm_outcome_disagreement": "no PRM", "prm_high_on_wrong": "no PRM"}
+    assert skipped_monitors(object()) == {}

@@ -38,3 +38,42 @@ def test_monitor_over_threshold_refuses_even_a_better_candidate():
     assert not d.promote and "step_inflation" in d.reason
     ok = decide([1] * 90 + [0] * 10, [0] * 100, monitors={"step_inflation": 1.1}, thresholds={"step_inflation": 1.5})
     assert ok.promote
+
+
+def test_every_monitor_is_listed_as_checked_skipped_or_tripped():
+    # step_inflation 1.2 <= 1.5: checked; prm_outcome_disagreement has no value (no PRM): skipped
+    # with the caller's reason; prm_high_on_wrong has a value but no threshold: skipped, not checked.
+    d = decide(
+        [1, 1, 1, 0],
+        None,
+        monitors={"step_inflation": 1.2, "prm_high_on_wrong": 0.25},
+        thresholds={"step_inflation": 1.5, "prm_outcome_disagreement": 0.5},
+        skipped={"prm_outcome_disagreement": "no PRM"},
+    )
+    assert d.promote
+    assert d.to_dict()["monitors"] == [
+        {"name": "step_inflation", "status": "checked", "value": 1.2, "threshold": 1.5, "note": ""},
+        {"name": "prm_outcome_disagreement", "status": "skipped", "value": None, "threshold": 0.5, "note": "no PRM"},
+        {"name": "prm_high_on_wrong", "status": "skipped", "value": 0.25, "threshold": None, "note": "no threshold: reported only"},
+    ]
+    assert d.reason == (
+        "no champion yet; monitors: step_inflation 1.200 <= 1.500, prm_outcome_disagreement skipped (no PRM), "
+        "prm_high_on_wrong skipped (no threshold: reported only)"
+    )
+
+
+def test_all_tripped_monitors_are_named_and_nan_is_not_a_pass():
+    d = decide(
+        [1, 1],
+        [0, 0],
+        monitors={"a": 2.0, "b": 0.9, "c": math.nan},
+        thresholds={"a": 1.5, "b": 0.5, "c": 0.5},
+    )
+    assert not d.promote
+    assert [c["status"] for c in d.to_dict()["monitors"]] == ["tripped", "tripped", "skipped"]
+    assert d.monitors[2].note == "no value"  # nan: not computed, so not a pass either
+    assert d.reason.startswith("monitor tripped: a 2.000 > 1.500, b 0.900 > 0.500;")
+    assert (d.candidate, d.champion, d.diff, d.margin) == (1.0, 0.0, 1.0, 0.0)
+    # a monitor missing with no reason given still shows up
+    e = decide([1], None, monitors={}, thresholds={"a": 1.0})
+    assert e.to_dict()["monitors"][0]["note"] == "no value"

@@ -135,6 +135,9 @@ def test_label_agreement_by_hand():
     assert m["first_error_acc"] == pytest.approx(1 / 3)
     assert m["oracle_bad_rate"] == pytest.approx(5 / 9)
     assert m["pred_bad_rate"] == pytest.approx(5 / 9)
+    # good class: 4 oracle-good steps (sol0 steps 0,1; sol1), 3 predicted good (not sol0 step 1)
+    assert m["good_recall"] == pytest.approx(3 / 4)
+    assert m["balanced_accuracy"] == pytest.approx((3 / 4 + 4 / 5) / 2)
 
 
 def test_label_agreement_zero_division_conventions():
@@ -144,6 +147,8 @@ def test_label_agreement_zero_division_conventions():
     missed = label_agreement(all_good, [[True, False], [True]])  # nothing predicted bad
     assert missed["bad_precision"] == 0.0 and missed["bad_recall"] == 0.0 and missed["bad_f1"] == 0.0
     assert missed["first_error_acc"] == 0.5
+    # balanced accuracy averages over the classes the oracle has: all-good oracle, good recall only
+    assert perfect["balanced_accuracy"] == 1.0 and label_agreement([[False]], all_good[1:])["balanced_accuracy"] == 0.0
 
 
 def test_label_agreement_checks_lengths():

@@ -117,6 +117,12 @@ def test_first_error_only_without_comparison():
     assert "mc_hard.rollouts" not in m and "first_error.rollout_ratio_vs_mc" not in m
     assert all(desc.startswith("first_error") for desc, _, _ in calls)
     assert "| first_error |" in comparison_table(m)
+    # 13 oracle steps, 4 bad (B: 2, C: 2): the trivial labellers, for comparison
+    assert m["oracle.bad_rate"] == m["baseline.all_bad.step_agreement"] == pytest.approx(4 / 13)
+    assert m["baseline.all_good.step_agreement"] == pytest.approx(9 / 13)
+    assert m["baseline.all_bad.bad_f1"] == pytest.approx(8 / 17)  # precision 4/13, recall 1
+    assert m["baseline.all_good.first_error_acc"] == pytest.approx(3 / 5)  # A, D, F have no error
+    assert m["first_error.balanced_accuracy"] == 1.0 and m["first_error.oracle_bad_rate"] == pytest.approx(4 / 13)
 
 
 def test_comparison_on_a_subset_of_problems():

@@ -158,3 +158,28 @@ def test_dataset_truncation_drops_steps_past_max_length():
     ds = StepwiseDataset([rec], tok, soft=False, max_length=enc.ends[0] + 1)
     assert ds[0]["step_ends"] == [enc.ends[0]] and ds[0]["targets"] == [1.0]
     assert len(StepwiseDataset([rec], tok, soft=False, max_length=enc.prompt_len)) == 0
+
+
+def test_dataset_counts_every_drop_and_cut_step():
+    tok = build_tokenizer()
+    two = {"prompt": "a=7;b=a*3;c=b-4;c=?\n", "completions": ["b=7*3=21", "c=21-4=17"], "labels": [True, False]}
+    one = {"prompt": "a=7;b=a*3;b=?\n", "completions": ["b=7*3=21"], "labels": [True]}
+    long_prompt = {"prompt": "a=7;b=a*3;c=b-4;d=c+5;e=d*2;f=e-1;f=?\n", "completions": ["b=7*3=21"], "labels": [True]}
+    enc_two, enc_one, enc_long = (encode_steps(tok, r["prompt"], r["completions"]) for r in (two, one, long_prompt))
+    cut = enc_two.ends[0] + 1  # `two` keeps its first step only
+    assert enc_one.ends[-1] < cut <= enc_long.ends[0]  # `one` fits whole; `long_prompt` has no step end inside
+    ds = StepwiseDataset(
+        [dict(r, soft_labels=[float(x) for x in r["labels"]]) for r in (two, one, long_prompt)], tok, soft=False, max_length=cut
+    )
+    # 3 records in: 2 used, 1 dropped (no step end in context); 4 steps in: 2 used, 2 cut
+    # (the second of `two`, and the only one of `long_prompt`)
+    assert ds.counts == {
+        "records_in": 3,
+        "records_used": 2,
+        "dropped_no_step_in_context": 1,
+        "steps_in": 4,
+        "steps_used": 2,
+        "steps_truncated": 2,
+    }
+    assert len(ds) == ds.counts["records_used"]
+    assert StepwiseDataset([dict(two, soft_labels=[1.0, 0.0])], tok, soft=False).counts["steps_truncated"] == 0

@@ -1,0 +1,51 @@
+"""The label report: agreement beside the trivial labellers' (all good, all bad), by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from prmflow.labeling.report import comparison_table, trivial_baselines
+
+ORACLE = [[True, False, False], [False]]  # 4 steps, 3 bad: the oracle's bad-step rate is 0.75
+
+
+def test_trivial_baselines_by_hand():
+    b = trivial_baselines(ORACLE)
+    # all good: right on the 1 good step of 4; finds no bad step (F1 0); first errors (1, 0) vs none
+    assert b["baseline.all_good.step_agreement"] == 0.25
+    assert b["baseline.all_good.balanced_accuracy"] == 0.5
+    assert b["baseline.all_good.bad_f1"] == 0.0
+    assert b["baseline.all_good.first_error_acc"] == 0.0
+    # all bad: agreement = the bad rate 0.75; bad precision 3/4, recall 1: F1 = 2 * 0.75 / 1.75
+    assert b["baseline.all_bad.step_agreement"] == 0.75
+    assert b["baseline.all_bad.balanced_accuracy"] == 0.5
+    assert b["baseline.all_bad.bad_f1"] == pytest.approx(6 / 7)
+    assert b["baseline.all_bad.first_error_acc"] == 0.5  # predicted first error 0: right for solution 1 only
+    assert trivial_baselines([]) == {}
+
+
+def test_comparison_table_prints_agreement_beside_the_baselines():
+    metrics = {
+        "num_labelled_solutions": 2,
+        "skipped_no_steps": 0,
+        "policy_solve_rate": 0.5,
+        "oracle.bad_rate": 0.75,
+        **trivial_baselines(ORACLE),
+        "mc_hard.rollouts": 8,
+        "mc_hard.rollouts_per_step": 2.0,
+        "mc_hard.step_agreement": 0.8,
+        "mc_hard.oracle_bad_rate": 0.75,
+        "mc_hard.balanced_accuracy": 0.7,
+        "mc_hard.bad_precision": 1.0,
+        "mc_hard.bad_recall": 0.5,
+        "mc_hard.bad_f1": 2 / 3,
+        "mc_hard.first_error_acc": 0.5,
+    }
+    lines = comparison_table(metrics).splitlines()
+    assert lines[0] == (
+        "| method | step_agreement | all-good / all-bad agreement, same steps | balanced_accuracy | bad_precision | bad_recall "
+        "| bad_f1 | first_error_acc | rollouts_per_step |"
+    )
+    assert "| mc_hard | 0.800 | 0.250 / 0.750 | 0.700 | 1.000 | 0.500 | 0.667 | 0.500 | 2.000 |" in lines
+    assert "| baseline: all good | 0.250 | 0.250 / 0.750 | 0.500 | 0.000 | 0.000 | 0.000 | 0.000 | 0 |" in lines
+    assert "| baseline: all bad | 0.750 | 0.250 / 0.750 | 0.500 | 0.750 | 1.000 | 0.857 | 0.500 | 0 |" in lines
