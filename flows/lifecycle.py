@@ -166,7 +166,8 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
         if overrides:
             logger.info("params for this run (params.yaml is put back afterwards): %s", " ".join(overrides))
         cfg = rp.params()
-        client, exp_id = MlflowClient(), tracking.setup(root)
+        exp_id = tracking.setup(root)  # first: the client below must talk to this project's store
+        client = MlflowClient()
         name = experiment_name or "lifecycle"
         top = client.create_run(exp_id, run_name=name, tags=tracking.run_tags())
         status, t_start = "FAILED", time.time()

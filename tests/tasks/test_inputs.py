@@ -1,14 +1,12 @@
 """Stage ``inputs``: a data file replaced in place re-runs curate; the same bytes re-run nothing."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from prmflow.inputs import data_inputs, hub_revision, path_digest
+from tests.conftest import dvc
 
 
 def gsm8k(path: Path, n: int, offset: int = 0) -> None:
@@ -20,13 +18,6 @@ def gsm8k(path: Path, n: int, offset: int = 0) -> None:
         for i in range(n)
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def dvc(proj, *args) -> str:
-    """``dvc`` of this venv, with this venv's ``python`` first on PATH (the stages' commands)."""
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([str(bin_dir / "dvc"), *args], cwd=proj, env=env, capture_output=True, text=True, check=True).stdout
 
 
 def test_a_data_file_rewritten_in_place_re_runs_curate_and_only_then(project):
