@@ -15,6 +15,7 @@ from prmflow.config import Params, load_params
 from prmflow.errors import reported
 from prmflow.io import atomic_write_json, write_jsonl
 from prmflow.problems.curation import COUNT_KEYS, curate_splits, difficulty_histogram
+from prmflow.resources import usage
 
 __all__ = ["COUNT_KEYS", "run", "main"]
 
@@ -29,7 +30,7 @@ def run(params: Params, out_dir=workspace.CURATED, rejects_dir=workspace.REJECTS
         "source": params.data.source,
         **{s: {**counts[s], "difficulty": difficulty_histogram(recs)} for s, recs in splits.items()},
         **({"incoming": counts["incoming"]} if "incoming" in counts else {}),
-        "wall_time_s": round(time.time() - t0, 2),
+        **usage(t0),
     }
     atomic_write_json(metrics_path, metrics)
     return metrics

@@ -30,6 +30,7 @@ from prmflow.io import atomic_write_json
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
 from prmflow.prm.scorers import load_scorer
 from prmflow.problems.sources import read_problems
+from prmflow.resources import usage
 
 
 class PolicyRunner:
@@ -112,7 +113,7 @@ def run(
         rep["extra"] = report(runner(main_dir, read_problems(e.extra_eval, e.extra_eval_source, params.data.columns)), k)
     if has_candidate:
         rep.update(gate(params, runner, ev, base_dir, champion_dir, prm_dir))
-    rep["wall_time_s"] = round(time.time() - t0, 2)
+    rep.update(usage(t0))
     write_plots(rep, ev, plots_dir, k)
     atomic_write_json(metrics_path, rep)
     return rep, ev

@@ -27,6 +27,7 @@ from prmflow.labeling.sampler import PolicySampler, Progress, rollout_token_budg
 from prmflow.labeling.solutions import make_solutions
 from prmflow.lm.models import count_parameters, load_causal_lm, load_tokenizer
 from prmflow.lm.prompts import format_prompt
+from prmflow.resources import usage
 
 
 def run(
@@ -57,9 +58,7 @@ def run(
 
     metrics.update(solver.stats("sampling.solutions"))
     metrics.update(roller.stats("sampling.rollouts"))
-    metrics.update(
-        method=cfg.method, rollout_max_new_tokens=budget, policy_parameters=count_parameters(model), wall_time_s=round(time.time() - t0, 2)
-    )
+    metrics.update(method=cfg.method, rollout_max_new_tokens=budget, policy_parameters=count_parameters(model), **usage(t0))
     atomic_write_json(metrics_path, metrics)
     return metrics
 

@@ -23,6 +23,7 @@ from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
 from prmflow.prm.scorers import PRMScorer
+from prmflow.resources import usage
 from prmflow.rl import checkpoint
 from prmflow.rl.rewarder import Rewarder
 from prmflow.rl.trainer import (
@@ -105,7 +106,7 @@ def run(
         if base_steps is None:  # step inflation is measured against the start policy's greedy steps
             base_steps = history[0].get("eval/mean_steps") if history else row["train/mean_steps"]
         row["monitor/step_inflation"] = row["train/mean_steps"] / base_steps if base_steps else 1.0
-        if (rl.eval_every and (step + 1) % rl.eval_every == 0) or step + 1 == rl.steps:
+        if rl.eval_every and ((step + 1) % rl.eval_every == 0 or step + 1 == rl.steps):
             row["eval/greedy_acc"], row["eval/mean_steps"] = greedy_accuracy(model, tokenizer, eval_set, params)
         history.append(row)
         if log_fn:
@@ -121,7 +122,7 @@ def run(
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     summary = summarize(history, rl)
-    summary["wall_time_s"] = round(time.time() - t0, 2)
+    summary.update(usage(t0))
     write_learning_curve(history, plots_dir)
     atomic_write_json(metrics_path, summary)
     return summary

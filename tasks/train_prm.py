@@ -49,6 +49,7 @@ from prmflow.prm.evaluation import (
 )
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
 from prmflow.prm.training import LogFn, build_model, load_records, split_by_prompt, train_model
+from prmflow.resources import usage
 
 
 def run(
@@ -107,7 +108,7 @@ def run(
     atomic_write_text(Path(plots_dir) / "roc.csv", roc_csv(roc_curves(scores, test, chains)))
     if chains.texts:
         atomic_write_text(Path(plots_dir) / "best_of_n.csv", best_of_n_curve(chains, {k: s["chains"] for k, s in scores.items()}))
-    metrics["wall_time_s"] = round(time.time() - t0, 2)
+    metrics.update(usage(t0))
     atomic_write_json(metrics_path, metrics)
     return metrics
 

@@ -27,6 +27,7 @@ from prmflow.lm.models import build_tiny_model, build_tokenizer, count_parameter
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sft import sft
 from prmflow.problems.synthetic import generate_problems
+from prmflow.resources import usage
 
 
 def sft_examples(params: Params, curated_dir: str | Path) -> tuple[list[tuple[str, str]], list[dict]]:
@@ -91,7 +92,7 @@ def run(
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-    metrics["wall_time_s"] = round(time.time() - t0, 2)
+    metrics.update(usage(t0))
     atomic_write_json(metrics_path, metrics)
     rows = "step,probe_accuracy\n" + "".join(f"{s},{a:.4f}\n" for s, a in curve)
     atomic_write_text(Path(plots_dir) / "probe_curve.csv", rows)

@@ -89,13 +89,16 @@ def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: l
 def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_good: str) -> dict[str, float]:
     """``rl.updates_per_step`` clipped policy-gradient steps on random row chunks of ``batch``.
 
-    The ratio is against the sampling policy's log-probs (one no-grad pass before the first
-    update); with ``rl.kl_coef > 0`` a k3 KL to ``ref`` is added. Raises
-    :class:`TrainingDiverged` on a non-finite loss or gradient (``last_good`` says where the
-    last good checkpoint is).
+    The ratio is against the sampling policy's log-probs. With one update per batch the policy
+    being updated *is* the sampling policy, so those are the update's own log-probs (detached:
+    ratio 1, as TRL does with ``num_iterations=1``) and no extra forward pass is needed; with
+    more, one no-grad pass before the first update records them. With ``rl.kl_coef > 0`` a k3
+    KL to ``ref`` is added. Raises :class:`TrainingDiverged` on a non-finite loss or gradient
+    (``last_good`` says where the last good checkpoint is).
     """
+    on_policy = rl.updates_per_step == 1
     with torch.no_grad():
-        old_logp, _ = sequence_logprobs(model, batch.input_ids, batch.attention_mask)
+        old_logp = None if on_policy else sequence_logprobs(model, batch.input_ids, batch.attention_mask)[0]
         ref_logp = sequence_logprobs(ref, batch.input_ids, batch.attention_mask)[0] if ref is not None else None
     model.train()
     stats: dict[str, float] = {}
@@ -104,7 +107,7 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
         logp, ent = sequence_logprobs(model, b.input_ids, b.attention_mask, with_entropy=True)
         loss, ls = clipped_policy_loss(
             logp,
-            old_logp[idx],
+            logp.detach() if on_policy else old_logp[idx],
             b.advantages,
             b.completion_mask,
             rl.clip_eps_low,

@@ -79,3 +79,55 @@ def test_summarize_totals_the_step_counts_over_the_run():
     out = summarize(history, rl)
     assert out["total_steps_scored"] == 22.0 and out["total_steps_without_end"] == 3.0
     assert out["final_reward_sequence"] == pytest.approx(0.15)
+
+
+class FixedScorer:
+    """The PRM's step scores of the two completions below."""
+
+    def score(self, prompts, texts):
+        return [[0.9, 0.8], [0.9, 0.2]]
+
+
+# Two completions of one prompt (group size 2), answer 2: c0 right, c1 wrong at its second step.
+HYBRID_TEXTS = ["a=1\nb=2\n#### 2", "a=1\nb=3\n#### 3"]
+HYBRID_PIECES = [["a=1", "\n", "b=2", "\n", "####", " 2"], ["a=1", "\n", "b=3", "\n", "####", " 3"]]  # steps end at 2, 4
+R2 = 2**-0.5  # GRPO advantage of a 2-group with two different rewards: +-0.5 / std([1, 0]) = +-1/sqrt(2)
+
+
+def hybrid(mode: str):
+    rl = RLConfig(group_size=2, process_mode=mode, weights={"outcome": 1.0, "process": 0.5, "length": 0.0})
+    adv, stats = Rewarder(rl, FixedScorer())(["q\n"] * 2, HYBRID_TEXTS, ["2", "2"], [6, 6], HYBRID_PIECES)
+    return [a.tolist() for a in adv], stats
+
+
+def test_hybrid_sequence_mode_by_hand():
+    # min aggregate: c0 0.8, c1 0.2; sequence rewards 1 + 0.5*0.8 = 1.4 and 0 + 0.5*0.2 = 0.1;
+    # centred +-0.65 over their std 0.65*sqrt(2): +-1/sqrt(2) on every token.
+    adv, stats = hybrid("sequence")
+    assert adv[0] == pytest.approx([R2] * 6, abs=1e-5) and adv[1] == pytest.approx([-R2] * 6, abs=1e-5)
+    assert stats["reward/sequence"] == pytest.approx(0.75) and stats["reward/process"] == pytest.approx(0.5)
+
+
+# Step rewards of the group [0.9, 0.8 | 0.9, 0.2]: mean 0.7, unbiased std sqrt(0.34/3) = 0.336650,
+# normalised [0.594089, 0.297044 | 0.594089, -1.485222].
+N = [0.594089, 0.297044, 0.594089, -1.485222]
+
+
+def test_hybrid_step_min_mode_by_hand():
+    # sequence reward is the outcome alone: +-1/sqrt(2); min credit: c0 [0.297, 0.297], c1 [-1.485, -1.485];
+    # each step's tokens add 0.5 x its credit; the answer line (tokens 4-5) keeps the sequence advantage.
+    adv, stats = hybrid("step_min")
+    c0, c1 = R2 + 0.5 * N[1], -R2 + 0.5 * N[3]
+    assert adv[0] == pytest.approx([c0, c0, c0, c0, R2, R2], abs=1e-5)
+    assert adv[1] == pytest.approx([c1, c1, c1, c1, -R2, -R2], abs=1e-5)
+    assert stats["reward/sequence"] == pytest.approx(0.5) and stats["reward/process_step"] == pytest.approx(0.7)
+    assert "reward/process" not in stats  # the aggregate was not trained on in step modes
+
+
+def test_hybrid_step_sum_mode_by_hand():
+    # sum credit: c0 [0.891133, 0.297044], c1 [-0.891133, -1.485222]
+    adv, _ = hybrid("step_sum")
+    a0, b0 = R2 + 0.5 * (N[0] + N[1]), R2 + 0.5 * N[1]
+    a1, b1 = -R2 + 0.5 * (N[2] + N[3]), -R2 + 0.5 * N[3]
+    assert adv[0] == pytest.approx([a0, a0, b0, b0, R2, R2], abs=1e-5)
+    assert adv[1] == pytest.approx([a1, a1, b1, b1, -R2, -R2], abs=1e-5)
