@@ -116,8 +116,8 @@ def test_servers_deployment_schedule_runs_and_registry(tmp_path):
         runs = wait_for(completed, 480, "two completed scheduled lifecycle runs", every=3)
         first, second = runs[0], runs[1]
         # the second scheduled run found nothing new: every stage skipped by DVC, and it says so
-        logs = http(f"{api}/logs/filter", {"logs": {"flow_run_id": {"any_": [second["id"]]}}, "limit": 200})
-        text = "\n".join(entry["message"] for entry in logs)
+        entries = http(f"{api}/logs/filter", {"logs": {"flow_run_id": {"any_": [second["id"]]}}, "limit": 200})
+        text = "\n".join(entry["message"] for entry in entries)
         for name in ("curate", "warmstart", "label", "train_prm", "train_policy", "evaluate"):
             assert f"stage {name}: up to date (skipped by DVC)" in text, f"{name} re-ran in the no-change run"
         arts = http(f"{api}/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first["id"]]}}})
