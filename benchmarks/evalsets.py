@@ -19,14 +19,14 @@ FRESH_SEED = 9001
 
 
 def fresh_problems(n: int, curated, data) -> list[dict]:
-    """``n`` distinct synthetic problems from :data:`FRESH_SEED`, none of them curated."""
-    from prmflow.problems.synthetic import generate_problems
+    """``n`` distinct problems of ``data.task`` from :data:`FRESH_SEED`, none of them curated."""
+    from prmflow.problems import synthetic
 
     seen = set(curated["train"]["question"]) | set(curated["eval"]["question"])
     k, out = n, []
     while len(out) < n:
         k *= 2
-        drawn = [p for p in generate_problems(k, FRESH_SEED, data.min_steps, data.max_steps, data.modulus) if p["question"] not in seen]
+        drawn = [p for p in synthetic.problems(k, FRESH_SEED, data) if p["question"] not in seen]
         out = list({p["question"]: p for p in drawn}.values())
     return out[:n]
 

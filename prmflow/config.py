@@ -89,6 +89,13 @@ class DataConfig(_Section):
     """Kept difficulty range, in reasoning steps (chain length for the synthetic task)."""
     modulus: int = Field(100, ge=10)
     """Synthetic task: all values live in ``[0, modulus)``."""
+    task: Literal["chain", "dag"] = "chain"
+    """Synthetic task family (:mod:`prmflow.problems.synthetic`): ``chain``, or ``dag`` (digits in
+    variables to look up, distractor assignments the target does not need)."""
+    max_distractors: int = Field(3, ge=0, le=6)
+    """``dag``: each question has 0..max_distractors assignments its target does not use."""
+    literal_var_prob: float = Field(0.4, ge=0, le=1)
+    """``dag``: probability that a step's digit comes from a variable (``d=c-b`` with ``b=5``)."""
     train_seed: int = 1
     eval_seed: int = 2
     on_error: Literal["fail", "quarantine"] = "fail"
@@ -136,6 +143,9 @@ class WarmstartConfig(_Section):
     weight_decay: float = Field(0.0, ge=0)
     num_examples: int = Field(20000, gt=0)
     """Synthetic SFT solutions generated on the fly (seeded apart from curate's seeds)."""
+    verbose_fraction: float = Field(0.5, ge=0, le=1)
+    """``dag`` task: share of SFT solutions written in the verbose style (every assignment
+    computed, distractors too), so the warm-started policy reasons longer than it needs to."""
     seed: int = 3
 
 
