@@ -1,126 +1,114 @@
-"""Throughput of our GRPO trainer against TRL's ``GRPOTrainer``: same policy, reward, group, batch.
+"""RL throughput: prmflow's ``train_policy`` vs TRL's ``GRPOTrainer`` on identical work.
 
-    .venv/bin/pip install "trl>=0.20"          # or: pip install -e ".[bench]"
-    .venv/bin/dvc repro warmstart              # models/base and data/curated (once)
-    .venv/bin/python benchmarks/grpo_vs_trl.py [--steps 10] [--threads 2]
+Same model (``--base``), train problems, prompts per step, group size, completion budget,
+temperature, outcome-only reward, no KL, one update per batch (:mod:`trl_setup` translates one
+recipe for both and a test keeps the translations in step). Both run in this process, one after
+the other, on the same device with the same torch threads, and both are timed over the training
+loop only: from the end of the first step to the end of the last (:class:`trl_setup.Clock`), so
+construction, loading, the first step's lazy set-up and saving are never counted. The mean
+completion length of each side is printed beside its samples/s (shorter completions are cheaper:
+a speed-up that comes from them is not the trainer's).
 
-Both train the warm-started policy in ``models/base`` for ``--steps`` RL steps of
-``rl.prompts_per_step`` prompts x ``rl.group_size`` completions (params.yaml), at most
-``rl.max_new_tokens`` new tokens, temperature ``rl.temperature``, with the outcome reward only
-(``reward.outcome.outcome_rewards``), no KL, one optimizer step per batch, AdamW at
-``rl.learning_rate``. Prints completions (samples) per second of each and the ratio. Outputs go
-to a temporary directory; the workspace is not changed. Model loading is not timed.
+    pip install -e .[bench]           # TRL
+    python benchmarks/grpo_vs_trl.py --steps 12 --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import trl_setup  # noqa: E402
+
+ROOT = trl_setup.ROOT
 
 
-def ours(params, steps: int, tmp: Path) -> float:
-    from tasks.train_policy import run as train_policy
+def run_ours(recipe: trl_setup.Recipe, base: str, curated: str, tmp: Path) -> trl_setup.Clock:
+    from prmflow.config import load_params
+    from tasks.train_policy import run
 
-    p = params.model_copy(deep=True)
-    p.rl.steps = steps
-    p.rl.eval_every = 0
-    p.rl.weights = {**p.rl.weights, "process": 0.0}
-    p.rl.checkpoint_every = 10**6
-    t0 = time.perf_counter()
-    train_policy(
-        p,
-        policy_dir=ROOT / "models/base",
+    params = load_params(ROOT / "params.yaml", trl_setup.our_overrides(recipe))
+    clock = trl_setup.Clock()
+    run(
+        params,
+        policy_dir=base,
         prm_dir=None,
-        curated_dir=ROOT / "data/curated",
+        curated_dir=curated,
         out_dir=tmp / "ours",
         ckpt_dir=tmp / "ours_ckpt",
         metrics_path=tmp / "ours.json",
         plots_dir=tmp / "ours_plots",
+        log_fn=lambda row, step: clock.step_end(row.get("train/mean_tokens")),
     )
-    return time.perf_counter() - t0
+    return clock
 
 
-def trl(params, steps: int, tmp: Path) -> float:
-    import datasets
+def run_trl(recipe: trl_setup.Recipe, base: str, curated: str, tmp: Path, use_cpu: bool) -> trl_setup.Clock:
+    from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
+    from prmflow.config import load_params
     from prmflow.lm.models import load_causal_lm, load_tokenizer
-    from prmflow.lm.prompts import format_prompt
-    from prmflow.workspace import load_curated
-    from reward.outcome import outcome_rewards
+    from prmflow.workspace import load_split
 
-    rl = params.rl
-    train = load_curated(ROOT / "data/curated")["train"]
-    n = steps * rl.prompts_per_step
-    rows = [
-        {"prompt": format_prompt(r["question"], params.model), "answer": r["final_answer"]} for r in train.select(range(min(n, len(train))))
-    ]
-    ds = datasets.Dataset.from_list(rows)
+    params = load_params(ROOT / "params.yaml", trl_setup.our_overrides(recipe))
+    clock = trl_setup.Clock()
 
-    def reward(prompts, completions, answer, **_):
-        return outcome_rewards(completions, answer)
+    class Timer(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "completions/mean_length" in logs:
+                clock.step_end(float(logs["completions/mean_length"]))
 
-    tok = load_tokenizer(ROOT / "models/base")
-    model = load_causal_lm(ROOT / "models/base", params.model)
-    cfg = GRPOConfig(
-        output_dir=str(tmp / "trl"),
-        per_device_train_batch_size=rl.prompts_per_step * rl.group_size,
-        num_generations=rl.group_size,
-        max_completion_length=rl.max_new_tokens,
-        temperature=rl.temperature,
-        learning_rate=rl.learning_rate,
-        beta=0.0,
-        epsilon=rl.clip_eps_low,
-        epsilon_high=rl.clip_eps_high,
-        max_grad_norm=rl.max_grad_norm,
-        max_steps=steps,
-        num_iterations=1,
-        gradient_accumulation_steps=1,
-        logging_steps=max(1, steps),
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        seed=rl.seed,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
+    trainer = GRPOTrainer(
+        model=load_causal_lm(base, params.model),
+        reward_funcs=trl_setup.trl_reward,
+        args=GRPOConfig(**trl_setup.trl_kwargs(recipe, str(tmp / "trl"), use_cpu=use_cpu)),
+        train_dataset=trl_setup.trl_dataset(load_split("train", None, curated), params),
+        processing_class=load_tokenizer(base),
+        callbacks=[Timer()],
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=ds, processing_class=tok)
-    t0 = time.perf_counter()
     trainer.train()
-    return time.perf_counter() - t0
+    return clock
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    ap.add_argument("--params", default=str(ROOT / "params.yaml"))
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> dict:
     import torch
 
-    from prmflow.config import load_params
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if not (ROOT / "models/base/config.json").exists():
-        sys.exit("benchmarks/grpo_vs_trl.py: models/base missing; run `.venv/bin/dvc repro warmstart` first")
-    params = load_params(args.params)
-    samples = args.steps * params.rl.prompts_per_step * params.rl.group_size
-    with tempfile.TemporaryDirectory() as d:
-        t_trl = trl(params, args.steps, Path(d))
-        t_ours = ours(params, args.steps, Path(d))
-    print(
-        f"\n{args.steps} steps x {params.rl.prompts_per_step} prompts x {params.rl.group_size} completions = {samples} samples, torch threads {torch.get_num_threads()}"
-    )
-    print(f"TRL GRPOTrainer : {t_trl:7.1f} s  {samples / t_trl:7.1f} samples/s")
-    print(f"prmflow         : {t_ours:7.1f} s  {samples / t_ours:7.1f} samples/s")
-    print(f"ratio (prmflow / TRL): {t_trl / t_ours:.2f}x")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--base", default=str(ROOT / "models/base"))
+    ap.add_argument("--curated", default=str(ROOT / "data/curated"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    recipe = trl_setup.Recipe(steps=args.steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = run_ours(recipe, args.base, args.curated, Path(tmp))
+        theirs = run_trl(recipe, args.base, args.curated, Path(tmp), use_cpu=not torch.cuda.is_available())
+    per_step = recipe.prompts_per_step * recipe.group_size
+    rows = {}
+    for name, clock in (("prmflow", ours), ("trl", theirs)):
+        s = clock.seconds_per_step()
+        rows[name] = {
+            "s_per_step": round(s, 3),
+            "samples_per_s": round(per_step / s, 1),
+            "mean_completion_tokens": round(sum(clock.lengths) / len(clock.lengths), 1),
+        }
+    rows["ratio"] = round(rows["prmflow"]["samples_per_s"] / rows["trl"]["samples_per_s"], 2)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"RL throughput, {recipe.prompts_per_step} prompts x {recipe.group_size}, {args.steps} steps, {device}, {args.threads} thread(s)")
+    for name in ("prmflow", "trl"):
+        r = rows[name]
+        print(
+            f"  {name:8s} {r['samples_per_s']:7.1f} samples/s  ({r['s_per_step']:.3f} s/step, mean completion {r['mean_completion_tokens']:.1f} tokens)"
+        )
+    print(f"  prmflow / trl: {rows['ratio']:.2f}x")
+    print(json.dumps(rows))
+    return rows
 
 
 if __name__ == "__main__":

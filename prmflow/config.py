@@ -13,6 +13,7 @@ shipped file says.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +89,13 @@ class DataConfig(_Section):
     """Kept difficulty range, in reasoning steps (chain length for the synthetic task)."""
     modulus: int = Field(100, ge=10)
     """Synthetic task: all values live in ``[0, modulus)``."""
+    task: Literal["chain", "dag"] = "chain"
+    """Synthetic task family (:mod:`prmflow.problems.synthetic`): ``chain``, or ``dag`` (digits in
+    variables to look up, distractor assignments the target does not need)."""
+    max_distractors: int = Field(3, ge=0, le=6)
+    """``dag``: each question has 0..max_distractors assignments its target does not use."""
+    literal_var_prob: float = Field(0.4, ge=0, le=1)
+    """``dag``: probability that a step's digit comes from a variable (``d=c-b`` with ``b=5``)."""
     train_seed: int = 1
     eval_seed: int = 2
     on_error: Literal["fail", "quarantine"] = "fail"
@@ -135,6 +143,9 @@ class WarmstartConfig(_Section):
     weight_decay: float = Field(0.0, ge=0)
     num_examples: int = Field(20000, gt=0)
     """Synthetic SFT solutions generated on the fly (seeded apart from curate's seeds)."""
+    verbose_fraction: float = Field(0.5, ge=0, le=1)
+    """``dag`` task: share of SFT solutions written in the verbose style (every assignment
+    computed, distractors too), so the warm-started policy reasons longer than it needs to."""
     seed: int = 3
 
 
@@ -270,6 +281,19 @@ class RLConfig(_Section):
     temperature: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(80, gt=0)
     learning_rate: float = Field(3e-4, gt=0)
+    lr_warmup_steps: int = Field(0, ge=0)
+    """Linear warm-up from 0 (as transformers' schedulers: the first step's rate is 0): Adam's
+    first updates are sign-like (its moments start at 0), so without one the first steps move
+    every weight by about ``learning_rate`` whatever the signal."""
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """After the warm-up: constant, or decaying to ``min_lr_ratio`` x ``learning_rate`` at ``steps``."""
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    adam_betas: list[float] = Field(default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2)
+    dynamic_sampling: bool = False
+    """DAPO's dynamic sampling: keep only groups whose outcomes differ (a group all right or all
+    wrong has zero advantage), drawing more problems until ``prompts_per_step`` such groups are
+    found or ``max_sampling_rounds`` rounds were sampled."""
+    max_sampling_rounds: int = Field(3, ge=1)
     updates_per_step: int = Field(1, ge=1)
     """Optimizer steps per sampled batch (minibatches); >1 makes the clipped ratio matter."""
     clip_eps_low: float = Field(0.2, ge=0)
@@ -364,6 +388,24 @@ def _format_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+class _YAML12Floats(yaml.SafeLoader):
+    """PyYAML is YAML 1.1, where ``1e-4`` is a string; DVC reads params.yaml as YAML 1.2, where it
+    is a number. This loader reads exponent floats without a dot as numbers too, so that
+    ``-S rl.learning_rate=1e-4`` means what DVC (and the user) means."""
+
+
+_YAML12Floats.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML as prmflow and DVC read it (:class:`_YAML12Floats`)."""
+    return yaml.load(text, Loader=_YAML12Floats)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse one DVC-style ``-S`` override ``a.b.c=value`` (value read as YAML)."""
     if "=" not in text:
@@ -373,7 +415,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not parts:
         raise ConfigError(f"override '{text}': empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
         raise ConfigError(f"override '{text}': value is not valid YAML: {e}") from e
     return parts, value
@@ -418,7 +460,7 @@ def read_params_file(path: str | Path = PARAMS_FILE) -> dict:
     if not path.exists():
         raise ConfigError(f"{path}: not found (run from the project root or pass --params)")
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return load_yaml(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
 

@@ -30,6 +30,7 @@ from prmflow.rl.trainer import (
     PieceDecoder,
     TrainingDiverged,
     greedy_accuracy,
+    learning_rate,
     optimise,
     progress_line,
     rollout,
@@ -55,7 +56,7 @@ def start_or_resume(params: Params, policy_dir: Path, ckpt_dir: Path, fp: str, d
     state = checkpoint.load(ckpt_dir, fp)
     start_dir = ckpt_dir if state else policy_dir
     model, tokenizer = load_causal_lm(start_dir, params.model, device), load_tokenizer(start_dir)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=params.rl.learning_rate, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.rl.learning_rate, betas=tuple(params.rl.adam_betas), weight_decay=0.0)
     if not state:
         return model, tokenizer, optimizer, [], 0
     checkpoint.restore(ckpt_dir, optimizer)
@@ -101,7 +102,10 @@ def run(
     for step in range(start, end):
         r = rollout(model, tokenizer, rewarder, pieces, train, step, params)
         last_good = f"{ckpt_dir}, step {history[-1].get('step', start) if history else start}"
-        loss_stats = optimise(model, optimizer, ref, r.batch, rl, step, last_good)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, rl)
+        loss_stats = optimise(model, optimizer, ref, r.batch, rl, step, last_good) if r.batch is not None else {}
+        loss_stats["lr"] = learning_rate(step, rl)
         row = step_row(step, r, loss_stats)
         if base_steps is None:  # step inflation is measured against the start policy's greedy steps
             base_steps = history[0].get("eval/mean_steps") if history else row["train/mean_steps"]

@@ -26,7 +26,7 @@ from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
 from prmflow.lm.models import build_tiny_model, build_tokenizer, count_parameters, load_causal_lm, load_tokenizer, resolve_device
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sft import sft
-from prmflow.problems.synthetic import generate_problems
+from prmflow.problems import synthetic
 from prmflow.resources import usage
 
 
@@ -35,17 +35,25 @@ def sft_examples(params: Params, curated_dir: str | Path) -> tuple[list[tuple[st
 
     Synthetic: fresh problems from ``warmstart.seed`` (more variety than the curated train set)
     and a probe set from ``seed + 1000``, both minus any question in the eval split, so
-    evaluation stays uncontaminated. Other sources: the curated train split, its last
-    ``probe_problems`` held out as the probe.
+    evaluation stays uncontaminated; on the ``dag`` task ``warmstart.verbose_fraction`` of the
+    solutions compute every assignment (distractors too). Other sources: the curated train
+    split, its last ``probe_problems`` held out as the probe.
     """
     w, d = params.warmstart, params.data
     curated = workspace.load_curated(curated_dir)
     if d.source == "synthetic":
         eval_questions = set(curated["eval"]["question"])
-        probs = generate_problems(w.num_examples, w.seed, d.min_steps, d.max_steps, d.modulus)
-        rows = [(p["question"], p["answer"]) for p in probs if p["question"] not in eval_questions]
-        probe = generate_problems(w.probe_problems, w.seed + 1000, d.min_steps, d.max_steps, d.modulus)
-        probe = [p for p in probe if p["question"] not in eval_questions]
+        probs = [p for p in synthetic.problems(w.num_examples, w.seed, d) if p["question"] not in eval_questions]
+        style = random.Random(w.seed + 7)
+        verbose = d.task == "dag" and w.verbose_fraction > 0
+        rows = [
+            (
+                p["question"],
+                synthetic.verbose_solution(p["question"], d.modulus) if verbose and style.random() < w.verbose_fraction else p["answer"],
+            )
+            for p in probs
+        ]
+        probe = [p for p in synthetic.problems(w.probe_problems, w.seed + 1000, d) if p["question"] not in eval_questions]
     else:
         train = list(curated["train"])
         n_probe = min(w.probe_problems, len(train) // 5) if w.target_accuracy is not None else 0

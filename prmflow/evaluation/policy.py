@@ -14,6 +14,7 @@ from prmflow.config import EvaluateConfig, ModelConfig
 from prmflow.evaluation.metrics import group_by, majority_vote, mean, pass_at_k, summarize
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import sample
+from prmflow.problems.synthetic import oracle_needed_steps, oracle_step_labels
 from reward.outcome import Verdict, judge, same_answer, verdict_counts
 from reward.parse import extract_answer, reference_answer, split_steps
 
@@ -41,6 +42,16 @@ class Evaluation:
 
     def greedy_steps(self) -> list[int]:
         return [len(split_steps(t)) for t in self.greedy_texts]
+
+    def greedy_unneeded_steps(self) -> list[int] | None:
+        """Per problem: greedy steps that are right but not needed for the answer (distractors
+        computed); ``None`` unless every problem is synthetic (only the oracle knows)."""
+        if not self.problems or any(p.get("source") != "synthetic" for p in self.problems):
+            return None
+        return [
+            sum(ok and not need for ok, need in zip(oracle_step_labels(p["question"], t), oracle_needed_steps(p["question"], t)))
+            for p, t in zip(self.problems, self.greedy_texts)
+        ]
 
 
 def run_policy(model, tokenizer, problems: list[dict], cfg: EvaluateConfig, model_cfg: ModelConfig, progress=None) -> Evaluation:
@@ -80,6 +91,9 @@ def score(ev: Evaluation, k: int) -> dict[str, float]:
     for name, vals in (("tokens", ev.greedy_tokens), ("steps", ev.greedy_steps())):
         for stat, v in summarize(vals).items():
             out[f"len_{name}_{stat}"] = v
+    unneeded = ev.greedy_unneeded_steps()
+    if unneeded is not None:  # wasted reasoning: right steps the answer did not need, of all steps
+        out["unneeded_step_share"] = sum(unneeded) / max(1, sum(ev.greedy_steps()))
     return out
 
 

@@ -37,6 +37,23 @@ class Samples:
     def group(self, i: int) -> list[str]:
         return self.texts[i * self.n : (i + 1) * self.n]
 
+    def groups(self, keep: list[int]) -> Samples:
+        """The samples of prompts ``keep`` (indices into :attr:`prompts`), in that order."""
+        rows = [i * self.n + j for i in keep for j in range(self.n)]
+        out = Samples([self.prompts[i] for i in keep], self.n)
+        for name in ("texts", "prompt_ids", "completion_ids", "finished"):
+            setattr(out, name, [getattr(self, name)[r] for r in rows])
+        return out
+
+    def __add__(self, other: Samples) -> Samples:
+        """Both sets of groups, this one's first (same ``n``)."""
+        if other.n != self.n:
+            raise ValueError(f"cannot join samples of {self.n} and {other.n} per prompt")
+        out = Samples(self.prompts + other.prompts, self.n)
+        for name in ("texts", "prompt_ids", "completion_ids", "finished"):
+            setattr(out, name, getattr(self, name) + getattr(other, name))
+        return out
+
 
 @torch.no_grad()
 def generate_sample(

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prmflow.config import ColumnMapping, DataConfig
-from prmflow.problems.synthetic import generate_problems
+from prmflow.problems import synthetic
 from reward.parse import FINAL_MARKER, extract_answer, join_solution, read_number, split_steps, strip_calculator
 
 FileSource = Literal["gsm8k", "jsonl", "parquet"]
@@ -301,11 +301,8 @@ def iter_hf(
 
 
 def synthetic_problems(n: int, seed: int, data: DataConfig) -> list[dict]:
-    """``n`` synthetic problems (may repeat questions: the curate stage dedupes)."""
-    return [
-        make_record(p["question"], p["steps"], p["final_answer"], "synthetic")
-        for p in generate_problems(n, seed, data.min_steps, data.max_steps, data.modulus)
-    ]
+    """``n`` problems of ``data.task`` (may repeat questions: the curate stage dedupes)."""
+    return [make_record(p["question"], p["steps"], p["final_answer"], "synthetic") for p in synthetic.problems(n, seed, data)]
 
 
 # --------------------------------------------------------------------------- one entry point

@@ -12,6 +12,7 @@ that TRL's GRPOTrainer does not support; sampling, models and optimisation are t
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,36 +55,97 @@ class PieceDecoder:
 
 @dataclass
 class Rollout:
-    """One RL step's samples, rewards and batch."""
+    """One RL step's samples, rewards and batch (``None``: no group to learn from)."""
 
     samples: Samples
     answers: list[str]
-    batch: Batch
+    batch: Batch | None
     stats: dict
 
 
-def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: list[dict], step: int, params: Params) -> Rollout:
-    """Sample a group per drawn problem and build the step's batch (on the model's device)."""
+def learning_rate(step: int, rl: RLConfig) -> float:
+    """The learning rate of RL step ``step`` (0-based): linear warm-up from 0 over
+    ``lr_warmup_steps``, then constant or decaying (linear/cosine) to ``min_lr_ratio`` x
+    ``learning_rate`` at the end. With ``min_lr_ratio: 0`` these are exactly the transformers
+    schedules TRL uses (``constant_with_warmup``, ``linear``, ``cosine``), step for step.
+
+    >>> from prmflow.config import RLConfig
+    >>> rl = RLConfig(learning_rate=1.0, lr_warmup_steps=2, lr_schedule="linear", min_lr_ratio=0.5, steps=6)
+    >>> [learning_rate(s, rl) for s in range(6)]
+    [0.0, 0.5, 1.0, 0.875, 0.75, 0.625]
+    """
+    if step < rl.lr_warmup_steps:
+        return rl.learning_rate * step / rl.lr_warmup_steps
+    if rl.lr_schedule == "constant":
+        return rl.learning_rate
+    span = max(1, rl.steps - rl.lr_warmup_steps)
+    frac = min(1.0, (step - rl.lr_warmup_steps) / span)  # progress through the decay
+    decay = 1 - frac if rl.lr_schedule == "linear" else 0.5 * (1 + math.cos(math.pi * frac))
+    return rl.learning_rate * (rl.min_lr_ratio + (1 - rl.min_lr_ratio) * decay)
+
+
+def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tuple[list[dict], Samples, dict]:
+    """The step's problems and their groups of completions, and sampling stats.
+
+    With ``rl.dynamic_sampling`` only groups whose outcomes differ are kept (a group all right or
+    all wrong has zero advantage under GRPO): problems are drawn again, up to
+    ``rl.max_sampling_rounds`` times, until ``prompts_per_step`` such groups are found. Each
+    round's draw and seed depend only on ``rl.seed`` and the step, so a resumed run replays them.
+    """
     rl = params.rl
     rng = random.Random(rl.seed * 1_000_003 + step)  # per-step seed: resume replays the same data
-    probs = rng.sample(train, min(rl.prompts_per_step, len(train)))
-    prompts = [format_prompt(p["question"], params.model) for p in probs]
-    s = sample(
-        model,
-        tokenizer,
-        prompts,
-        rl.group_size,
-        temperature=rl.temperature,
-        max_new_tokens=rl.max_new_tokens,
-        batch_size=512,
-        seed=rl.seed * 7919 + step,
+    order = (
+        rng.sample(range(len(train)), len(train))
+        if rl.dynamic_sampling
+        else rng.sample(range(len(train)), min(rl.prompts_per_step, len(train)))
     )
-    answers = [p["final_answer"] for p in probs for _ in range(rl.group_size)]
-    expanded = [q for q in prompts for _ in range(rl.group_size)]
+    kept: list[dict] = []
+    samples: Samples | None = None
+    stats = {"sampling/rounds": 0.0, "sampling/groups": 0.0}
+    for rnd in range(rl.max_sampling_rounds if rl.dynamic_sampling else 1):
+        probs = [train[i] for i in order[rnd * rl.prompts_per_step : (rnd + 1) * rl.prompts_per_step]]
+        if not probs:
+            break
+        prompts = [format_prompt(p["question"], params.model) for p in probs]
+        s = sample(
+            model,
+            tokenizer,
+            prompts,
+            rl.group_size,
+            temperature=rl.temperature,
+            max_new_tokens=rl.max_new_tokens,
+            batch_size=512,
+            seed=rl.seed * 7919 + step + 1_000_003 * rnd,
+        )
+        keep = list(range(len(probs)))
+        if rl.dynamic_sampling:
+            right = [verify(t, p["final_answer"]) for i, p in enumerate(probs) for t in s.group(i)]
+            keep = [i for i in keep if 0 < sum(right[i * rl.group_size : (i + 1) * rl.group_size]) < rl.group_size]
+            if rnd == 0:
+                stats["train/accuracy_drawn"] = sum(right) / len(right)  # before any filtering
+            keep = keep[: rl.prompts_per_step - len(kept)]
+        stats["sampling/rounds"] += 1
+        stats["sampling/groups"] += len(probs)
+        kept += [probs[i] for i in keep]
+        samples = s.groups(keep) if samples is None else samples + s.groups(keep)
+        if len(kept) >= rl.prompts_per_step:
+            break
+    stats["sampling/informative_groups"] = float(len(kept))
+    return kept, samples, stats
+
+
+def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: list[dict], step: int, params: Params) -> Rollout:
+    """Sample the step's groups and build its batch (on the model's device)."""
+    G = params.rl.group_size
+    probs, s, sampling_stats = draw(model, tokenizer, train, step, params)
+    answers = [p["final_answer"] for p in probs for _ in range(G)]
+    expanded = [q for q in s.prompts for _ in range(G)]
+    if not probs:  # dynamic sampling found no group with differing outcomes: nothing to learn from
+        return Rollout(s, answers, None, {**sampling_stats, "reward/sequence": 0.0, "reward/outcome": 0.0})
     token_adv, stats = rewarder(expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids])
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batch = build_batch(s.prompt_ids, s.completion_ids, token_adv, pad_id).to(next(model.parameters()).device)
-    return Rollout(s, answers, batch, stats)
+    return Rollout(s, answers, batch, {**stats, **sampling_stats})
 
 
 def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_good: str) -> dict[str, float]:
@@ -155,7 +217,7 @@ def step_row(step: int, r: Rollout, loss_stats: dict) -> dict:
         "step": step + 1,
         **r.stats,
         **loss_stats,
-        "train/accuracy": r.stats["reward/outcome"],
+        "train/accuracy": r.stats.get("train/accuracy_drawn", r.stats["reward/outcome"]),  # before dynamic sampling's filter
         "train/mean_tokens": mean(r.samples.num_tokens),
         "train/mean_steps": mean([len(split_steps(t)) for t in r.samples.texts]),
     }

@@ -121,3 +121,12 @@ def test_missing_or_broken_file(tmp_path):
     bad.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_exponent_floats_without_a_dot_are_numbers_as_in_dvc():
+    # YAML 1.1 (PyYAML) reads 1e-4 as a string; DVC (YAML 1.2) and users read a number
+    from prmflow.config import load_params
+    from tests.conftest import ROOT
+
+    assert load_params(ROOT / "params.yaml", ["rl.learning_rate=1e-4"]).rl.learning_rate == 1e-4
+    assert load_params(ROOT / "params.yaml", ["rl.learning_rate=3E-5"]).rl.learning_rate == 3e-5

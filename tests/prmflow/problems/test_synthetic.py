@@ -66,3 +66,60 @@ def test_oracle_first_error_on_missing_steps_or_answer():
     assert oracle_first_error(Q, "b=7*3=21\n#### 21") == 1
     assert oracle_first_error(Q, "b=7*3=21\nc=21-4=17\n#### 16") == 2
     assert oracle_first_error(Q, GOOD) is None
+
+
+# --- the dag task -------------------------------------------------------------------------------
+
+from prmflow.problems.programs import parse_program  # noqa: E402
+from prmflow.problems.synthetic import generate_dag_problems, make_dag, oracle_needed_steps, verbose_solution  # noqa: E402
+
+DAG = "a=7;b=5;c=a*3;d=c-b;e=b+2;d=?"  # c = 21, d = 16 (needed); e = 7 (a distractor)
+
+
+def test_dag_program_values_needed_and_reference_solutions():
+    prog = parse_program(DAG)
+    assert prog.values() == {"a": 7, "b": 5, "c": 21, "d": 16, "e": 7}
+    assert prog.needed() == {"a", "b", "c", "d"}
+    assert prog.reference_steps() == ["c=7*3=21", "d=21-5=16"]
+    assert prog.reference_steps(verbose=True) == ["c=7*3=21", "d=21-5=16", "e=5+2=7"]
+    assert prog.question() == DAG
+    assert verbose_solution(DAG) == "c=7*3=21\nd=21-5=16\ne=5+2=7\n#### 16"
+
+
+def test_dag_oracle_right_needed_and_wasteful_steps():
+    verbose = "c=7*3=21\ne=5+2=7\nd=21-5=16\n#### 16"  # a distractor computed on the way: right, not needed
+    assert oracle_step_labels(DAG, verbose) == [True, True, True]
+    assert oracle_needed_steps(DAG, verbose) == [True, False, True]
+    assert oracle_first_error(DAG, verbose) is None
+    # d before c: its operand was not computed yet, so the step is wrong (and all after it)
+    assert oracle_step_labels(DAG, "d=21-5=16\nc=7*3=21\n#### 16") == [False, False]
+    # b's value looked up wrong
+    assert oracle_step_labels(DAG, "c=7*3=21\nd=21-4=17\n#### 17") == [True, False]
+    # computing c twice is a mistake, and a step for the literal b is not a step
+    assert oracle_step_labels(DAG, "c=7*3=21\nc=7*3=21\n#### 21") == [True, False]
+    assert oracle_step_labels(DAG, "b=5+0=5\n#### 5") == [False]
+    # all right but the target never computed: the first error is the missing step
+    assert oracle_first_error(DAG, "c=7*3=21\ne=5+2=7\n#### 7") == 2
+
+
+def test_dag_generator_is_seeded_and_every_reference_solution_is_right():
+    a = generate_dag_problems(200, seed=3, min_steps=2, max_steps=8)
+    assert a == generate_dag_problems(200, seed=3, min_steps=2, max_steps=8)
+    distractors = 0
+    for p in a:
+        prog = parse_program(p["question"])
+        assert p["difficulty"] == len(p["steps"]) == len(prog.needed() & set(prog.derived))
+        assert oracle_step_labels(p["question"], p["answer"]) == [True] * p["difficulty"]
+        assert oracle_needed_steps(p["question"], p["answer"]) == [True] * p["difficulty"]
+        verbose = verbose_solution(p["question"])
+        assert all(oracle_step_labels(p["question"], verbose)) and oracle_first_error(p["question"], verbose) is None
+        distractors += len(prog.derived) - p["difficulty"]
+    assert 200 <= distractors <= 400  # 0..3 per question, 1.5 on average
+    assert any(isinstance(e, int) and v != "a" for p in a for v, e in parse_program(p["question"]).assignments)  # looked-up digits
+
+
+def test_make_dag_keeps_the_chain_arithmetic():
+    prog = make_dag(random.Random(5), 6, max_distractors=3, literal_var_prob=1.0)
+    for var, (x, op, y) in prog.derived.items():
+        digit = prog.values()[y] if isinstance(y, str) else y
+        assert 1 <= digit <= 9  # every step is "value op digit", as in the chain task

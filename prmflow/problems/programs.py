@@ -1,0 +1,186 @@
+"""Synthetic problems as small programs, and the oracle that judges every step of a solution.
+
+A question is a list of assignments and a target, ``;``-separated::
+
+    a=7;b=5;c=a*3;d=c-b;e=b+2;d=?
+
+Each assignment is a literal (``b=5``) or one operation on two operands, each a variable defined
+earlier or a number (``c=a*3``, ``d=c-b``). All values live in ``[0, modulus)``. The target's
+*needed* variables are its ancestors; the others (``e`` above) are distractors: a solution that
+computes them is right but wasteful. A solution computes derived variables one per line,
+operands substituted (``c=7*3=21``, ``d=21-5=16``), then ``#### 16``.
+
+The chain task (``a=7;b=a*3;c=b-4;c=?``) is the special case with no literal variable after the
+first and no distractor, and :func:`step_verdicts` judges it exactly as a reference-step
+comparison would: its dependency order leaves one right step per position.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from reward.parse import extract_answer, split_steps
+
+OPS = ("+", "-", "*")
+_LIT_RE = re.compile(r"^([a-z])=(\d+)$")
+_OP_RE = re.compile(r"^([a-z])=([a-z]|\d+)([+\-*])([a-z]|\d+)$")
+_STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-*])(\d+)=(\d+)$")
+
+
+def apply_op(a: int, op: str, b: int, modulus: int) -> int:
+    if op == "+":
+        return (a + b) % modulus
+    if op == "-":
+        return (a - b) % modulus
+    if op == "*":
+        return (a * b) % modulus
+    raise ValueError(f"unknown operator {op!r}")
+
+
+@dataclass(frozen=True)
+class Program:
+    """A parsed question: ``assignments[i] = (var, value)`` for a literal or ``(var, (x, op, y))``
+    with operands ``x``/``y`` a variable name or an int; the ``target`` variable."""
+
+    assignments: tuple[tuple[str, int | tuple[str | int, str, str | int]], ...]
+    target: str
+    modulus: int = 100
+
+    def values(self) -> dict[str, int]:
+        """Every variable's value."""
+        vals: dict[str, int] = {}
+        for var, expr in self.assignments:
+            if isinstance(expr, int):
+                vals[var] = expr
+            else:
+                x, op, y = expr
+                vals[var] = apply_op(self.operand(x, vals), op, self.operand(y, vals), self.modulus)
+        return vals
+
+    @staticmethod
+    def operand(x: str | int, vals: dict[str, int]) -> int:
+        return x if isinstance(x, int) else vals[x]
+
+    @property
+    def derived(self) -> dict[str, tuple]:
+        """Variables defined by an operation, in question order."""
+        return {v: e for v, e in self.assignments if not isinstance(e, int)}
+
+    def needed(self) -> set[str]:
+        """The target and every variable it depends on (literals included)."""
+        defs = dict(self.assignments)
+        out, todo = set(), [self.target]
+        while todo:
+            v = todo.pop()
+            if v in out:
+                continue
+            out.add(v)
+            if not isinstance(defs[v], int):
+                todo += [x for x in (defs[v][0], defs[v][2]) if isinstance(x, str)]
+        return out
+
+    def reference_steps(self, verbose: bool = False) -> list[str]:
+        """Solution steps in question order: the needed derived variables (``verbose``: all)."""
+        vals, needed = self.values(), self.needed()
+        return [
+            f"{v}={self.operand(x, vals)}{op}{self.operand(y, vals)}={vals[v]}"
+            for v, (x, op, y) in self.derived.items()
+            if verbose or v in needed
+        ]
+
+    @property
+    def answer(self) -> int:
+        return self.values()[self.target]
+
+    def question(self) -> str:
+        parts = [f"{v}={e}" if isinstance(e, int) else f"{v}={e[0]}{e[1]}{e[2]}" for v, e in self.assignments]
+        return ";".join([*parts, f"{self.target}=?"])
+
+
+def parse_program(question: str, modulus: int = 100) -> Program:
+    """Inverse of :meth:`Program.question`; raises ``ValueError`` on anything else."""
+    parts = question.strip().split(";")
+    if len(parts) < 2 or not parts[-1].endswith("=?") or len(parts[-1]) != 3:
+        raise ValueError(f"not a synthetic question: {question!r}")
+    assignments: list[tuple] = []
+    seen: set[str] = set()
+    for p in parts[:-1]:
+        lit, opm = _LIT_RE.match(p), _OP_RE.match(p)
+        if lit:
+            var, expr = lit.group(1), int(lit.group(2))
+        elif opm:
+            var = opm.group(1)
+            x, op, y = (int(t) if t.isdigit() else t for t in opm.group(2, 3, 4))
+            if any(isinstance(t, str) and t not in seen for t in (x, y)):
+                raise ValueError(f"assignment {p!r} uses a variable not defined before it in {question!r}")
+            expr = (x, op, y)
+        else:
+            raise ValueError(f"bad assignment {p!r} in {question!r}")
+        if var in seen:
+            raise ValueError(f"variable {var!r} assigned twice in {question!r}")
+        seen.add(var)
+        assignments.append((var, expr))
+    target = parts[-1][0]
+    if target not in seen:
+        raise ValueError(f"target {target!r} is not assigned in {question!r}")
+    return Program(tuple(assignments), target, modulus)
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    right: bool
+    """The step computes a variable not computed before, from operands known by then (literals,
+    or variables this solution computed earlier), with the right values and result."""
+    needed: bool
+    """Right, and its variable is one the target depends on (or the target)."""
+
+
+def step_verdicts(program: Program, solution: str) -> list[StepVerdict]:
+    """Judge each step of ``solution`` on its own (not yet the prefix: see :func:`prefix_labels`)."""
+    vals, derived, needed = program.values(), program.derived, program.needed()
+    literals = {v for v, e in program.assignments if isinstance(e, int)}
+    computed: set[str] = set()
+    out = []
+    for step in split_steps(solution):
+        m = _STEP_RE.match(step.replace(" ", ""))
+        right = False
+        if m and all(str(int(t)) == t for t in m.group(2, 4, 5)) and m.group(1) in derived and m.group(1) not in computed:
+            var, (x, op, y) = m.group(1), derived[m.group(1)]
+            known = all(isinstance(t, int) or t in literals or t in computed for t in (x, y))
+            right = (
+                known
+                and m.group(3) == op
+                and int(m.group(2)) == program.operand(x, vals)
+                and int(m.group(4)) == program.operand(y, vals)
+                and int(m.group(5)) == vals[var]
+            )
+            if right:
+                computed.add(var)
+        out.append(StepVerdict(right, right and m.group(1) in needed))
+    return out
+
+
+def prefix_labels(verdicts: list[StepVerdict]) -> list[bool]:
+    """Is the solution still right up to and including each step (every step so far right)?"""
+    labels, ok = [], True
+    for v in verdicts:
+        ok = ok and v.right
+        labels.append(ok)
+    return labels
+
+
+def first_error(program: Program, solution: str) -> int | None:
+    """Index of the first wrong step; ``None`` when every step is right and the answer is.
+
+    A solution whose steps are all right but never computes the target, or whose final answer is
+    wrong, has its first error at ``len(steps)``: the missing step / the answer line.
+    """
+    verdicts = step_verdicts(program, solution)
+    for i, v in enumerate(verdicts):
+        if not v.right:
+            return i
+    reached = any(s.startswith(f"{program.target}=") for s in split_steps(solution)) or program.target not in program.derived
+    if not reached or extract_answer(solution) != str(program.answer):
+        return len(verdicts)
+    return None
