@@ -58,15 +58,16 @@ def trl(params, steps: int, tmp: Path) -> float:
     rl = params.rl
     train = load_curated(ROOT / "data/curated")["train"]
     n = steps * rl.prompts_per_step
+    tok = load_tokenizer(ROOT / "models/base")
     rows = [
-        {"prompt": format_prompt(r["question"], params.model), "answer": r["final_answer"]} for r in train.select(range(min(n, len(train))))
+        {"prompt": format_prompt(r["question"], params.model, tok), "answer": r["final_answer"]}
+        for r in train.select(range(min(n, len(train))))
     ]
     ds = datasets.Dataset.from_list(rows)
 
     def reward(prompts, completions, answer, **_):
-        return outcome_rewards(completions, answer)
+        return outcome_rewards(completions, answer, answer_rules=params.data.answer_rules)
 
-    tok = load_tokenizer(ROOT / "models/base")
     model = load_causal_lm(ROOT / "models/base", params.model)
     cfg = GRPOConfig(
         output_dir=str(tmp / "trl"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from reward.registry import ANSWER_RULES
 
@@ -263,3 +264,37 @@ def reference_answer(answer: str) -> str | None:
 def join_solution(steps: list[str], answer: str) -> str:
     """Inverse of :func:`split_steps` + :func:`extract_answer`."""
     return "\n".join([*steps, f"{FINAL_MARKER} {answer}"])
+
+
+@dataclass(frozen=True)
+class SolutionFormat:
+    """How solutions are read, everywhere alike (``data.step_split``, ``data.answer_rules``):
+    what a reasoning step is and where the final answer is.
+
+    >>> f = SolutionFormat("sentence", ("answer_is",))
+    >>> f.steps("Half is 24. The answer is 72."), f.answer("Half is 24. The answer is 72."), f.prefix(["A.", "B."], 0)
+    (['Half is 24.', 'The answer is 72.'], '72', 'A.\\n')
+    """
+
+    step_split: str = "line"
+    answer_rules: tuple[str, ...] = DEFAULT_ANSWER_RULES
+
+    def __post_init__(self):
+        _check_split(self.step_split)
+        for name in self.answer_rules:
+            ANSWER_RULES.get(name)  # an unknown rule fails here, naming the known ones
+
+    @property
+    def joiner(self) -> str:
+        """What follows each step when steps are joined again (:data:`STEP_JOINERS`)."""
+        return STEP_JOINERS[self.step_split]
+
+    def steps(self, text: str, finished: bool = True) -> list[str]:
+        return split_steps(text, self.step_split, finished)
+
+    def answer(self, text: str) -> str | None:
+        return extract_answer(text, self.answer_rules)
+
+    def prefix(self, steps: list[str], k: int) -> str:
+        """The text a rollout of step ``k``'s prefix continues (:func:`join_steps`)."""
+        return join_steps(steps, k, self.step_split)

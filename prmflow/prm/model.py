@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from prmflow.lm.logprobs import aligned_logprobs
-from prmflow.lm.models import resolve_dtype
+from prmflow.lm.models import load_tokenizer, resolve_dtype
 from prmflow.prm.encoding import STEP_SEPARATOR, result_token_mask
 
 PRM_CONFIG = "prm_config.json"
@@ -164,14 +164,14 @@ class PRMModel(torch.nn.Module):
     ) -> tuple[PRMModel, object, dict]:
         """Inverse of :meth:`save`: ``(model, tokenizer, prm_config)``, in eval mode on ``device``."""
         from safetensors.torch import load_file
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         path = Path(path)
         cfg = read_prm_config(path)
         if cfg.get("kind") != "learned":
             raise ValueError(f"{path / PRM_CONFIG}: kind {cfg.get('kind')!r} is not a learned PRM (use load_scorer)")
         device = torch.device(device or "cpu")
-        tok = AutoTokenizer.from_pretrained(str(path))
+        tok = load_tokenizer(path)
         backbone = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or resolve_dtype("auto", device))
         model = cls(backbone, tok, cfg["features"], cfg.get("head_hidden", 0), cfg.get("sep", STEP_SEPARATOR), cfg.get("factored", False))
         weights = load_file(str(path / HEAD_WEIGHTS))

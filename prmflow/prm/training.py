@@ -81,7 +81,8 @@ def build_model(params: Params, policy_dir: str | Path):
     tokenizer = load_tokenizer(src)
     tokenizer.padding_side = "right"
     torch.manual_seed(cfg.seed)
-    model = PRMModel(backbone, tokenizer, cfg.features, cfg.head_hidden, factored=cfg.head == "factored").to(device)
+    sep = params.data.solution_format().joiner  # steps joined as the label stage and the scorers join them
+    model = PRMModel(backbone, tokenizer, cfg.features, cfg.head_hidden, sep=sep, factored=cfg.head == "factored").to(device)
     return model, tokenizer
 
 
@@ -93,7 +94,7 @@ def train_model(model, tokenizer, records: list[dict], params: Params, work_dir:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     cfg = params.prm
-    ds = StepwiseDataset(records, tokenizer, soft=cfg.soft_labels, max_length=getattr(model.config, "max_position_embeddings", None))
+    ds = StepwiseDataset(records, tokenizer, soft=cfg.soft_labels, max_length=getattr(model.config, "max_position_embeddings", None), sep=model.sep)
     counts = {f"train.{k}": v for k, v in ds.counts.items() if k not in ("records_in", "steps_in")}
     if not len(ds) or cfg.max_steps == 0:
         return {"train_steps": 0, **counts, "train_loss": float("nan"), "train_runtime_s": 0.0}

@@ -27,7 +27,7 @@ from prmflow.rl.batch import Batch, build_batch
 from prmflow.rl.loss import clipped_policy_loss, kl_k3, masked_mean
 from prmflow.rl.rewarder import Rewarder
 from reward.outcome import verify
-from reward.parse import split_steps
+from reward.parse import SolutionFormat
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,7 +48,7 @@ class PieceDecoder:
     def __call__(self, ids: list[int]) -> list[str]:
         for t in ids:
             if t not in self.cache:
-                self.cache[t] = self.tokenizer.decode([t])
+                self.cache[t] = self.tokenizer.decode([t], skip_special_tokens=True)  # EOS is no text
         return [self.cache[t] for t in ids]
 
 
@@ -67,7 +67,7 @@ def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: l
     rl = params.rl
     rng = random.Random(rl.seed * 1_000_003 + step)  # per-step seed: resume replays the same data
     probs = rng.sample(train, min(rl.prompts_per_step, len(train)))
-    prompts = [format_prompt(p["question"], params.model) for p in probs]
+    prompts = [format_prompt(p["question"], params.model, tokenizer) for p in probs]
     s = sample(
         model,
         tokenizer,
@@ -80,7 +80,7 @@ def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: l
     )
     answers = [p["final_answer"] for p in probs for _ in range(rl.group_size)]
     expanded = [q for q in prompts for _ in range(rl.group_size)]
-    token_adv, stats = rewarder(expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids])
+    token_adv, stats = rewarder(expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids], s.finished)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batch = build_batch(s.prompt_ids, s.completion_ids, token_adv, pad_id).to(next(model.parameters()).device)
     return Rollout(s, answers, batch, stats)
@@ -143,13 +143,14 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
 
 def greedy_accuracy(model, tokenizer, problems: list[dict], params: Params) -> tuple[float, float]:
     """Greedy accuracy and mean steps on ``problems`` (for the learning curve)."""
-    prompts = [format_prompt(p["question"], params.model) for p in problems]
+    prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
     s = sample(model, tokenizer, prompts, 1, greedy=True, max_new_tokens=params.rl.max_new_tokens, batch_size=256)
-    acc = mean([float(verify(t, p["final_answer"])) for t, p in zip(s.texts, problems)])
-    return acc, mean([len(split_steps(t)) for t in s.texts])
+    fmt = params.data.solution_format()
+    acc = mean([float(verify(t, p["final_answer"], rules=fmt.answer_rules)) for t, p in zip(s.texts, problems)])
+    return acc, mean([len(fmt.steps(t, f)) for t, f in zip(s.texts, s.finished)])
 
 
-def step_row(step: int, r: Rollout, loss_stats: dict) -> dict:
+def step_row(step: int, r: Rollout, loss_stats: dict, fmt: SolutionFormat = SolutionFormat()) -> dict:
     """The per-step metrics row (MLflow, the history, the learning curve)."""
     return {
         "step": step + 1,
@@ -157,7 +158,7 @@ def step_row(step: int, r: Rollout, loss_stats: dict) -> dict:
         **loss_stats,
         "train/accuracy": r.stats["reward/outcome"],
         "train/mean_tokens": mean(r.samples.num_tokens),
-        "train/mean_steps": mean([len(split_steps(t)) for t in r.samples.texts]),
+        "train/mean_steps": mean([len(fmt.steps(t, f)) for t, f in zip(r.samples.texts, r.samples.finished)]),
     }
 
 
@@ -185,6 +186,7 @@ def summarize(history: list[dict], rl: RLConfig) -> dict:
         "train/accuracy",
         "train/mean_tokens",
         "train/mean_steps",
+        "train/truncated",
         "monitor/prm_outcome_disagreement",
         "monitor/step_inflation",
         "entropy",

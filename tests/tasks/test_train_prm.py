@@ -57,7 +57,7 @@ def workspace(tmp_path, monkeypatch):
     params = Params.model_validate(
         {
             "model": {"tiny": TINY},
-            "prm": {"max_steps": 4, "batch_size": 4, "best_of_n": 2, "eval_problems": 2, "max_new_tokens": 16, "eval_fraction": 0.34},
+            "prm": {"max_steps": 4, "batch_size": 4, "best_of_n": 2, "eval_problems": 2, "max_new_tokens": None, "eval_fraction": 0.34},
         }
     )
     tok = build_tokenizer()
