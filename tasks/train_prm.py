@@ -49,7 +49,8 @@ from prmflow.prm.evaluation import (
     summary_table,
 )
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
-from prmflow.prm.training import LogFn, build_model, load_records, split_by_prompt, train_model
+from prmflow.prm.model import backbone_reference
+from prmflow.prm.training import LogFn, build_model, frozen_backbone_dir, load_records, split_by_prompt, train_model
 from prmflow.resources import usage
 
 
@@ -74,6 +75,7 @@ def run(
     train_recs, held = split_by_prompt(records, cfg.eval_fraction, cfg.seed)
     calib, test = calibration_split(held, cfg)
     model, tokenizer = build_model(params, policy_dir)
+    frozen = frozen_backbone_dir(params, policy_dir)
     metrics: dict = {
         **counts,
         "train_records": len(train_recs),
@@ -112,7 +114,9 @@ def run(
                 "soft_labels": cfg.soft_labels,
                 "step_split": params.data.step_split,
             },
+            backbone_ref=backbone_reference(frozen, out_dir) if frozen else None,
         )
+    metrics["backbone_referenced"] = int(frozen is not None)  # 1: frozen, not copied into models/prm
 
     scores = {"prm": s_prm, "confidence": s_conf}
     atomic_write_text(Path(plots_dir) / "roc.csv", roc_csv(roc_curves(scores, test, chains)))

@@ -71,6 +71,15 @@ def split_by_prompt(records: list[dict], eval_fraction: float, seed: int) -> tup
 # Model and training
 
 
+def frozen_backbone_dir(params: Params, policy_dir: str | Path) -> Path | None:
+    """The local model folder the PRM's backbone is loaded from when training leaves it frozen
+    (``prm.backbone_learning_rate: 0``): the PRM references it instead of copying it. ``None``
+    when the backbone is trained (it is a new model) or comes from the Hub."""
+    cfg = params.prm
+    src = Path(policy_dir if cfg.init == "policy" else cfg.init)
+    return src if cfg.backbone_learning_rate == 0 and (src / "config.json").is_file() else None
+
+
 def build_model(params: Params, policy_dir: str | Path):
     """``(PRMModel, tokenizer)`` from ``prm.init`` (``policy``: ``policy_dir``)."""
     cfg = params.prm

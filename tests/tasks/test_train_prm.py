@@ -145,6 +145,16 @@ def test_stage_trains_saves_and_reloads(workspace):
     assert len(scores[0]) == 2 and scores[1] == []
     assert all(0.0 <= s <= 1.0 for s in scores[0])
 
+    # the frozen backbone is referenced (path + digest), not copied; a changed one is refused
+    from prmflow.lm.folders import model_digest
+
+    assert m["backbone_referenced"] == 1
+    assert sorted(f.name for f in out.glob("*.safetensors")) == ["prm_head.safetensors"]
+    assert cfg["backbone"] == {"path": "../base", "abs_path": str(tmp_path / "models/base"), "digest": model_digest(tmp_path / "models/base")}
+    (tmp_path / "models/base/generation_config.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"the frozen backbone .*models/base changed since this PRM was trained .*: re-run train_prm"):
+        PRMScorer.from_pretrained(out)
+
 
 def test_stage_trains_on_external_data_only(workspace):
     from tasks.train_prm import run as train_prm
