@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from prmflow.io import pid_alive
+from prmflow.lm.folders import model_digest
 
 PARENT_ENV = "PRMFLOW_PARENT_RUN_ID"
 EXPERIMENT_ENV = "PRMFLOW_EXPERIMENT"
@@ -232,8 +233,6 @@ def register_if_changed(name: str, model_dir: str | Path, log, aliases: tuple[st
     import mlflow
     from mlflow import MlflowClient
 
-    from prmflow.lm.folders import model_digest
-
     digest = model_digest(model_dir)
     version = registered_version(name, digest)
     if version is None:
@@ -248,9 +247,13 @@ def register_if_changed(name: str, model_dir: str | Path, log, aliases: tuple[st
     return version
 
 
-def log_policy_model(model_dir: str | Path, run_id: str, params, name: str = POLICY_MODEL, aliases: tuple[str, ...] = ()) -> str | None:
+def log_policy_model(
+    model_dir: str | Path, run_id: str, params, tokenizer, name: str = POLICY_MODEL, aliases: tuple[str, ...] = ()
+) -> str | None:
     """Log the HF model in ``model_dir`` with MLflow's transformers flavor and register it, unless
-    a version already holds the same content (:func:`register_if_changed`).
+    a version already holds the same content (:func:`register_if_changed`). ``tokenizer``: the
+    model's, as the stages load it (:func:`prmflow.lm.models.load_tokenizer`: as saved), so that
+    the MLflow copy encodes text as the model was trained to read it.
 
     Returns the registered version (a string), or ``None`` when ``PRMFLOW_LOG_MODELS=0``.
     ``pip_requirements`` is explicit (the flavor would otherwise infer torchvision), and so is
@@ -265,10 +268,8 @@ def log_policy_model(model_dir: str | Path, run_id: str, params, name: str = POL
         from huggingface_hub import ModelCard
         from transformers import AutoModelForCausalLM
 
-        from prmflow.lm.models import load_tokenizer
-
         return mlflow.transformers.log_model(
-            transformers_model={"model": AutoModelForCausalLM.from_pretrained(str(model_dir)), "tokenizer": load_tokenizer(model_dir)},
+            transformers_model={"model": AutoModelForCausalLM.from_pretrained(str(model_dir)), "tokenizer": tokenizer},
             name=name.replace("prmflow-", ""),
             task="text-generation",
             pip_requirements=_pinned("torch", "transformers", "tokenizers"),

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
             summary = run(params, policy_dir=args.policy, log_fn=log_fn)
             mlflow.log_metrics(tracking.metric_dict(summary))
             mlflow.log_artifacts(workspace.PLOTS["train_policy"], artifact_path="plots")
-            tracking.log_policy_model(workspace.POLICY, run_.info.run_id, params, aliases=("candidate",))
+            tracking.log_policy_model(workspace.POLICY, run_.info.run_id, params, load_tokenizer(workspace.POLICY), aliases=("candidate",))
         print(f"train_policy: {summary}")
 
 

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             metrics = run(params, report_to_mlflow=True)
             mlflow.log_metrics(tracking.metric_dict(metrics))
             mlflow.log_artifacts(workspace.PLOTS["warmstart"], artifact_path="plots")
-            tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, aliases=("base",))
+            tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, load_tokenizer(workspace.BASE), aliases=("base",))
         print(f"warmstart: {metrics}")
 
 

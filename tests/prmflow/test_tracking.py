@@ -100,7 +100,7 @@ def test_a_model_is_registered_only_when_its_content_changed(tmp_path, fresh_mlf
     versions = []
     for where, seed, alias in (("base", 0, "base"), ("again", 0, "base"), ("policy", 1, "candidate")):
         with mlflow.start_run() as run:
-            versions.append(tracking.log_policy_model(save(seed, where), run.info.run_id, None, aliases=(alias,)))
+            versions.append(tracking.log_policy_model(save(seed, where), run.info.run_id, None, tok, aliases=(alias,)))
         tags = MlflowClient().get_run(run.info.run_id).data.tags
         versions.append(tags[f"prmflow.registered.{tracking.POLICY_MODEL}"])
     # the same checkpoint saved again (a warm start re-run) is not logged a second time
