@@ -49,8 +49,7 @@ from prmflow.prm.evaluation import (
     summary_table,
 )
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
-from prmflow.prm.model import backbone_reference
-from prmflow.prm.training import LogFn, build_model, frozen_backbone_dir, load_records, split_by_prompt, train_model
+from prmflow.prm.training import LogFn, build_model, load_records, save_prm, split_by_prompt, train_model
 from prmflow.resources import usage
 
 
@@ -75,7 +74,6 @@ def run(
     train_recs, held = split_by_prompt(records, cfg.eval_fraction, cfg.seed)
     calib, test = calibration_split(held, cfg)
     model, tokenizer = build_model(params, policy_dir)
-    frozen = frozen_backbone_dir(params, policy_dir)
     metrics: dict = {
         **counts,
         "train_records": len(train_recs),
@@ -99,24 +97,13 @@ def run(
         metrics["chains.truncation_rate"] = sum(not f for f in chains.finished) / max(1, len(chains.finished))
 
         t1 = time.time()
-        m_prm, s_prm, threshold = evaluate_scorer(PRMScorer(model, tokenizer, step_split=params.data.step_split), "prm", calib, test, chains, cfg)
+        split = params.data.step_split
+        m_prm, s_prm, threshold = evaluate_scorer(PRMScorer(model, tokenizer, step_split=split), "prm", calib, test, chains, cfg)
         metrics["prm_eval_time_s"] = round(time.time() - t1, 2)
-        m_conf, s_conf, _ = evaluate_scorer(PolicyConfidenceScorer(policy, ptok, step_split=params.data.step_split), "confidence", calib, test, chains, cfg)
+        m_conf, s_conf, _ = evaluate_scorer(PolicyConfidenceScorer(policy, ptok, step_split=split), "confidence", calib, test, chains, cfg)
         metrics.update(m_prm)
         metrics.update(m_conf)
-        model.save(
-            tmp,
-            tokenizer,
-            threshold=threshold,
-            extra={
-                "calibrated": cfg.calibrate and threshold != 0.5,
-                "init": cfg.init,
-                "soft_labels": cfg.soft_labels,
-                "step_split": params.data.step_split,
-            },
-            backbone_ref=backbone_reference(frozen, out_dir) if frozen else None,
-        )
-    metrics["backbone_referenced"] = int(frozen is not None)  # 1: frozen, not copied into models/prm
+        metrics["backbone_referenced"] = int(save_prm(model, tokenizer, tmp, out_dir, threshold, params, policy_dir))
 
     scores = {"prm": s_prm, "confidence": s_conf}
     atomic_write_text(Path(plots_dir) / "roc.csv", roc_csv(roc_curves(scores, test, chains)))

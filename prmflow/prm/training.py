@@ -18,7 +18,7 @@ from prmflow import workspace
 from prmflow.config import Params
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
 from prmflow.prm.data import StepwiseDataset, collate_steps, own_label_records, read_stepwise
-from prmflow.prm.model import PRMModel
+from prmflow.prm.model import PRMModel, backbone_reference
 
 LogFn = Callable[[dict, int], None]
 """``log_fn(metrics, step)``: training curve (MLflow in the CLI)."""
@@ -78,6 +78,17 @@ def frozen_backbone_dir(params: Params, policy_dir: str | Path) -> Path | None:
     cfg = params.prm
     src = Path(policy_dir if cfg.init == "policy" else cfg.init)
     return src if cfg.backbone_learning_rate == 0 and (src / "config.json").is_file() else None
+
+
+def save_prm(model: PRMModel, tokenizer, path: Path, out_dir: str | Path, threshold: float, params: Params, policy_dir) -> bool:
+    """Save the trained PRM into ``path`` (the atomic temporary folder of ``out_dir``), its
+    frozen backbone referenced rather than copied (:func:`frozen_backbone_dir`); returns whether
+    it was referenced."""
+    cfg, frozen = params.prm, frozen_backbone_dir(params, policy_dir)
+    extra = {"calibrated": cfg.calibrate and threshold != 0.5, "init": cfg.init, "soft_labels": cfg.soft_labels}
+    extra["step_split"] = params.data.step_split
+    model.save(path, tokenizer, threshold, extra, backbone_reference(frozen, out_dir) if frozen else None)
+    return frozen is not None
 
 
 def build_model(params: Params, policy_dir: str | Path):
