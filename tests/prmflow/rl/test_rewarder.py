@@ -115,7 +115,7 @@ def test_summarize_totals_the_step_counts_over_the_run():
 class FixedScorer:
     """The PRM's step scores of the two completions below."""
 
-    def score(self, prompts, texts):
+    def score(self, prompts, texts, finished=None):
         return [[0.9, 0.8], [0.9, 0.2]]
 
 
