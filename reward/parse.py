@@ -188,7 +188,8 @@ def boxed_answer(text: str) -> str | None:
 
 _ANSWER_IS_RE = re.compile(r"(?i)(?<![a-z])(?:final\s+)?answer(?:\s+is|\s*[:=])\s*(?:\*\*|__)?:?\s*")
 _NUMBER_TOKEN = r"-?\$?\s?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?%?"
-_ANSWER_TOKEN_RE = re.compile(rf"\$(?P<math>[^$\n]+)\$|(?P<number>{_NUMBER_TOKEN})")
+_ANSWER_TOKEN_RE = re.compile(rf"(?P<number>{_NUMBER_TOKEN})|\$(?P<math>[^$\n]+)\$")
+"""A number first: "$72, and she spent $10" is 72 dollars, not the math ``72, and she spent``."""
 
 
 @ANSWER_RULES.register("answer_is")
@@ -207,7 +208,7 @@ def answer_is_answer(text: str) -> str | None:
             found = boxed_answer(rest[:400])
         else:
             tok = _ANSWER_TOKEN_RE.match(rest)
-            found = None if tok is None else (tok["math"] or tok["number"]).strip()
+            found = None if tok is None else (tok["number"] or tok["math"]).strip()
         if found:
             return found.rstrip(".") if found.endswith(".") and not found.endswith("..") else found
     return None

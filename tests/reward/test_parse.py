@@ -122,6 +122,8 @@ ALL = ["####", "boxed", "answer_is", "last_number"]
         ("The answer is that we cannot know.", ["answer_is"], None),
         ("The answer is 5 or 6.", ["answer_is"], "5"),
         ("the answer is $\\frac{3}{4}$.", ["answer_is"], "\\frac{3}{4}"),
+        ("The answer is $72, and she spent $10 more.", ["answer_is"], "72"),  # dollars, not $...$ math
+        ("The answer is $-3$.", ["answer_is"], "-3"),
         ("An answerable question: 7", ["answer_is"], None),  # "answerable" is not "answer:"
         ("Final answer = 12", ["answer_is"], "12"),
         # a sentence's full stop or a decimal point
