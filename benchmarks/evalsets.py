@@ -37,9 +37,10 @@ def accuracy(model, tokenizer, problems: list[dict], params) -> dict:
     from prmflow.lm.sampling import sample
     from reward.outcome import verify
 
-    prompts = [format_prompt(p["question"], params.model) for p in problems]
+    prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
     s = sample(model, tokenizer, prompts, greedy=True, max_new_tokens=params.evaluate.max_new_tokens, batch_size=256)
-    right = [verify(t, p["final_answer"]) for t, p in zip(s.texts, problems)]
+    rules = params.data.solution_format().answer_rules
+    right = [verify(t, p["final_answer"], rules=rules) for t, p in zip(s.texts, problems)]
     by: dict[str, list[bool]] = {}
     for p, r in zip(problems, right):
         by.setdefault(str(p["difficulty"]), []).append(r)

@@ -63,12 +63,13 @@ def run_trl(recipe: trl_setup.Recipe, base: str, curated: str, tmp: Path, use_cp
             if logs and "completions/mean_length" in logs:
                 clock.step_end(float(logs["completions/mean_length"]))
 
+    tok = load_tokenizer(base)
     trainer = GRPOTrainer(
         model=load_causal_lm(base, params.model),
-        reward_funcs=trl_setup.trl_reward,
+        reward_funcs=trl_setup.trl_reward(params),
         args=GRPOConfig(**trl_setup.trl_kwargs(recipe, str(tmp / "trl"), use_cpu=use_cpu)),
-        train_dataset=trl_setup.trl_dataset(load_split("train", None, curated), params),
-        processing_class=load_tokenizer(base),
+        train_dataset=trl_setup.trl_dataset(load_split("train", None, curated), params, tok),
+        processing_class=tok,
         callbacks=[Timer()],
     )
     trainer.train()

@@ -115,9 +115,9 @@ def run_trl(recipe: trl_setup.Recipe, base: str, curated: str, every: int, evalu
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = GRPOConfig(**trl_setup.trl_kwargs(recipe, tmp, use_cpu=not torch.cuda.is_available()))
-        data = trl_setup.trl_dataset(load_split("train", None, curated), params)
+        data = trl_setup.trl_dataset(load_split("train", None, curated), params, tok)
         GRPOTrainer(
-            model=model, reward_funcs=trl_setup.trl_reward, args=cfg, train_dataset=data, processing_class=tok, callbacks=[Eval()]
+            model=model, reward_funcs=trl_setup.trl_reward(params), args=cfg, train_dataset=data, processing_class=tok, callbacks=[Eval()]
         ).train()
     return curve
 

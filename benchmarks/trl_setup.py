@@ -136,17 +136,24 @@ class Clock:
         return (self.ends[-1] - self.ends[0]) / (len(self.ends) - 1)
 
 
-def trl_dataset(train: list[dict], params):
-    """The train problems as TRL's prompt dataset (``answer`` reaches the reward function)."""
+def trl_dataset(train: list[dict], params, tokenizer):
+    """The train problems as TRL's prompt dataset (``answer`` reaches the reward function), in
+    the prompt format train_policy uses."""
     import datasets
 
     from prmflow.lm.prompts import format_prompt
 
-    return datasets.Dataset.from_list([{"prompt": format_prompt(p["question"], params.model), "answer": p["final_answer"]} for p in train])
+    rows = [{"prompt": format_prompt(p["question"], params.model, tokenizer), "answer": p["final_answer"]} for p in train]
+    return datasets.Dataset.from_list(rows)
 
 
-def trl_reward(prompts, completions, answer, **_) -> list[float]:
-    """The outcome reward, through the same verifier train_policy uses."""
+def trl_reward(params):
+    """The outcome reward for TRL, through the same verifier and answer rules train_policy uses."""
     from reward.outcome import outcome_rewards
 
-    return outcome_rewards(completions, answer)
+    rules = params.data.solution_format().answer_rules
+
+    def outcome(prompts, completions, answer, **_) -> list[float]:
+        return outcome_rewards(completions, answer, answer_rules=rules)
+
+    return outcome

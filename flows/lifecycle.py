@@ -41,6 +41,7 @@ from prmflow.config import load_params
 from prmflow.evaluation import champion
 from prmflow.evaluation.tables import eval_markdown, iteration_row, iterations_markdown
 from prmflow.io import atomic_dir
+from prmflow.lm.folders import check_model_source
 from tasks import ITERATION_STAGES, SETUP_STAGES, STAGES  # noqa: F401  (STAGES: re-exported for callers)
 
 START_SNAPSHOT = workspace.START
@@ -149,6 +150,7 @@ def lifecycle(params: LifecycleParams = LifecycleParams(), root: str = ".", expe
     root_path = Path(root).resolve()
     overrides = params.to_overrides()
     cfg = load_params(root_path / "params.yaml", overrides)  # fail fast on a bad form value
+    check_model_source(cfg.model)  # a model folder without a tokenizer fails here, not in a stage
     lock_name = f"lifecycle {experiment_name or ''}".strip()
     with workspace_lock(root_path, lock_name, cfg.lifecycle.on_conflict, cfg.lifecycle.lock_timeout_s, on_wait=logger.info) as held:
         if not held:

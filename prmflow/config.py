@@ -20,6 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from reward.parse import SolutionFormat
+
 PARAMS_FILE = "params.yaml"
 
 
@@ -50,7 +52,16 @@ class ModelConfig(_Section):
     revision: str | None = None
     """Revision of an HF model id (branch, tag or commit); ``None``: the default branch."""
     prompt_template: str = "{question}\n"
-    """How a question becomes a prompt; the solution follows it, one step per line."""
+    """How a question becomes a prompt when no chat template is used (``chat_template``); the
+    solution follows it, one step per line."""
+    chat_template: Literal["auto", "none", "required"] = "auto"
+    """``auto``: prompts are the tokenizer's chat template (one user message, the question;
+    generation prompt added) when the tokenizer has one, else ``prompt_template``; ``none``:
+    always ``prompt_template``; ``required``: the chat template, and a tokenizer without one
+    fails before any work. The tiny default's tokenizer has none."""
+    system_prompt: str | None = None
+    """A system message put before the question when the chat template is used (e.g. "Solve
+    step by step; end with 'The answer is N.'"); ``None``: none (the template's own default)."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """``auto``: bfloat16 on a GPU that supports it, float32 on CPU."""
@@ -99,6 +110,17 @@ class DataConfig(_Section):
     train_seed: int = 1
     eval_seed: int = 2
     on_error: Literal["fail", "quarantine"] = "fail"
+    step_split: Literal["line", "sentence", "paragraph"] = "line"
+    """How solutions are cut into reasoning steps, the same for labelling, the PRM's encoding and
+    RL's step credit (:func:`reward.parse.step_spans`): one per line (the synthetic and GSM8K
+    formats), per sentence, or per blank-line separated paragraph (free-form instruct output)."""
+    answer_rules: list[str] = ["####", "boxed", "answer_is"]
+    """How a solution's final answer is read (:data:`reward.registry.ANSWER_RULES`), tried in
+    order, the first that finds one decides: ``####`` (the line GSM8K and the synthetic task
+    write), ``boxed`` (``\\boxed{...}``), ``answer_is`` ("the answer is 72", "**Answer:** 72")
+    and ``last_number``. The default reads the explicit answers that warm-started and instruct
+    models write; ``last_number`` is not in it: it credits a solution that never commits to an
+    answer (on the chain task, any whose last intermediate value happens to be the answer)."""
     incoming_dir: str | None = "data/incoming"
     """New problems dropped here (``*.jsonl``/``*.json`` GSM8K-style / mapped by ``columns``,
     ``*.parquet``; any case) join the train split of every source, after validation, dedupe and
@@ -117,6 +139,22 @@ class DataConfig(_Section):
         if self.source == "synthetic" and self.train_seed == self.eval_seed:
             raise ValueError("train_seed and eval_seed must differ (train and eval must be disjoint)")
         return self
+
+    @field_validator("answer_rules")
+    @classmethod
+    def _known_rules(cls, rules: list[str]) -> list[str]:
+        from reward.registry import ANSWER_RULES  # dvc: validation only
+
+        if not rules:
+            raise ValueError(f"empty; list one or more of {sorted(ANSWER_RULES)}")
+        unknown = [r for r in rules if r not in ANSWER_RULES]
+        if unknown:
+            raise ValueError(f"unknown answer rule(s) {unknown}; registered: {sorted(ANSWER_RULES)}")
+        return rules
+
+    def solution_format(self) -> SolutionFormat:
+        """How every stage reads solutions: ``step_split`` and ``answer_rules``."""
+        return SolutionFormat(self.step_split, tuple(self.answer_rules))
 
 
 class WarmstartConfig(_Section):
@@ -158,7 +196,10 @@ class EvaluateConfig(_Section):
     """k for pass@k and maj@k (sampled at ``temperature``)."""
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
-    max_new_tokens: int = Field(96, gt=0)
+    max_new_tokens: int | None = Field(96, gt=0)
+    """Token budget of the evaluated solutions (and of the warm start's probe); ``None``: derived
+    from the eval references (:func:`prmflow.lm.budgets.derive_budget`). A budget that cuts over
+    a quarter of them fails before sampling."""
     batch_size: int = Field(128, gt=0)
     num_examples_logged: int = Field(12, ge=0)
     seed: int = 4
@@ -186,12 +227,19 @@ class LabelConfig(_Section):
     samples_per_problem: int = Field(4, ge=1)
     rollouts: int = Field(8, ge=1)
     temperature: float = Field(1.0, gt=0)
-    max_new_tokens: int = Field(96, gt=0)
-    """Cap for the sampled solutions."""
+    max_new_tokens: int | None = Field(96, gt=0)
+    """Cap for the sampled solutions; ``None``: derived from the train references
+    (:func:`prmflow.lm.budgets.derive_budget`). A budget that cuts over a quarter of them fails
+    before sampling. A solution cut at the cap keeps its finished steps only (never its cut-off
+    last line), and is counted (``truncation.*`` in the label metrics)."""
     rollout_max_new_tokens: int | None = Field(None, gt=0)
-    """Cap for rollouts; ``None``: longest reference answer in tokens +25% +4, at most ``max_new_tokens``."""
+    """Cap for rollouts; ``None``: longest reference answer in tokens +25% +4, at most the
+    solutions' cap. Rollouts cut at it are counted (``sampling.rollouts.truncated``)."""
     batch_size: int = Field(256, gt=0)
     """Sequences per ``generate`` call."""
+    num_examples_logged: int = Field(8, ge=0)
+    """Labelled solutions written step by step to ``data/labels/samples.md`` (and MLflow), one
+    per problem first, for a reader to check the labels by hand."""
     seed: int = 5
 
     @model_validator(mode="after")
@@ -253,8 +301,9 @@ class PrmConfig(_Section):
     best_of_n: int = Field(8, ge=1)
     eval_problems: int = Field(200, ge=1)
     """Best-of-N and the oracle chains use the first N curated eval problems."""
-    max_new_tokens: int = Field(96, gt=0)
-    """Cap for the best-of-N samples."""
+    max_new_tokens: int | None = Field(96, gt=0)
+    """Cap for the best-of-N samples; ``None``: derived from the eval references, as
+    ``evaluate.max_new_tokens``."""
     batch_size_eval: int = Field(128, gt=0)
     """Sequences per sampling / scoring batch."""
     seed: int = 6
@@ -279,7 +328,10 @@ class RLConfig(_Section):
     prompts_per_step: int = Field(16, gt=0)
     group_size: int = Field(8, ge=2)
     temperature: float = Field(1.0, gt=0)
-    max_new_tokens: int = Field(80, gt=0)
+    max_new_tokens: int | None = Field(80, gt=0)
+    """Token budget of the RL samples (the length penalty reaches -1 there); ``None``: derived
+    from the train references (:func:`prmflow.lm.budgets.derive_budget`). A budget that cuts
+    over a quarter of them fails before training; cut samples are logged (``train/truncated``)."""
     learning_rate: float = Field(3e-4, gt=0)
     lr_warmup_steps: int = Field(0, ge=0)
     """Linear warm-up from 0 (as transformers' schedulers: the first step's rate is 0): Adam's

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from prmflow.io import pid_alive
+from prmflow.lm.folders import model_digest
 
 PARENT_ENV = "PRMFLOW_PARENT_RUN_ID"
 EXPERIMENT_ENV = "PRMFLOW_EXPERIMENT"
@@ -205,79 +206,141 @@ def _pinned(*packages: str) -> list[str]:
     return [f"{p}=={version(p)}" for p in packages]
 
 
-def _set_aliases(name: str, info, aliases: tuple[str, ...]) -> str:
-    """Point each alias at the version ``info`` registered; returns that version."""
+DIGEST_TAG = "prmflow.digest"
+"""Model version tag: :func:`prmflow.lm.folders.model_digest` of the folder it was logged from."""
+
+
+def registered_version(name: str, digest: str) -> str | None:
+    """The newest version of registered model ``name`` logged from a folder with ``digest``."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = MlflowClient().search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    same = [int(v.version) for v in versions if v.tags.get(DIGEST_TAG) == digest]
+    return str(max(same)) if same else None
+
+
+def register_if_changed(name: str, model_dir: str | Path, log, aliases: tuple[str, ...] = ()) -> str:
+    """Register ``model_dir`` as ``name`` only when no version holds the same content.
+
+    ``log()`` logs and registers it (returning MLflow's model info) when it changed; an
+    unchanged checkpoint (the same warm start re-run, the same PRM) moves ``aliases`` to the
+    version that holds it and logs nothing: at 7B every copy is ~15 GB. The run is tagged
+    ``prmflow.registered.<name>`` with what happened. Returns the version."""
+    import mlflow
     from mlflow import MlflowClient
 
-    version_ = str(info.registered_model_version)
-    client = MlflowClient()
+    digest = model_digest(model_dir)
+    version = registered_version(name, digest)
+    if version is None:
+        version = str(log().registered_model_version)
+        MlflowClient().set_model_version_tag(name, version, DIGEST_TAG, digest)
+        what = f"v{version} (new)"
+    else:
+        what = f"v{version} (unchanged: same content, not logged again)"
     for alias in aliases:
-        client.set_registered_model_alias(name, alias, version_)
-    return version_
+        MlflowClient().set_registered_model_alias(name, alias, version)
+    mlflow.set_tag(f"prmflow.registered.{name}", what)
+    return version
 
 
-def log_policy_model(model_dir: str | Path, run_id: str, params, name: str = POLICY_MODEL, aliases: tuple[str, ...] = ()) -> str | None:
-    """Log the HF model in ``model_dir`` with MLflow's transformers flavor and register it.
+def log_policy_model(
+    model_dir: str | Path, run_id: str, params, tokenizer, name: str = POLICY_MODEL, aliases: tuple[str, ...] = ()
+) -> str | None:
+    """Log the HF model in ``model_dir`` with MLflow's transformers flavor and register it, unless
+    a version already holds the same content (:func:`register_if_changed`). ``tokenizer``: the
+    model's, as the stages load it (:func:`prmflow.lm.models.load_tokenizer`: as saved), so that
+    the MLflow copy encodes text as the model was trained to read it.
 
     Returns the registered version (a string), or ``None`` when ``PRMFLOW_LOG_MODELS=0``.
     ``pip_requirements`` is explicit (the flavor would otherwise infer torchvision), and so is
     the model card (the flavor would otherwise try to fetch one from the Hub, retrying offline).
     The flavor's path form breaks under transformers 5, so the model is loaded and passed in.
     """
-    import mlflow
-    from huggingface_hub import ModelCard
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     if os.environ.get("PRMFLOW_LOG_MODELS", "1") == "0":
         return None
-    reqs = _pinned("torch", "transformers", "tokenizers")
-    card = ModelCard(f"# {name}\n\nTrained by prmflow (run {run_id}).\n")
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    info = mlflow.transformers.log_model(
-        transformers_model={"model": model, "tokenizer": tokenizer},
-        name=name.replace("prmflow-", ""),
-        task="text-generation",
-        pip_requirements=reqs,
-        model_card=card,
-        registered_model_name=name,
-    )
-    return _set_aliases(name, info, aliases)
+
+    def log():
+        import mlflow
+        from huggingface_hub import ModelCard
+        from transformers import AutoModelForCausalLM
+
+        return mlflow.transformers.log_model(
+            transformers_model={"model": AutoModelForCausalLM.from_pretrained(str(model_dir)), "tokenizer": tokenizer},
+            name=name.replace("prmflow-", ""),
+            task="text-generation",
+            pip_requirements=_pinned("torch", "transformers", "tokenizers"),
+            model_card=ModelCard(f"# {name}\n\nTrained by prmflow (run {run_id}).\n"),
+            registered_model_name=name,
+        )
+
+    return register_if_changed(name, model_dir, log, aliases)
 
 
 def log_prm_model(model_dir: str | Path, run_id: str, name: str = PRM_MODEL, aliases: tuple[str, ...] = ()) -> str | None:
-    """Log the PRM in ``model_dir`` as an MLflow pyfunc model and register it as ``name``.
+    """Log the PRM in ``model_dir`` as an MLflow pyfunc model and register it as ``name``, unless a
+    version already holds the same content (:func:`register_if_changed`).
 
     The pyfunc takes a DataFrame with ``prompt`` and ``solution`` columns and returns one list
     of step scores per row (:func:`prmflow.prm.scorers.load_scorer`). The PRM is a backbone plus a
     head, not a transformers pipeline, so the transformers flavor does not fit; the model is
     ``prmflow/prm/pyfunc.py`` (MLflow "models from code"), the directory travels as an artifact
-    and ``reward/`` as code. ``None`` when ``PRMFLOW_LOG_MODELS=0``.
+    and ``reward/`` as code. A frozen backbone that the PRM folder only references
+    (:func:`prmflow.prm.model.backbone_reference`) is not copied either: the pyfunc finds it at its
+    path on this machine, and the version's ``prmflow.backbone_digest`` tag names it (with
+    ``prmflow.backbone_version``: the ``prmflow-policy`` version of the same content, if any).
+    ``None`` when ``PRMFLOW_LOG_MODELS=0``.
     """
     if os.environ.get("PRMFLOW_LOG_MODELS", "1") == "0":
         return None
-    import mlflow
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
 
-    import prmflow
-    import reward
+    def log():
+        import mlflow
+        from mlflow.models import ModelSignature
+        from mlflow.types import ColSpec, Schema
 
-    reqs = _pinned("torch", "transformers", "tokenizers", "safetensors")
-    signature = ModelSignature(inputs=Schema([ColSpec("string", "prompt"), ColSpec("string", "solution")]))
-    with warnings.catch_warnings():
-        # An input example would make MLflow load and run the PRM while logging it.
-        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
-        info = mlflow.pyfunc.log_model(
-            name=name.replace("prmflow-", ""),
-            python_model=str(Path(prmflow.__file__).parent / "prm" / "pyfunc.py"),
-            artifacts={"prm": str(model_dir)},
-            code_paths=[str(Path(reward.__file__).parent), str(Path(prmflow.__file__).parent)],
-            pip_requirements=reqs,
-            signature=signature,
-            registered_model_name=name,
-        )
-    return _set_aliases(name, info, aliases)
+        import prmflow
+        import reward
+
+        signature = ModelSignature(inputs=Schema([ColSpec("string", "prompt"), ColSpec("string", "solution")]))
+        with warnings.catch_warnings():
+            # An input example would make MLflow load and run the PRM while logging it.
+            warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+            return mlflow.pyfunc.log_model(
+                name=name.replace("prmflow-", ""),
+                python_model=str(Path(prmflow.__file__).parent / "prm" / "pyfunc.py"),
+                artifacts={"prm": str(model_dir)},
+                code_paths=[str(Path(reward.__file__).parent), str(Path(prmflow.__file__).parent)],
+                pip_requirements=_pinned("torch", "transformers", "tokenizers", "safetensors"),
+                signature=signature,
+                registered_model_name=name,
+            )
+
+    version = register_if_changed(name, model_dir, log, aliases)
+    tag_backbone(name, version, model_dir)
+    return version
+
+
+def tag_backbone(name: str, version: str, model_dir: str | Path) -> None:
+    """Tag a PRM version with the digest of the backbone it references (if it references one)
+    and the ``prmflow-policy`` version that holds that content."""
+    import json
+
+    from mlflow import MlflowClient
+
+    cfg_file = Path(model_dir) / "prm_config.json"
+    ref = json.loads(cfg_file.read_text()).get("backbone") if cfg_file.is_file() else None
+    if not ref:
+        return
+    client = MlflowClient()
+    client.set_model_version_tag(name, version, "prmflow.backbone_digest", ref["digest"])
+    client.set_model_version_tag(name, version, "prmflow.backbone_path", ref["abs_path"])
+    policy_version = registered_version(POLICY_MODEL, ref["digest"])
+    if policy_version:
+        client.set_model_version_tag(name, version, "prmflow.backbone_version", f"{POLICY_MODEL} v{policy_version}")
 
 
 def last_stage_run(stage: str, exclude_parent: str | None = None) -> str:

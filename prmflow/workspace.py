@@ -149,14 +149,25 @@ def label_features():
     )
 
 
-def save_labels(rows: list[dict], out_dir: str | Path = LABELS) -> None:
-    """Write labelled solutions (a ``Dataset``) and ``stepwise.jsonl`` (TRL's three columns)."""
+LABEL_SAMPLES = "samples.md"
+"""Beside the labels: a few labelled solutions, step by step, to check by hand."""
+
+
+def label_samples(out_dir: str | Path = LABELS) -> Path:
+    return Path(out_dir) / LABEL_SAMPLES
+
+
+def save_labels(rows: list[dict], out_dir: str | Path = LABELS, samples: str | None = None) -> None:
+    """Write labelled solutions (a ``Dataset``), ``stepwise.jsonl`` (TRL's three columns) and,
+    when given, ``samples.md`` (:func:`prmflow.labeling.report.samples_markdown`)."""
     import datasets
 
     ds = datasets.Dataset.from_list(rows, features=label_features())
     with atomic_dir(out_dir) as tmp:
         ds.save_to_disk(str(tmp))
         write_jsonl(tmp / "stepwise.jsonl", ({k: r[k] for k in ("prompt", "completions", "labels")} for r in rows))
+        if samples is not None:
+            (tmp / LABEL_SAMPLES).write_text(samples)
 
 
 def load_labels(out_dir: str | Path = LABELS):

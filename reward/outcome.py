@@ -9,11 +9,12 @@ deadline (:mod:`reward.symbolic`), so that adversarial model output (``9^{9^{9^{
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import StrEnum
 
 from reward import symbolic
-from reward.parse import extract_answer, reference_answer
+from reward.parse import DEFAULT_ANSWER_RULES, extract_answer, reference_answer
 from reward.registry import REWARDS
 
 MAX_SYMBOLIC_CHARS = 128
@@ -62,16 +63,18 @@ def same_answer(pred: str | None, gold: str | None, timeout_s: float = 2.0) -> V
     return Verdict.TIMEOUT if equal is None else Verdict.CORRECT if equal else Verdict.WRONG
 
 
-def judge(text: str, answer: str, timeout_s: float = 2.0) -> Verdict:
-    """The verdict on solution ``text`` against the reference ``answer`` (bare or ``#### x``)."""
-    return same_answer(extract_answer(text), reference_answer(answer), timeout_s)
+def judge(text: str, answer: str, timeout_s: float = 2.0, rules: Sequence[str] = DEFAULT_ANSWER_RULES) -> Verdict:
+    """The verdict on solution ``text`` against the reference ``answer`` (bare or ``#### x``),
+    the solution's answer read by the first of ``rules`` that finds one
+    (:func:`reward.parse.extract_answer`; the stages pass ``data.answer_rules``)."""
+    return same_answer(extract_answer(text, rules), reference_answer(answer), timeout_s)
 
 
-def verify(text: str, answer: str, timeout_s: float = 2.0) -> bool:
-    """True iff the final answer of ``text`` equals the reference ``answer``: the one definition
-    of a right answer, used by the RL reward, evaluation, the warm start's probe and labelling.
-    Never raises; use :func:`judge` to know why an answer was not right."""
-    return judge(text, answer, timeout_s) is Verdict.CORRECT
+def verify(text: str, answer: str, timeout_s: float = 2.0, rules: Sequence[str] = DEFAULT_ANSWER_RULES) -> bool:
+    """True iff the final answer of ``text`` (read by ``rules``) equals the reference ``answer``:
+    the one definition of a right answer, used by the RL reward, evaluation, the warm start's
+    probe and labelling. Never raises; use :func:`judge` to know why an answer was not right."""
+    return judge(text, answer, timeout_s, rules) is Verdict.CORRECT
 
 
 def verdict_counts(verdicts: list[Verdict]) -> dict[str, int]:
@@ -92,20 +95,27 @@ def check_verdicts(verdicts: list[Verdict], max_error_share: float, setting: str
         )
 
 
-def outcome_verdicts(completions: list[str], answers: list[str]) -> list[Verdict]:
-    """The verdict (:func:`judge`) on each completion against its reference answer."""
+def outcome_verdicts(completions: list[str], answers: list[str], rules: Sequence[str] = DEFAULT_ANSWER_RULES) -> list[Verdict]:
+    """The verdict (:func:`judge`, answers read by ``rules``) on each completion against its reference answer."""
     if len(completions) != len(answers):
         raise ValueError(f"outcome_verdicts: {len(completions)} completions but {len(answers)} answers")
-    return [judge(t, a) for t, a in zip(completions, answers)]
+    return [judge(t, a, rules=rules) for t, a in zip(completions, answers)]
 
 
 @REWARDS.register("outcome")
-def outcome_rewards(completions: list[str], answers: list[str], verdicts: list[Verdict] | None = None, **kwargs) -> list[float]:
+def outcome_rewards(
+    completions: list[str],
+    answers: list[str],
+    verdicts: list[Verdict] | None = None,
+    answer_rules: Sequence[str] = DEFAULT_ANSWER_RULES,
+    **kwargs,
+) -> list[float]:
     """1.0 for each solution whose final answer is right (:func:`verify`), else 0.0.
 
-    ``verdicts``: :func:`outcome_verdicts` already computed by the caller (who counts them)."""
+    ``verdicts``: :func:`outcome_verdicts` already computed by the caller (who counts them);
+    else they are computed with ``answer_rules``."""
     if verdicts is None:
-        verdicts = outcome_verdicts(completions, answers)
+        verdicts = outcome_verdicts(completions, answers, answer_rules)
     elif len(verdicts) != len(completions):
         raise ValueError(f"outcome_rewards: {len(completions)} completions but {len(verdicts)} verdicts")
     return [1.0 if v is Verdict.CORRECT else 0.0 for v in verdicts]

@@ -39,7 +39,8 @@ REWARDS = Registry("reward term")
 """Sequence-level reward terms ``fn(completions: list[str], **kwargs) -> list[float]``.
 
 Keyword arguments every term receives (take what you need, accept ``**kwargs``): ``answers``
-(reference answers), ``num_tokens`` (completion lengths), ``finished`` (ended with EOS),
+(reference answers), ``answer_rules`` (how answers are read: ``data.answer_rules``),
+``num_tokens`` (completion lengths), ``finished`` (ended with EOS),
 ``step_scores`` (PRM scores per step, or ``None`` without a PRM), ``group_size``, and the RL
 settings ``process_agg``, ``length_budget``, ``max_new_tokens``."""
 
@@ -51,3 +52,8 @@ process advantages then follow it."""
 STEP_CREDITS = Registry("step credit")
 """``fn(normalised_step_rewards: list[float]) -> list[float]``: each step's value from the
 group-normalised rewards of its own and later steps (see :func:`reward.advantages.step_advantages`)."""
+
+ANSWER_RULES = Registry("answer rule")
+"""``fn(text: str) -> str | None``: the final answer a rule finds in a solution, as written
+(:func:`reward.parse.extract_answer` canonicalises numbers), or ``None``. ``data.answer_rules``
+lists the rules to try, in order; the first that finds an answer decides."""

@@ -27,6 +27,7 @@ from prmflow.evaluation.plots import write_plots
 from prmflow.evaluation.policy import Evaluation, gate_scores, report, run_policy, sample_solutions_text
 from prmflow.evaluation.tables import format_table
 from prmflow.io import atomic_write_json
+from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
 from prmflow.prm.scorers import load_scorer
 from prmflow.problems.sources import read_problems
@@ -43,24 +44,16 @@ class PolicyRunner:
     def __call__(self, path, problems: list[dict] | None = None) -> Evaluation:
         key = str(Path(path).resolve())
         if problems is not None:  # another problem set: not cached
-            return run_policy(
-                load_causal_lm(path, self.params.model),
-                load_tokenizer(path),
-                problems,
-                self.params.evaluate,
-                self.params.model,
-                self.progress,
-            )
+            return self._run(path, problems)
         if key not in self.cache:
-            self.cache[key] = run_policy(
-                load_causal_lm(path, self.params.model),
-                load_tokenizer(path),
-                self.problems,
-                self.params.evaluate,
-                self.params.model,
-                self.progress,
-            )
+            self.cache[key] = self._run(path, self.problems)
         return self.cache[key]
+
+    def _run(self, path, problems: list[dict]) -> Evaluation:
+        p = self.params
+        return run_policy(
+            load_causal_lm(path, p.model), load_tokenizer(path), problems, p.evaluate, p.model, self.progress, p.data.solution_format()
+        )
 
 
 def gate(params: Params, runner: PolicyRunner, cand: Evaluation, base_dir, champion_dir, prm_dir) -> dict:
@@ -103,12 +96,14 @@ def run(
 ) -> tuple[dict, Evaluation]:
     """Evaluate the candidate against the champion and the base; return (report, the candidate's evaluation)."""
     t0 = time.time()
-    e, k = params.evaluate, params.evaluate.num_samples
-    runner = PolicyRunner(params, workspace.load_split("eval", e.num_problems, curated_dir), progress)
+    problems = workspace.load_split("eval", params.evaluate.num_problems, curated_dir)
     has_candidate = workspace.has_model(candidate_dir)
     main_dir = Path(candidate_dir if has_candidate else base_dir)
+    params, budget = resolve_setting(params, "evaluate.max_new_tokens", problems, load_tokenizer(main_dir))  # before any sampling
+    e, k = params.evaluate, params.evaluate.num_samples
+    runner = PolicyRunner(params, problems, progress)
     ev = runner(main_dir)
-    rep = {**report(ev, k), "policy": "candidate" if has_candidate else "base"}
+    rep = {**report(ev, k), "policy": "candidate" if has_candidate else "base", **budget.metrics()}
     if e.extra_eval:
         rep["extra"] = report(runner(main_dir, read_problems(e.extra_eval, e.extra_eval_source, params.data.columns)), k)
     if has_candidate:

@@ -6,10 +6,16 @@
    ``mc_hard`` / ``mc_soft``, OmegaPRM-like ``first_error``); with ``label.compare_methods`` the
    other methods label a subset too, to report agreement and cost
    (:mod:`prmflow.labeling.pipeline`).
-3. Score every method against the synthetic task's oracle (:mod:`prmflow.labeling.report`).
+3. Score every method against the synthetic task's oracle, and without one against each other
+   and against provably good steps (:mod:`prmflow.labeling.report`).
+
+Steps are ``data.step_split``'s, answers are read by ``data.answer_rules``. A solution cut at
+``label.max_new_tokens`` (checked against the references first, or derived from them:
+:mod:`prmflow.lm.budgets`) keeps only its finished steps; cuts are counted (``truncation.*``).
 
 Output: ``data/labels`` (:func:`prmflow.workspace.save_labels`: TRL's stepwise supervision plus
-extras, and ``stepwise.jsonl``) and ``metrics/label.json``.
+extras, ``stepwise.jsonl`` and ``samples.md``, labelled solutions to check by hand) and
+``metrics/label.json``.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from prmflow.config import Params, load_params
 from prmflow.errors import reported
 from prmflow.io import atomic_write_json
 from prmflow.labeling.pipeline import label_solutions
-from prmflow.labeling.report import comparison_table
+from prmflow.labeling.report import comparison_table, samples_markdown
 from prmflow.labeling.sampler import PolicySampler, Progress, rollout_token_budget
 from prmflow.labeling.solutions import make_solutions
+from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import count_parameters, load_causal_lm, load_tokenizer
 from prmflow.lm.prompts import format_prompt
 from prmflow.resources import usage
@@ -40,25 +47,28 @@ def run(
 ) -> dict:
     """Sample, label, write ``out_dir`` and ``metrics_path``; return the metrics."""
     t0 = time.time()
-    cfg = params.label
-    model, tokenizer = load_causal_lm(policy_dir, params.model), load_tokenizer(policy_dir)
-    problems = workspace.load_split("train", cfg.num_problems, curated_dir)
+    tokenizer = load_tokenizer(policy_dir)
+    problems = workspace.load_split("train", params.label.num_problems, curated_dir)
     if not problems:
         raise ValueError(f"{curated_dir}: no train problems to label")
+    params, budget = resolve_setting(params, "label.max_new_tokens", problems, tokenizer)  # before any sampling
+    cfg, fmt = params.label, params.data.solution_format()
+    model = load_causal_lm(policy_dir, params.model)
 
     solver = PolicySampler(model, tokenizer, cfg, cfg.max_new_tokens, progress)
-    prompts = [format_prompt(p["question"], params.model) for p in problems]
-    texts = solver(prompts, cfg.samples_per_problem, seed=cfg.seed, desc="solutions")
-    solutions = make_solutions(problems, texts, cfg.samples_per_problem, params.model, params.data.modulus)
+    prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
+    out = solver.sample(prompts, cfg.samples_per_problem, seed=cfg.seed, desc="solutions")
+    solutions = make_solutions(problems, out.texts, cfg.samples_per_problem, prompts, fmt, params.data.modulus, out.finished)
 
-    budget = rollout_token_budget(problems, tokenizer, cfg)
-    roller = PolicySampler(model, tokenizer, cfg, budget, progress)
-    rows, metrics = label_solutions(solutions, roller, cfg)
-    workspace.save_labels(rows, out_dir)
+    rollout_budget = rollout_token_budget(problems, tokenizer, cfg)
+    roller = PolicySampler(model, tokenizer, cfg, rollout_budget, progress)
+    rows, metrics = label_solutions(solutions, roller, cfg, fmt)
+    workspace.save_labels(rows, out_dir, samples=samples_markdown(rows, cfg.num_examples_logged))
 
     metrics.update(solver.stats("sampling.solutions"))
     metrics.update(roller.stats("sampling.rollouts"))
-    metrics.update(method=cfg.method, rollout_max_new_tokens=budget, policy_parameters=count_parameters(model), **usage(t0))
+    metrics.update(budget.metrics())
+    metrics.update(method=cfg.method, rollout_max_new_tokens=rollout_budget, policy_parameters=count_parameters(model), **usage(t0))
     atomic_write_json(metrics_path, metrics)
     return metrics
 
@@ -70,16 +80,18 @@ def main(argv: list[str] | None = None) -> None:
         )
         ap.add_argument("--params", default="params.yaml")
         ap.add_argument("--policy", default=workspace.BASE)
+        ap.add_argument("--out", default=workspace.LABELS)
         args = ap.parse_args(argv)
         params = load_params(args.params)
 
         import mlflow
 
         with tracking.stage_run("label", params.label.model_dump()):
-            metrics = run(params, policy_dir=args.policy)
+            metrics = run(params, policy_dir=args.policy, out_dir=args.out)
             mlflow.log_metrics(tracking.metric_dict(metrics))
             table = comparison_table(metrics)
             mlflow.log_text(table, "label_methods.md")
+            mlflow.log_artifact(str(workspace.label_samples(args.out)))
         print(table, end="")
 
 

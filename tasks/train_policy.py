@@ -21,6 +21,7 @@ from prmflow import tracking, workspace
 from prmflow.config import Params, load_params
 from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json
+from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
 from prmflow.prm.scorers import PRMScorer
 from prmflow.resources import usage
@@ -81,17 +82,19 @@ def run(
     ``log_fn(metrics: dict, step: int)`` receives per-step metrics (MLflow in the CLI).
     ``max_steps_this_run`` stops early without finishing (tests of resume use it).
     """
-    rl, t0 = params.rl, time.time()
+    t0 = time.time()
     policy_dir, ckpt_dir = Path(policy_dir), Path(ckpt_dir)
-    device = resolve_device(params.model.device)
+    train = workspace.load_split("train", None, curated_dir)
+    params, budget = resolve_setting(params, "rl.max_new_tokens", train, load_tokenizer(policy_dir))
+    rl, device = params.rl, resolve_device(params.model.device)
     scorer, prm_path = load_scorer(prm_dir, params, device)
-    fp = checkpoint.fingerprint(rl, policy_dir, prm_path)
+    fmt = params.data.solution_format()
+    fp = checkpoint.fingerprint(rl, policy_dir, prm_path, {"step_split": fmt.step_split, "answer_rules": list(fmt.answer_rules)})
     model, tokenizer, optimizer, history, start = start_or_resume(params, policy_dir, ckpt_dir, fp, device)
     ref = load_causal_lm(policy_dir, params.model, device).eval() if rl.kl_coef > 0 else None
 
-    train = workspace.load_split("train", None, curated_dir)
     eval_set = workspace.load_split("eval", rl.eval_problems, curated_dir)
-    rewarder, pieces = Rewarder(rl, scorer), PieceDecoder(tokenizer)
+    rewarder, pieces = Rewarder(rl, scorer, fmt), PieceDecoder(tokenizer)
     if start == 0 and rl.eval_every:
         acc, steps_ = greedy_accuracy(model, tokenizer, eval_set, params)
         history.append({"step": 0, "eval/greedy_acc": acc, "eval/mean_steps": steps_})
@@ -106,7 +109,7 @@ def run(
             group["lr"] = learning_rate(step, rl)
         loss_stats = optimise(model, optimizer, ref, r.batch, rl, step, last_good) if r.batch is not None else {}
         loss_stats["lr"] = learning_rate(step, rl)
-        row = step_row(step, r, loss_stats)
+        row = step_row(step, r, loss_stats, fmt)
         if base_steps is None:  # step inflation is measured against the start policy's greedy steps
             base_steps = history[0].get("eval/mean_steps") if history else row["train/mean_steps"]
         row["monitor/step_inflation"] = row["train/mean_steps"] / base_steps if base_steps else 1.0
@@ -125,7 +128,7 @@ def run(
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-    summary = summarize(history, rl)
+    summary = {**summarize(history, rl), **budget.metrics()}
     summary.update(usage(t0))
     write_learning_curve(history, plots_dir)
     atomic_write_json(metrics_path, summary)
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
             summary = run(params, policy_dir=args.policy, log_fn=log_fn)
             mlflow.log_metrics(tracking.metric_dict(summary))
             mlflow.log_artifacts(workspace.PLOTS["train_policy"], artifact_path="plots")
-            tracking.log_policy_model(workspace.POLICY, run_.info.run_id, params, aliases=("candidate",))
+            tracking.log_policy_model(workspace.POLICY, run_.info.run_id, params, load_tokenizer(workspace.POLICY), aliases=("candidate",))
         print(f"train_policy: {summary}")
 
 

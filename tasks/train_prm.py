@@ -37,6 +37,7 @@ from prmflow import tracking, workspace
 from prmflow.config import Params, load_params, load_state
 from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
+from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import load_causal_lm, load_tokenizer
 from prmflow.prm.evaluation import (
     best_of_n_curve,
@@ -48,7 +49,7 @@ from prmflow.prm.evaluation import (
     summary_table,
 )
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
-from prmflow.prm.training import LogFn, build_model, load_records, split_by_prompt, train_model
+from prmflow.prm.training import LogFn, build_model, load_records, save_prm, split_by_prompt, train_model
 from prmflow.resources import usage
 
 
@@ -65,6 +66,8 @@ def run(
 ) -> dict:
     """Train, choose the threshold, evaluate both scorers, write the outputs; return the metrics."""
     t0 = time.time()
+    eval_problems = workspace.load_split("eval", params.prm.eval_problems, curated_dir)
+    params, budget = resolve_setting(params, "prm.max_new_tokens", eval_problems, load_tokenizer(policy_dir))  # before any work
     cfg = params.prm
     random.seed(cfg.seed)
     records, counts = load_records(params, labels_dir, history_dir)
@@ -79,6 +82,7 @@ def run(
         "test_records": len(test),
         "train_steps_labelled": sum(len(r["completions"]) for r in train_recs),
         "soft_labels": cfg.soft_labels,
+        **budget.metrics(),
     }
     with atomic_dir(out_dir) as tmp:
         metrics.update(train_model(model, tokenizer, train_recs, params, tmp, log_fn))
@@ -88,21 +92,18 @@ def run(
         policy = load_causal_lm(policy_dir, params.model, next(model.parameters()).device)
         ptok = load_tokenizer(policy_dir)
         t1 = time.time()
-        chains = sample_chains(policy, ptok, workspace.load_split("eval", cfg.eval_problems, curated_dir), params)
+        chains = sample_chains(policy, ptok, eval_problems, params)
         metrics["sampling_time_s"] = round(time.time() - t1, 2)
+        metrics["chains.truncation_rate"] = sum(not f for f in chains.finished) / max(1, len(chains.finished))
 
         t1 = time.time()
-        m_prm, s_prm, threshold = evaluate_scorer(PRMScorer(model, tokenizer), "prm", calib, test, chains, cfg)
+        split = params.data.step_split
+        m_prm, s_prm, threshold = evaluate_scorer(PRMScorer(model, tokenizer, step_split=split), "prm", calib, test, chains, cfg)
         metrics["prm_eval_time_s"] = round(time.time() - t1, 2)
-        m_conf, s_conf, _ = evaluate_scorer(PolicyConfidenceScorer(policy, ptok), "confidence", calib, test, chains, cfg)
+        m_conf, s_conf, _ = evaluate_scorer(PolicyConfidenceScorer(policy, ptok, step_split=split), "confidence", calib, test, chains, cfg)
         metrics.update(m_prm)
         metrics.update(m_conf)
-        model.save(
-            tmp,
-            tokenizer,
-            threshold=threshold,
-            extra={"calibrated": cfg.calibrate and threshold != 0.5, "init": cfg.init, "soft_labels": cfg.soft_labels},
-        )
+        metrics["backbone_referenced"] = int(save_prm(model, tokenizer, tmp, out_dir, threshold, params, policy_dir))
 
     scores = {"prm": s_prm, "confidence": s_conf}
     atomic_write_text(Path(plots_dir) / "roc.csv", roc_csv(roc_curves(scores, test, chains)))

@@ -6,7 +6,12 @@
   ``warmstart.target_accuracy``, because RL needs headroom and failures need partly-right
   prefixes for a PRM to credit.
 - Real model (HF id or local path): load it; SFT on the curated train split when
-  ``warmstart.enabled``, else save it as is. Never builds a tokenizer.
+  ``warmstart.enabled``, else save it as is. Never builds a tokenizer; loads the one saved with
+  the model as saved (:func:`prmflow.lm.models.load_tokenizer`).
+
+Before any work: the model folder is checked (tokenizer, chat template when ``required``:
+:func:`prmflow.lm.folders.check_model_source`) and every token budget against the curated
+references in the policy's tokens (:func:`prmflow.lm.budgets.check_all`).
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ from prmflow import tracking, workspace
 from prmflow.config import Params, load_params
 from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
+from prmflow.lm.budgets import check_all, resolve_setting
+from prmflow.lm.folders import check_model_source
 from prmflow.lm.models import build_tiny_model, build_tokenizer, count_parameters, load_causal_lm, load_tokenizer, resolve_device
-from prmflow.lm.prompts import format_prompt
+from prmflow.lm.prompts import format_prompt, uses_chat_template
 from prmflow.lm.sft import sft
 from prmflow.problems import synthetic
 from prmflow.resources import usage
 
 
-def sft_examples(params: Params, curated_dir: str | Path) -> tuple[list[tuple[str, str]], list[dict]]:
+def sft_examples(params: Params, curated_dir: str | Path, tokenizer) -> tuple[list[tuple[str, str]], list[dict]]:
     """(prompt, solution) pairs to train on, and a probe set to measure the learning curve.
 
     Synthetic: fresh problems from ``warmstart.seed`` (more variety than the curated train set)
@@ -61,7 +68,7 @@ def sft_examples(params: Params, curated_dir: str | Path) -> tuple[list[tuple[st
         rows = [(p["question"], p["answer"]) for p in train[: len(train) - n_probe]]
     if not rows:
         raise ValueError(f"{curated_dir}: no training problems for the warm start")
-    return [(format_prompt(q, params.model), a) for q, a in rows], probe
+    return [(format_prompt(q, params.model, tokenizer), a) for q, a in rows], probe
 
 
 def initial_policy(params: Params):
@@ -88,12 +95,17 @@ def run(
     t0 = time.time()
     random.seed(params.warmstart.seed)
     torch.manual_seed(params.warmstart.seed)
+    check_model_source(params.model)
     with atomic_dir(out_dir) as tmp:
         model, tokenizer, do_sft = initial_policy(params)
-        metrics = {"num_parameters": count_parameters(model), "sft_steps": 0}
+        curated = workspace.load_curated(curated_dir)
+        budgets = check_all(params, {s: list(curated[s]) for s in ("train", "eval")}, tokenizer)
+        metrics = {"num_parameters": count_parameters(model), "sft_steps": 0, "chat_template": int(uses_chat_template(params.model, tokenizer))}
+        metrics.update({k: v for b in budgets.values() for k, v in b.metrics().items()})
         curve: list = []
         if do_sft:
-            pairs, probe = sft_examples(params, curated_dir)
+            pairs, probe = sft_examples(params, curated_dir, tokenizer)
+            params, _ = resolve_setting(params, "evaluate.max_new_tokens", probe, tokenizer) if probe else (params, None)
             res = sft(model, tokenizer, pairs, params, tmp, report_to_mlflow, probe)
             curve = res.pop("probe_curve")
             metrics.update(res, sft_examples=len(pairs))
@@ -118,9 +130,9 @@ def main(argv: list[str] | None = None) -> None:
             import mlflow
 
             metrics = run(params, report_to_mlflow=True)
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            mlflow.log_metrics(tracking.metric_dict(metrics))
             mlflow.log_artifacts(workspace.PLOTS["warmstart"], artifact_path="plots")
-            tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, aliases=("base",))
+            tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, load_tokenizer(workspace.BASE), aliases=("base",))
         print(f"warmstart: {metrics}")
 
 

@@ -24,12 +24,13 @@ def monitors(cand: Evaluation, base: Evaluation, scorer=None, model_cfg: ModelCo
     base_steps = mean(base.greedy_steps())
     out["step_inflation"] = mean(cand.greedy_steps()) / base_steps if base_steps else 1.0
     if scorer is not None:
-        prompts, texts, right = [], [], []
-        for p, ts, cs in zip(cand.problems, cand.sample_texts, cand.sample_correct()):
-            prompts += [format_prompt(p["question"], model_cfg)] * len(ts)
+        prompts, texts, right, done = [], [], [], []
+        for i, (ts, cs, fs) in enumerate(zip(cand.sample_texts, cand.sample_correct(), cand.sample_done())):
+            prompts += [cand.prompts[i] if cand.prompts else format_prompt(cand.problems[i]["question"], model_cfg, None)] * len(ts)
             texts += ts
             right += cs
-        verdict = [r > 0.5 for r in process_rewards(scorer.score(prompts, texts), "min")]
+            done += fs
+        verdict = [r > 0.5 for r in process_rewards(scorer.score(prompts, texts, finished=done), "min")]
         out["prm_outcome_disagreement"] = mean([v != r for v, r in zip(verdict, right)])
         wrong = [v for v, r in zip(verdict, right) if not r]
         out["prm_high_on_wrong"] = mean(wrong) if wrong else 0.0

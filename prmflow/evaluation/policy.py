@@ -2,13 +2,14 @@
 
 Greedy accuracy, and from ``evaluate.num_samples`` samples per problem: pass@1 (mean sample
 accuracy), pass@k and maj@k. Reasoning length in tokens and steps (mean, median, p90) of the
-greedy solutions. A right answer is :func:`reward.outcome.verify`'s (a ``CORRECT`` verdict), as
-everywhere; verifier errors and timeouts are counted.
+greedy solutions. A right answer is :func:`reward.outcome.verify`'s (a ``CORRECT`` verdict, the
+answer read by ``data.answer_rules``), as everywhere; verifier errors and timeouts are counted,
+and so are solutions cut at ``evaluate.max_new_tokens`` (``truncated_*``, by difficulty too).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from prmflow.config import EvaluateConfig, ModelConfig
 from prmflow.evaluation.metrics import group_by, majority_vote, mean, pass_at_k, summarize
@@ -16,7 +17,7 @@ from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import sample
 from prmflow.problems.synthetic import oracle_needed_steps, oracle_step_labels
 from reward.outcome import Verdict, judge, same_answer, verdict_counts
-from reward.parse import extract_answer, reference_answer, split_steps
+from reward.parse import SolutionFormat, reference_answer
 
 
 @dataclass
@@ -27,12 +28,19 @@ class Evaluation:
     greedy_texts: list[str]
     greedy_tokens: list[int]
     sample_texts: list[list[str]]
+    prompts: list[str] = field(default_factory=list)
+    greedy_finished: list[bool] | None = None
+    """Which greedy solutions ended with EOS (``None``: all); the rest were cut at the budget."""
+    sample_finished: list[list[bool]] | None = None
+    fmt: SolutionFormat = SolutionFormat()
+    """How answers are read and steps counted (``data.answer_rules``, ``data.step_split``)."""
 
     def greedy_verdicts(self) -> list[Verdict]:
-        return [judge(t, p["final_answer"]) for p, t in zip(self.problems, self.greedy_texts)]
+        return [judge(t, p["final_answer"], rules=self.fmt.answer_rules) for p, t in zip(self.problems, self.greedy_texts)]
 
     def sample_verdicts(self) -> list[list[Verdict]]:
-        return [[judge(t, p["final_answer"]) for t in texts] for p, texts in zip(self.problems, self.sample_texts)]
+        rules = self.fmt.answer_rules
+        return [[judge(t, p["final_answer"], rules=rules) for t in texts] for p, texts in zip(self.problems, self.sample_texts)]
 
     def greedy_correct(self) -> list[bool]:
         return [v is Verdict.CORRECT for v in self.greedy_verdicts()]
@@ -40,8 +48,31 @@ class Evaluation:
     def sample_correct(self) -> list[list[bool]]:
         return [[v is Verdict.CORRECT for v in vs] for vs in self.sample_verdicts()]
 
+    def greedy_done(self) -> list[bool]:
+        return self.greedy_finished if self.greedy_finished is not None else [True] * len(self.greedy_texts)
+
+    def sample_done(self) -> list[list[bool]]:
+        return self.sample_finished if self.sample_finished is not None else [[True] * len(ts) for ts in self.sample_texts]
+
     def greedy_steps(self) -> list[int]:
-        return [len(split_steps(t)) for t in self.greedy_texts]
+        return [len(self.fmt.steps(t, f)) for t, f in zip(self.greedy_texts, self.greedy_done())]
+
+    def subset(self, idx: list[int]) -> Evaluation:
+        """The results of problems ``idx`` only."""
+
+        def pick(xs):
+            return None if xs is None else [xs[i] for i in idx]
+
+        return replace(
+            self,
+            problems=pick(self.problems),
+            greedy_texts=pick(self.greedy_texts),
+            greedy_tokens=pick(self.greedy_tokens),
+            sample_texts=pick(self.sample_texts),
+            prompts=pick(self.prompts) if self.prompts else [],
+            greedy_finished=pick(self.greedy_finished),
+            sample_finished=pick(self.sample_finished),
+        )
 
     def greedy_unneeded_steps(self) -> list[int] | None:
         """Per problem: greedy steps that are right but not needed for the answer (distractors
@@ -54,29 +85,37 @@ class Evaluation:
         ]
 
 
-def run_policy(model, tokenizer, problems: list[dict], cfg: EvaluateConfig, model_cfg: ModelConfig, progress=None) -> Evaluation:
+def run_policy(
+    model, tokenizer, problems: list[dict], cfg: EvaluateConfig, model_cfg: ModelConfig, progress=None, fmt: SolutionFormat = SolutionFormat()
+) -> Evaluation:
     """Greedy and sampled solutions of ``model`` for ``problems`` (same seed for every policy)."""
-    prompts = [format_prompt(p["question"], model_cfg) for p in problems]
+    prompts = [format_prompt(p["question"], model_cfg, tokenizer) for p in problems]
     kw = dict(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=progress)
     greedy = sample(model, tokenizer, prompts, 1, greedy=True, **kw)
     sampled = sample(model, tokenizer, prompts, cfg.num_samples, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, **kw)
+    n = cfg.num_samples
     return Evaluation(
         problems=problems,
         greedy_texts=greedy.texts,
         greedy_tokens=greedy.num_tokens,
         sample_texts=[sampled.group(i) for i in range(len(problems))],
+        prompts=prompts,
+        greedy_finished=list(greedy.finished),
+        sample_finished=[sampled.finished[i * n : (i + 1) * n] for i in range(len(problems))],
+        fmt=fmt,
     )
 
 
 def score(ev: Evaluation, k: int) -> dict[str, float]:
-    """Accuracy and length metrics of a set of problems, and how many verdicts (greedy and
-    samples) were verifier errors or timeouts rather than judgements of the answer."""
+    """Accuracy and length metrics of a set of problems, how many solutions were cut at the token
+    budget (``truncated_greedy``, ``truncated_samples``: shares), and how many verdicts (greedy
+    and samples) were verifier errors or timeouts rather than judgements of the answer."""
     greedy_v, sample_v = ev.greedy_verdicts(), ev.sample_verdicts()
     greedy = [v is Verdict.CORRECT for v in greedy_v]
     samples = [[v is Verdict.CORRECT for v in vs] for vs in sample_v]
     counts = verdict_counts(greedy_v + [v for vs in sample_v for v in vs])
     maj = [
-        same_answer(majority_vote([extract_answer(t) for t in texts]), reference_answer(p["final_answer"])) is Verdict.CORRECT
+        same_answer(majority_vote([ev.fmt.answer(t) for t in texts]), reference_answer(p["final_answer"])) is Verdict.CORRECT
         for p, texts in zip(ev.problems, ev.sample_texts)
     ]
     out = {
@@ -85,6 +124,8 @@ def score(ev: Evaluation, k: int) -> dict[str, float]:
         "pass@1": mean([mean(s) for s in samples]),
         f"pass@{k}": mean([pass_at_k(len(s), sum(s), k) for s in samples]),
         f"maj@{k}": mean(maj),
+        "truncated_greedy": mean([not f for f in ev.greedy_done()]),
+        "truncated_samples": mean([not f for fs in ev.sample_done() for f in fs]),
         "verifier_errors": counts["error"],
         "verifier_timeouts": counts["timeout"],
     }
@@ -99,16 +140,7 @@ def score(ev: Evaluation, k: int) -> dict[str, float]:
 
 def score_by_difficulty(ev: Evaluation, k: int) -> dict[str, dict[str, float]]:
     idx = group_by([p["difficulty"] for p in ev.problems], range(len(ev.problems)))
-    out = {}
-    for d in sorted(idx):
-        sub = Evaluation(
-            problems=[ev.problems[i] for i in idx[d]],
-            greedy_texts=[ev.greedy_texts[i] for i in idx[d]],
-            greedy_tokens=[ev.greedy_tokens[i] for i in idx[d]],
-            sample_texts=[ev.sample_texts[i] for i in idx[d]],
-        )
-        out[str(d)] = score(sub, k)
-    return out
+    return {str(d): score(ev.subset(idx[d]), k) for d in sorted(idx)}
 
 
 def report(ev: Evaluation, k: int) -> dict:

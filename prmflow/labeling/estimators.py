@@ -173,6 +173,25 @@ def label_agreement(pred: Sequence[Sequence[bool]], oracle: Sequence[Sequence[bo
     return out
 
 
+def cohen_kappa(a: Sequence[Sequence[bool]], b: Sequence[Sequence[bool]]) -> float | None:
+    """Chance-corrected agreement of two labellings of the same steps: ``(p_o - p_e) / (1 - p_e)``,
+    ``p_o`` the share of steps labelled alike, ``p_e`` what two labellers with these good rates
+    would share by chance. 1: identical, 0: no better than chance. ``None`` without steps or
+    when both call every step the same (``p_e = 1``).
+
+    >>> cohen_kappa([[True, True, False, False]], [[True, False, False, False]])
+    0.5
+    """
+    pairs = [(x, y) for ra, rb in zip(a, b, strict=True) for x, y in zip(ra, rb, strict=True)]
+    if not pairs:
+        return None
+    n = len(pairs)
+    p_o = sum(x == y for x, y in pairs) / n
+    ga, gb = sum(x for x, _ in pairs) / n, sum(y for _, y in pairs) / n
+    p_e = ga * gb + (1 - ga) * (1 - gb)
+    return None if p_e == 1 else (p_o - p_e) / (1 - p_e)
+
+
 def good_auc(scores: Sequence[Sequence[float]], oracle: Sequence[Sequence[bool]]) -> float | None:
     """ROC AUC of per-step scores (higher = more likely good) against oracle labels.
 

@@ -12,6 +12,7 @@ from prmflow.config import LabelConfig
 from prmflow.labeling import report
 from prmflow.labeling.methods import LABEL_METHODS, MethodLabels
 from prmflow.labeling.solutions import RolloutFn, Rollouts, Solution
+from reward.parse import SolutionFormat
 
 
 def compare_subset(labelled: list[Solution], num_problems: int | None) -> list[int]:
@@ -45,12 +46,15 @@ def output_row(s: Solution, labels: MethodLabels, j: int, method: str) -> dict:
     }
 
 
-def label_solutions(solutions: list[Solution], rollout_fn: RolloutFn, cfg: LabelConfig) -> tuple[list[dict], dict]:
-    """Label ``solutions``; return (output rows, metrics of :mod:`prmflow.labeling.report`)."""
+def label_solutions(
+    solutions: list[Solution], rollout_fn: RolloutFn, cfg: LabelConfig, fmt: SolutionFormat = SolutionFormat()
+) -> tuple[list[dict], dict]:
+    """Label ``solutions``; return (output rows, metrics of :mod:`prmflow.labeling.report`).
+    Rollout prefixes are joined and judged by ``fmt`` (the format that split the solutions)."""
     labelled = [s for s in solutions if s.steps]
     every = list(range(len(labelled)))
     subset = compare_subset(labelled, cfg.compare_num_problems) if cfg.compare_methods else []
-    rollouts = Rollouts(labelled, rollout_fn, cfg.rollouts)
+    rollouts = Rollouts(labelled, rollout_fn, cfg.rollouts, fmt)
     by_method: dict[str, MethodLabels] = {}
     by_method[cfg.method] = LABEL_METHODS.get(cfg.method)(labelled, rollouts, every, cfg)
     if cfg.compare_methods:  # after the chosen one: what they share with it is already sampled
@@ -62,6 +66,7 @@ def label_solutions(solutions: list[Solution], rollout_fn: RolloutFn, cfg: Label
     for name, ml in by_method.items():
         metrics.update(report.method_metrics(name, ml, labelled))
     metrics.update(report.rollout_ratio(by_method))
+    metrics.update(report.method_agreement(by_method))
     chosen = by_method[cfg.method]  # labelled every solution: chosen.index == every
     metrics["labels.bad_rate"] = report.bad_rate(chosen.hard)
     return [output_row(s, chosen, i, cfg.method) for i, s in enumerate(labelled)], metrics

@@ -10,6 +10,15 @@ solutions both labelled); ``num_problems``, ``num_solutions``, ``num_labelled_so
 ``oracle.bad_rate``, ``labels.bad_rate`` (of the output labels); ``oracle_note`` (text) when there
 is no oracle.
 
+Without an oracle (real data) the labels are still judged: ``agree.<a>.<b>.step_agreement``,
+``.kappa`` (chance-corrected) and ``.first_error_acc`` (same first bad step) of every two methods
+on the solutions both labelled (:func:`method_agreement`), and per method
+``<method>.bad_on_correct``: the share of steps of right-answer solutions it labels bad, each
+provably wrong (the solution itself reaches the answer from every one of its prefixes).
+Truncation: ``truncation.solutions`` / ``.rate`` (sampled solutions cut at the budget) and
+``truncation.steps_dropped`` (their cut-off last steps, never labelled).
+:func:`samples_markdown` prints labelled solutions for a reader to check by hand.
+
 Baselines: step agreement alone flatters a labeller when the classes are skewed (with 72% bad
 steps, calling every step bad agrees on 72%). ``baseline.all_good.<k>`` and
 ``baseline.all_bad.<k>`` are the trivial labellers' scores over all oracle-labelled solutions,
@@ -18,7 +27,7 @@ computed like a method's (:func:`trivial_baselines`); the comparison table print
 
 from __future__ import annotations
 
-from prmflow.labeling.estimators import good_auc, label_agreement
+from prmflow.labeling.estimators import cohen_kappa, good_auc, label_agreement
 from prmflow.labeling.methods import LABEL_METHODS, MethodLabels
 from prmflow.labeling.solutions import Solution
 
@@ -39,6 +48,9 @@ def run_metrics(solutions: list[Solution], labelled: list[Solution]) -> dict:
         "num_steps": sum(len(s.steps) for s in labelled),
         "policy_solve_rate": sum(s.correct for s in solutions) / len(solutions) if solutions else 0.0,
         "oracle_solutions": sum(s.oracle is not None for s in labelled),
+        "truncation.solutions": sum(not s.finished for s in solutions),
+        "truncation.rate": sum(not s.finished for s in solutions) / len(solutions) if solutions else 0.0,
+        "truncation.steps_dropped": sum(s.cut_step for s in solutions),
     }
     if not metrics["oracle_solutions"]:
         metrics["oracle_note"] = "no oracle: no labelled solution of a 'synthetic' source, so no agreement metrics"
@@ -74,6 +86,9 @@ def method_metrics(name: str, ml: MethodLabels, labelled: list[Solution]) -> dic
         f"{name}.rollouts_per_step": sum(ml.rollouts) / steps if steps else 0.0,
         f"{name}.pred_bad_rate": bad_rate(ml.hard),
     }
+    on_correct = [h for i, h in zip(ml.index, ml.hard) if labelled[i].correct]
+    if any(on_correct):
+        m[f"{name}.bad_on_correct"] = bad_rate(on_correct)
     with_oracle = [j for j, i in enumerate(ml.index) if labelled[i].oracle is not None]
     if not with_oracle:
         return m
@@ -86,6 +101,32 @@ def method_metrics(name: str, ml: MethodLabels, labelled: list[Solution]) -> dic
         if auc is not None:
             m["mc_soft.good_auc"] = auc
     return m
+
+
+def method_agreement(by_method: dict[str, MethodLabels]) -> dict[str, float]:
+    """``agree.<a>.<b>.<k>`` for every two methods (in registry order) on the solutions both
+    labelled: ``step_agreement``, ``kappa`` (:func:`cohen_kappa`), ``first_error_acc`` (same first
+    bad step, or none) and ``solutions``. Needs no oracle: where two estimators with different
+    assumptions (MC: every prefix rolled out; first error: monotone, bisected) disagree, at
+    least one is wrong."""
+    names = [m for m in LABEL_METHODS if m in by_method]
+    out: dict[str, float] = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            la, lb = by_method[a], by_method[b]
+            pos_b = {k: j for j, k in enumerate(lb.index)}
+            both = [(ja, pos_b[k]) for ja, k in enumerate(la.index) if k in pos_b]
+            if not both:
+                continue
+            ha, hb = [la.hard[ja] for ja, _ in both], [lb.hard[jb] for _, jb in both]
+            agree = label_agreement(ha, hb)
+            key = f"agree.{a}.{b}"
+            out.update({f"{key}.solutions": len(both), f"{key}.step_agreement": agree["step_agreement"]})
+            out[f"{key}.first_error_acc"] = agree["first_error_acc"]
+            kappa = cohen_kappa(ha, hb)
+            if kappa is not None:
+                out[f"{key}.kappa"] = kappa
+    return out
 
 
 def rollout_ratio(by_method: dict[str, MethodLabels]) -> dict:
@@ -152,4 +193,56 @@ def comparison_table(metrics: dict) -> str:
         notes.append(metrics["oracle_note"])
     if "first_error.rollout_ratio_vs_mc" in metrics:
         notes.append(f"first_error rollouts / mc rollouts: {metrics['first_error.rollout_ratio_vs_mc']:.3f}")
-    return "\n".join(lines + [""] + notes) + "\n"
+    notes += quality_notes(metrics)
+    return "\n".join(lines + [""] + notes + agreement_table(metrics)) + "\n"
+
+
+def quality_notes(metrics: dict) -> list[str]:
+    """What needs no oracle: provably wrong labels per method, and truncation."""
+    notes = []
+    wrong = [f"{m} {metrics[f'{m}.bad_on_correct']:.3f}" for m in LABEL_METHODS if f"{m}.bad_on_correct" in metrics]
+    if wrong:
+        notes.append("steps of right-answer solutions labelled bad (each provably wrong): " + ", ".join(wrong))
+    if "truncation.solutions" in metrics:
+        notes.append(
+            f"solutions cut at label.max_new_tokens: {metrics['truncation.solutions']} ({metrics['truncation.rate']:.1%}); "
+            f"cut-off last steps left unlabelled: {metrics['truncation.steps_dropped']}"
+            + (f"; rollouts cut: {metrics['sampling.rollouts.truncation_rate']:.1%}" if "sampling.rollouts.truncation_rate" in metrics else "")
+        )
+    return notes
+
+
+def agreement_table(metrics: dict) -> list[str]:
+    """Markdown rows of :func:`method_agreement` (empty when fewer than two methods ran)."""
+    pairs = sorted({k.rsplit(".", 1)[0] for k in metrics if k.startswith("agree.")})
+    if not pairs:
+        return []
+    lines = ["", "| methods (no oracle needed) | solutions | step agreement | kappa | same first error |", "|---|---|---|---|---|"]
+    for p in pairs:
+        _, a, b = p.split(".")
+        kappa = f"{metrics[p + '.kappa']:.3f}" if p + ".kappa" in metrics else "n/a"
+        lines.append(
+            f"| {a} vs {b} | {metrics[p + '.solutions']:g} | {metrics[p + '.step_agreement']:.3f} | {kappa} | {metrics[p + '.first_error_acc']:.3f} |"
+        )
+    return lines
+
+
+def samples_markdown(rows: list[dict], n: int) -> str:
+    """Up to ``n`` labelled solutions (one per problem first) with each step's label, to check by
+    hand: is step k right, and does its label say so?"""
+    seen, pick = set(), []
+    for r in rows:  # one per problem, then the rest, in order
+        if r["question"] not in seen and len(pick) < n:
+            seen.add(r["question"])
+            pick.append(r)
+    pick += [r for r in rows if r not in pick][: n - len(pick)]
+    out = [f"# {len(pick)} labelled solutions ({rows[0]['method'] if rows else 'none'})", ""]
+    for r in pick:
+        verdict = "right" if r["correct"] else "not right"
+        out += [f"## {r['id']}: final answer {verdict} (reference {r['final_answer']})", "", f"question: {r['question']}", ""]
+        out += ["| step | label | soft | text |", "|---|---|---|---|"]
+        for k, (step, hard, soft) in enumerate(zip(r["completions"], r["labels"], r["soft_labels"])):
+            text = " ".join(step.split()).replace("|", "\\|")
+            out.append(f"| {k} | {'good' if hard else 'BAD'} | {soft:.2f} | {text[:160]} |")
+        out.append("")
+    return "\n".join(out)

@@ -1,8 +1,8 @@
 """Sampling for the label stage: a rollout function over the policy that counts its cost.
 
 :class:`PolicySampler` is a :data:`prmflow.labeling.solutions.RolloutFn` over
-:func:`prmflow.lm.sampling.sample`, counting sequences, tokens and seconds and reporting
-progress (a callback, or tqdm on stderr). :func:`rollout_token_budget` caps rollouts.
+:func:`prmflow.lm.sampling.sample`, counting sequences, tokens, sequences cut at the token budget
+(``truncated``) and seconds, and reporting progress (a callback, or tqdm on stderr). :func:`rollout_token_budget` caps rollouts.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from prmflow.config import LabelConfig
-from prmflow.lm.sampling import sample
+from prmflow.lm.sampling import Samples, sample
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, desc)``: sequences sampled so far in the current phase."""
@@ -41,16 +41,21 @@ def _progress_bar(total: int, desc: str, progress: Progress | None) -> Iterator[
 
 
 class PolicySampler:
-    """A :data:`RolloutFn` over :func:`prmflow.lm.sampling.sample`, counting sequences, tokens and time."""
+    """A :data:`RolloutFn` over :func:`prmflow.lm.sampling.sample`, counting sequences, tokens,
+    truncated sequences and time."""
 
     def __init__(self, model, tokenizer, cfg: LabelConfig, max_new_tokens: int, progress: Progress | None = None):
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
         self.max_new_tokens = max_new_tokens
         self.progress = progress
-        self.sequences = self.tokens = 0
+        self.sequences = self.tokens = self.truncated = 0
         self.seconds = 0.0
 
     def __call__(self, prompts: list[str], n: int, *, seed: int, desc: str = "sampling") -> list[str]:
+        return self.sample(prompts, n, seed=seed, desc=desc).texts
+
+    def sample(self, prompts: list[str], n: int, *, seed: int, desc: str = "sampling") -> Samples:
+        """``n`` completions per prompt, with which ones finished (ended with EOS)."""
         t0 = time.perf_counter()
         with _progress_bar(len(prompts) * n, desc, self.progress) as tick:
             out = sample(
@@ -67,7 +72,8 @@ class PolicySampler:
         self.seconds += time.perf_counter() - t0
         self.sequences += len(out.texts)
         self.tokens += sum(out.num_tokens)
-        return out.texts
+        self.truncated += sum(not f for f in out.finished)
+        return out
 
     def stats(self, prefix: str) -> dict[str, float]:
         s = max(self.seconds, 1e-9)
@@ -77,6 +83,8 @@ class PolicySampler:
             f"{prefix}.time_s": round(self.seconds, 3),
             f"{prefix}.tokens_per_s": round(self.tokens / s, 1),
             f"{prefix}.sequences_per_s": round(self.sequences / s, 1),
+            f"{prefix}.truncated": self.truncated,
+            f"{prefix}.truncation_rate": self.truncated / self.sequences if self.sequences else 0.0,
         }
 
 

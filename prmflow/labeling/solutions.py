@@ -1,9 +1,13 @@
 """Sampled solutions to label, and rollouts of their step prefixes.
 
-A solution has steps ``s_0 .. s_{n-1}`` (then a final answer line). The *prefix* of step ``k``
-is the prompt plus ``s_0 .. s_k``, each ended by a newline (:func:`steps_text`); a *rollout* is
-one sampled completion of a prefix, and its outcome is whether the prefix plus the completion
-reaches the reference answer (:func:`reward.outcome.verify`).
+A solution has steps ``s_0 .. s_{n-1}`` (then a final answer line), as the solution format reads
+them (:class:`reward.parse.SolutionFormat`: ``data.step_split``). The *prefix* of step ``k`` is
+the prompt plus ``s_0 .. s_k``, each followed by the split's joiner (a newline for lines); a
+*rollout* is one sampled completion of a prefix, and its outcome is whether the prefix plus the
+completion reaches the reference answer (:func:`reward.outcome.verify`, ``data.answer_rules``).
+
+A solution cut at the token budget (``finished`` false) keeps only its closed steps: its cut-off
+last line ("The total") is not a step and is never labelled.
 """
 
 from __future__ import annotations
@@ -11,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from prmflow.config import ModelConfig
-from prmflow.lm.prompts import format_prompt
 from prmflow.problems.synthetic import oracle_step_labels
 from reward.outcome import verify
-from reward.parse import split_steps
+from reward.parse import SolutionFormat
 
 RolloutFn = Callable[..., list[str]]
 """``rollout_fn(prompts, n, *, seed, desc) -> texts``: ``n`` completions per prompt,
@@ -33,29 +35,43 @@ class Solution:
     steps: list[str]
     correct: bool
     oracle: list[bool] | None
-    """Oracle step labels (synthetic source only), else ``None``."""
+    """Oracle step labels (synthetic source, line steps only), else ``None``."""
+    finished: bool = True
+    """It ended with EOS; ``False``: cut at the token budget."""
+    cut_step: bool = False
+    """Cut at the budget in the middle of a step, which was dropped (not in ``steps``)."""
 
     @property
     def answer(self) -> str:
         return str(self.problem["final_answer"])
 
 
-def steps_text(steps: Sequence[str], k: int) -> str:
-    """Text of the prefix through step ``k``, ending with a newline (the next step's start)."""
-    return "\n".join(steps[: k + 1]) + "\n"
-
-
-def make_solutions(problems: list[dict], texts: list[str], n: int, model_cfg: ModelConfig, modulus: int = 100) -> list[Solution]:
-    """Group ``n`` sampled texts per problem (prompt-major) into :class:`Solution` objects."""
-    if len(texts) != len(problems) * n:
-        raise ValueError(f"{len(texts)} texts for {len(problems)} problems x {n} samples")
+def make_solutions(
+    problems: list[dict],
+    texts: list[str],
+    n: int,
+    prompts: Sequence[str],
+    fmt: SolutionFormat = SolutionFormat(),
+    modulus: int = 100,
+    finished: Sequence[bool] | None = None,
+) -> list[Solution]:
+    """Group ``n`` sampled texts per problem (prompt-major; ``prompts[i]`` is problem ``i``'s)
+    into :class:`Solution` objects, split and judged by ``fmt``. ``finished[k]``: text ``k``
+    ended with EOS (``None``: all did)."""
+    if len(texts) != len(problems) * n or len(prompts) != len(problems):
+        raise ValueError(f"{len(texts)} texts and {len(prompts)} prompts for {len(problems)} problems x {n} samples")
+    finished = [True] * len(texts) if finished is None else list(finished)
     out = []
     for i, p in enumerate(problems):
-        prompt = format_prompt(p["question"], model_cfg)
         for j, text in enumerate(texts[i * n : (i + 1) * n]):
-            oracle = oracle_step_labels(p["question"], text, modulus) if p.get("source") == "synthetic" else None
-            correct = verify(text, str(p["final_answer"]))
-            out.append(Solution(p, j, prompt, text, split_steps(text), correct, oracle))
+            done = finished[i * n + j]
+            steps = fmt.steps(text, done)
+            oracle = None
+            if p.get("source") == "synthetic" and fmt.step_split == "line":  # the oracle reads lines
+                oracle = oracle_step_labels(p["question"], text, modulus)[: len(steps)]
+            correct = verify(text, str(p["final_answer"]), rules=fmt.answer_rules)
+            cut = not done and len(fmt.steps(text)) > len(steps)
+            out.append(Solution(p, j, prompts[i], text, steps, correct, oracle, done, cut))
     return out
 
 
@@ -67,8 +83,8 @@ class Rollouts:
     really sampled.
     """
 
-    def __init__(self, solutions: list[Solution], rollout_fn: RolloutFn, n: int):
-        self.solutions, self.rollout_fn, self.n = solutions, rollout_fn, n
+    def __init__(self, solutions: list[Solution], rollout_fn: RolloutFn, n: int, fmt: SolutionFormat = SolutionFormat()):
+        self.solutions, self.rollout_fn, self.n, self.fmt = solutions, rollout_fn, n, fmt
         self.cache: dict[tuple[int, int, int], list[bool]] = {}
         self.sampled = 0
 
@@ -85,15 +101,15 @@ class Rollouts:
         time (sampling runs until the longest sequence of a batch ends)."""
         if not jobs:
             return []
-        sols = self.solutions
+        sols, fmt = self.solutions, self.fmt
 
         def remaining(job: tuple[int, int]) -> tuple[int, int]:
             s = sols[job[0]]
             ref_steps = len(s.problem.get("steps") or []) or len(s.steps)
-            return ref_steps - job[1], len(s.prompt) + len(steps_text(s.steps, job[1]))
+            return ref_steps - job[1], len(s.prompt) + len(fmt.prefix(s.steps, job[1]))
 
         order = sorted(range(len(jobs)), key=lambda j: remaining(jobs[j]))
-        prefixes = [steps_text(sols[jobs[j][0]].steps, jobs[j][1]) for j in order]
+        prefixes = [fmt.prefix(sols[jobs[j][0]].steps, jobs[j][1]) for j in order]
         prompts = [sols[jobs[j][0]].prompt + prefix for j, prefix in zip(order, prefixes)]
         texts = self.rollout_fn(prompts, self.n, seed=seed, desc=desc)
         if len(texts) != len(prompts) * self.n:
@@ -102,5 +118,5 @@ class Rollouts:
         out: list[list[bool]] = [[] for _ in jobs]
         for pos, (j, prefix) in enumerate(zip(order, prefixes)):
             answer = sols[jobs[j][0]].answer
-            out[j] = [verify(prefix + t, answer) for t in texts[pos * self.n : (pos + 1) * self.n]]
+            out[j] = [verify(prefix + t, answer, rules=fmt.answer_rules) for t in texts[pos * self.n : (pos + 1) * self.n]]
         return out

@@ -8,6 +8,7 @@ every symbol is one token. Measured on 2 cores (see ../shared/design.md), this i
 from __future__ import annotations
 
 import string
+import sys
 from pathlib import Path
 
 import torch
@@ -75,8 +76,62 @@ def resolve_dtype(pref: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+PROBE_TEXT = "Natalia sold 48/2 = 24 clips, then 12345 + 0.5 = 12345.5 in all.\n\n#### 1,234 \\boxed{72}"
+"""Digits, spaces, newlines and punctuation: where tokenizer pipelines differ."""
+_NOTED: set[str] = set()
+
+
+def _saved_tokenizer_file(path: str | Path, revision: str | None) -> str | None:
+    """The ``tokenizer.json`` saved with the model (local folder or Hub cache), if any."""
+    from transformers.utils import cached_file
+
+    try:
+        return cached_file(str(path), "tokenizer.json", revision=revision, _raise_exceptions_for_missing_entries=False)
+    except OSError:
+        return None
+
+
+def tokenizer_mismatch(tokenizer, tokenizer_file: str | Path, text: str = PROBE_TEXT) -> str | None:
+    """How ``tokenizer`` encodes ``text`` differently from the ``tokenizer.json`` saved with the
+    model (the pipeline the model was trained with), or ``None`` when they agree.
+
+    ``AutoTokenizer`` rebuilds some tokenizers from their class instead of the saved file: a
+    byte-level BPE saved in a Qwen2 folder comes back as ``Qwen2Tokenizer``, whose
+    pre-tokenizer splits every digit apart where the saved one kept ``48`` whole."""
+    from tokenizers import Tokenizer
+
+    ours = tokenizer(text, add_special_tokens=False)["input_ids"]
+    saved = Tokenizer.from_file(str(tokenizer_file)).encode(text, add_special_tokens=False).ids
+    if ours == saved:
+        return None
+    i = next((k for k, (a, b) in enumerate(zip(ours, saved)) if a != b), min(len(ours), len(saved)))
+    show = slice(max(0, i - 2), i + 6)
+    return (
+        f"{type(tokenizer).__name__} encodes {text!r} as {tokenizer.convert_ids_to_tokens(ours[show])} "
+        f"where the saved tokenizer.json gives {tokenizer.convert_ids_to_tokens(saved[show])} (from token {i})"
+    )
+
+
 def load_tokenizer(path: str | Path, revision: str | None = None):
+    """The tokenizer saved with a model, left-padded (generation appends on the right), with a
+    pad token (EOS when it has none).
+
+    ``AutoTokenizer`` first; when the model folder holds a ``tokenizer.json`` that it does not
+    reproduce (:func:`tokenizer_mismatch`), the tokenizer is loaded from that file as saved
+    (``PreTrainedTokenizerFast``: the same special tokens and chat template), and the mismatch
+    is printed once per process: a model fed other token ids than it was trained on is silently
+    worse."""
     tok = AutoTokenizer.from_pretrained(str(path), revision=revision)
+    saved = _saved_tokenizer_file(path, revision)
+    why = tokenizer_mismatch(tok, saved) if saved else None
+    if why:
+        tok = PreTrainedTokenizerFast.from_pretrained(str(path), revision=revision)
+        still = tokenizer_mismatch(tok, saved)
+        if still:
+            raise ValueError(f"{path}: the tokenizer cannot be loaded as saved: {still}")
+        if str(path) not in _NOTED:
+            _NOTED.add(str(path))
+            print(f"prmflow: tokenizer of {path}: {why}; using tokenizer.json as saved", file=sys.stderr)
     tok.padding_side = "left"  # generation appends on the right
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from prmflow.lm.decode import decode_chunk, fast_path_unsupported
+from prmflow.lm.prompts import adds_special_tokens
 
 
 @dataclass
@@ -97,8 +98,8 @@ def generate_sample(
         gen_kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
     for start in range(0, len(expanded), batch_size):
         chunk = expanded[start : start + batch_size]
-        # add_special_tokens: real models get their BOS; the tiny tokenizer adds none.
-        enc = tokenizer(chunk, return_tensors="pt", padding=True)
+        # Real models get their BOS (the tiny tokenizer adds none), unless a chat template wrote it.
+        enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=adds_special_tokens(tokenizer, chunk))
         enc = {k: v.to(device) for k, v in enc.items()}
         gen = model.generate(**enc, **gen_kwargs)
         prompt_len = enc["input_ids"].shape[1]
@@ -177,7 +178,7 @@ def sample(
         # together: less padding to prefill and to attend over at every step (label prompts,
         # question + partial solution, are 50% padding otherwise). Greedy keeps generate's
         # batches: the same padding means the same kernels, hence identical output.
-        lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+        lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=adds_special_tokens(tokenizer, prompts))["input_ids"]]
         order.sort(key=lengths.__getitem__)
     expanded = [i for i in order for _ in range(n)]  # prompt index of each sequence, in batch order
     slot = [i * n + j for i in order for j in range(n)]  # its place in the output
@@ -190,7 +191,7 @@ def sample(
                 # prompt's index among them.
                 gid = list(itertools.accumulate(int(k > 0 and chunk[k] != chunk[k - 1]) for k in range(len(chunk))))
                 distinct = [prompts[i] for k, i in enumerate(chunk) if k == 0 or i != chunk[k - 1]]
-                enc = tokenizer(distinct, return_tensors="pt", padding=True)
+                enc = tokenizer(distinct, return_tensors="pt", padding=True, add_special_tokens=adds_special_tokens(tokenizer, distinct))
                 group = torch.tensor(gid, device=device)
                 ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
                 new = decode_chunk(

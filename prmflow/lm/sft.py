@@ -13,16 +13,17 @@ import torch
 
 from prmflow.config import Params
 from prmflow.lm.models import resolve_device
-from prmflow.lm.prompts import format_prompt
+from prmflow.lm.prompts import adds_special_tokens, format_prompt
 from prmflow.lm.sampling import sample
 from reward.outcome import verify
 
 
 def probe_accuracy(model, tokenizer, probe: list[dict], params: Params) -> float:
     """Greedy final-answer accuracy on the probe problems."""
-    prompts = [format_prompt(p["question"], params.model) for p in probe]
+    prompts = [format_prompt(p["question"], params.model, tokenizer) for p in probe]
     out = sample(model, tokenizer, prompts, greedy=True, max_new_tokens=params.evaluate.max_new_tokens, batch_size=256)
-    return sum(verify(t, p["final_answer"]) for t, p in zip(out.texts, probe)) / max(1, len(probe))
+    rules = params.data.answer_rules
+    return sum(verify(t, p["final_answer"], rules=rules) for t, p in zip(out.texts, probe)) / max(1, len(probe))
 
 
 class _SFTDataset(torch.utils.data.Dataset):
@@ -32,7 +33,7 @@ class _SFTDataset(torch.utils.data.Dataset):
         self.items = []
         eos = tokenizer.eos_token_id
         for prompt, solution in pairs:
-            p = tokenizer(prompt)["input_ids"]
+            p = tokenizer(prompt, add_special_tokens=adds_special_tokens(tokenizer, [prompt]))["input_ids"]
             s = tokenizer(solution, add_special_tokens=False)["input_ids"] + [eos]
             ids = (p + s)[:max_len]
             labels = ([-100] * len(p) + s)[:max_len]

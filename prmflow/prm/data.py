@@ -190,11 +190,11 @@ class StepwiseDataset(torch.utils.data.Dataset):
     ``steps_in = steps_used + steps_truncated`` (a dropped record's steps count as truncated).
     """
 
-    def __init__(self, records: Sequence[Mapping], tokenizer, soft: bool, max_length: int | None = None):
+    def __init__(self, records: Sequence[Mapping], tokenizer, soft: bool, max_length: int | None = None, sep: str = "\n"):
         self.items = []
         steps_in = 0
         for r in records:
-            enc = encode_steps(tokenizer, r["prompt"], r["completions"])
+            enc = encode_steps(tokenizer, r["prompt"], r["completions"], sep)
             ys = targets(r, soft)
             ids, ends = enc.ids, enc.ends
             steps_in += len(ends)

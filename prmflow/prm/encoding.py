@@ -2,7 +2,8 @@
 
 A solution is split into steps with :func:`reward.parse.split_steps` (its final-answer line is not
 a step) and encoded as ``prompt + step_0 + SEP + step_1 + SEP + ...``, where ``SEP`` is the
-newline that ends a step in the solution format. The score of step ``k`` is read at the last
+step split's joiner (:data:`reward.parse.STEP_JOINERS`: the newline that ends a line step, a
+blank line after a paragraph, a newline after a sentence). The score of step ``k`` is read at the last
 token of its separator (:func:`encode_steps` returns those positions), so what a PRM learned to
 read is what it reads when scoring.
 """
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from prmflow.lm.prompts import adds_special_tokens
 
 STEP_SEPARATOR = "\n"
 
@@ -34,7 +37,7 @@ def encode_steps(tokenizer, prompt: str, steps: Sequence[str], sep: str = STEP_S
     for any tokenizer (a BPE merge across it would otherwise move the score). The prompt gets
     the tokenizer's special tokens, as in :func:`prmflow.lm.sampling.sample`.
     """
-    ids = list(tokenizer(prompt)["input_ids"])
+    ids = list(tokenizer(prompt, add_special_tokens=adds_special_tokens(tokenizer, [prompt]))["input_ids"])
     prompt_len = len(ids)
     sep_ids = tokenizer(sep, add_special_tokens=False)["input_ids"]
     if not sep_ids:

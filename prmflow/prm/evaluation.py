@@ -30,7 +30,7 @@ from prmflow.prm.metrics import best_of_n, best_threshold, first_error_f1, roc_c
 from prmflow.prm.scorers import calibrate
 from prmflow.prm.training import split_by_prompt
 from prmflow.problems.synthetic import oracle_step_labels
-from reward.parse import extract_answer, reference_answer
+from reward.parse import SolutionFormat, reference_answer
 
 
 @dataclass
@@ -42,6 +42,10 @@ class Chains:
     texts: list[str]
     n: int
     oracle: list[list[bool]] | None
+    finished: list[bool] | None = None
+    """Which samples ended with EOS (``None``: all); a cut one's partial last step is not scored."""
+    fmt: SolutionFormat = SolutionFormat()
+    """How answers are read and steps found (``data.answer_rules``, ``data.step_split``)."""
 
     def groups(self, values: list) -> list[list]:
         return [values[i * self.n : (i + 1) * self.n] for i in range(len(self.problems))]
@@ -50,7 +54,8 @@ class Chains:
 def sample_chains(model, tokenizer, problems: list[dict], params: Params) -> Chains:
     """``prm.best_of_n`` samples (temperature 1) per problem from the policy."""
     cfg = params.prm
-    prompts = [format_prompt(p["question"], params.model) for p in problems]
+    prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
+    fmt = params.data.solution_format()
     out = sample(
         model,
         tokenizer,
@@ -62,11 +67,13 @@ def sample_chains(model, tokenizer, problems: list[dict], params: Params) -> Cha
         seed=cfg.seed,
     )
     oracle = None
-    if problems and all(p.get("source") == "synthetic" for p in problems):
+    if problems and all(p.get("source") == "synthetic" for p in problems) and fmt.step_split == "line":
         qs = [p["question"] for p in problems for _ in range(cfg.best_of_n)]
-        oracle = [oracle_step_labels(q, t, params.data.modulus) for q, t in zip(qs, out.texts)]
+        oracle = [
+            oracle_step_labels(q, t, params.data.modulus)[: len(fmt.steps(t, f))] for q, t, f in zip(qs, out.texts, out.finished)
+        ]
     expanded = [p for p in prompts for _ in range(cfg.best_of_n)]
-    return Chains(problems, expanded, out.texts, cfg.best_of_n, oracle)
+    return Chains(problems, expanded, out.texts, cfg.best_of_n, oracle, out.finished, fmt)
 
 
 def label_metrics(scores: list[list[float]], labels: list[list[bool]], threshold: float, prefix: str) -> dict[str, float]:
@@ -86,7 +93,7 @@ def raw_scores(scorer, splits: dict[str, list[dict]], chains: Chains, batch_size
         name: scorer.score_steps([r["prompt"] for r in recs], [r["completions"] for r in recs], batch_size) if recs else []
         for name, recs in splits.items()
     }
-    out["chains"] = scorer.score(chains.prompts, chains.texts, batch_size) if chains.texts else []
+    out["chains"] = scorer.score(chains.prompts, chains.texts, batch_size, chains.finished) if chains.texts else []
     return out
 
 
@@ -153,7 +160,7 @@ def scorer_metrics(name: str, scores: dict[str, list[list[float]]], test: list[d
     if chains.texts:
         bon = best_of_n(
             chains.groups(chain_scores),
-            chains.groups([extract_answer(t) for t in chains.texts]),
+            chains.groups([chains.fmt.answer(t) for t in chains.texts]),
             [reference_answer(str(p["final_answer"])) for p in chains.problems],
         )
         m.update({f"{name}.best_of_{chains.n}.{k}": v for k, v in bon.items() if k.startswith("prm_")})
@@ -182,7 +189,7 @@ def evaluate_scorer(
 def best_of_n_curve(chains: Chains, scores_by_name: dict[str, list[list[float]]]) -> str:
     """CSV: accuracy of each selection rule using the first n samples, n = 1, 2, 4, .., N."""
     ns = sorted({min(2**i, chains.n) for i in range(chains.n.bit_length() + 1)})
-    answers = chains.groups([extract_answer(t) for t in chains.texts])
+    answers = chains.groups([chains.fmt.answer(t) for t in chains.texts])
     targets = [reference_answer(str(p["final_answer"])) for p in chains.problems]
     cols = [f"{name}_{a}" for name in scores_by_name for a in ("min", "product", "last")] + ["majority", "random", "oracle"]
     lines = ["n," + ",".join(cols)]

@@ -3,19 +3,24 @@
 ``forward`` gives one logit per position ("is the solution still right up to here"); the head
 reads the features in :data:`FEATURES`. ``save``/``load`` write and read a PRM directory: the
 backbone and tokenizer (``save_pretrained``), the head (``prm_head.safetensors``) and
-``prm_config.json`` (kind, features, threshold).
+``prm_config.json`` (kind, features, threshold). A frozen backbone read from a model folder is
+not copied: ``prm_config.json`` references it (``backbone``: its path, relative to the PRM
+folder and absolute, and its content digest), and loading checks the digest, so that a PRM of a
+7B policy costs megabytes, not another 15 GB.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from prmflow.lm.folders import model_digest
 from prmflow.lm.logprobs import aligned_logprobs
-from prmflow.lm.models import resolve_dtype
+from prmflow.lm.models import load_tokenizer, resolve_dtype
 from prmflow.prm.encoding import STEP_SEPARATOR, result_token_mask
 
 PRM_CONFIG = "prm_config.json"
@@ -145,17 +150,23 @@ class PRMModel(torch.nn.Module):
                 result["loss"] = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], y)
         return result
 
-    def save(self, path: str | Path, tokenizer, threshold: float = 0.5, extra: dict | None = None) -> None:
-        """Write the backbone (``save_pretrained``: ``config.json`` + weights), the tokenizer,
+    def save(self, path: str | Path, tokenizer, threshold: float = 0.5, extra: dict | None = None, backbone_ref: dict | None = None) -> None:
+        """Write the backbone (``save_pretrained``: ``config.json`` + weights; with
+        ``backbone_ref`` (:func:`backbone_reference`) its ``config.json`` only), the tokenizer,
         the head (``prm_head.safetensors``) and :data:`PRM_CONFIG` into directory ``path``."""
         from safetensors.torch import save_file
 
         path = Path(path)
-        self.backbone.save_pretrained(path)
+        if backbone_ref is None:
+            self.backbone.save_pretrained(path)
+        else:  # the folder still reads as a model (config.json), its weights stay where they are
+            self.backbone.config.save_pretrained(path)
         tokenizer.save_pretrained(path)
         head = {n: p.detach().float().cpu().contiguous() for n, p in self.named_parameters() if not n.startswith("backbone.")}
         save_file(head, str(path / HEAD_WEIGHTS))
         cfg = {"kind": "learned", "threshold": float(threshold), **self.head_config(), **(extra or {})}
+        if backbone_ref is not None:
+            cfg["backbone"] = backbone_ref
         (path / PRM_CONFIG).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
     @classmethod
@@ -164,15 +175,16 @@ class PRMModel(torch.nn.Module):
     ) -> tuple[PRMModel, object, dict]:
         """Inverse of :meth:`save`: ``(model, tokenizer, prm_config)``, in eval mode on ``device``."""
         from safetensors.torch import load_file
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         path = Path(path)
         cfg = read_prm_config(path)
         if cfg.get("kind") != "learned":
             raise ValueError(f"{path / PRM_CONFIG}: kind {cfg.get('kind')!r} is not a learned PRM (use load_scorer)")
         device = torch.device(device or "cpu")
-        tok = AutoTokenizer.from_pretrained(str(path))
-        backbone = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or resolve_dtype("auto", device))
+        tok = load_tokenizer(path)
+        src = referenced_backbone(path, cfg["backbone"]) if "backbone" in cfg else path
+        backbone = AutoModelForCausalLM.from_pretrained(str(src), dtype=dtype or resolve_dtype("auto", device))
         model = cls(backbone, tok, cfg["features"], cfg.get("head_hidden", 0), cfg.get("sep", STEP_SEPARATOR), cfg.get("factored", False))
         weights = load_file(str(path / HEAD_WEIGHTS))
         model.load_state_dict(weights, strict=False)
@@ -180,6 +192,31 @@ class PRMModel(torch.nn.Module):
         if missing:
             raise ValueError(f"{path / HEAD_WEIGHTS}: missing {sorted(missing)}")
         return model.to(device).eval(), tok, cfg
+
+
+def backbone_reference(backbone_dir: str | Path, prm_dir: str | Path) -> dict:
+    """How a PRM in ``prm_dir`` refers to the frozen backbone in ``backbone_dir``: the path
+    relative to the PRM folder (a moved project keeps it) and absolute (an MLflow copy of the PRM
+    folder on this machine finds it), and :func:`prmflow.lm.folders.model_digest`."""
+    src = Path(backbone_dir).resolve()
+    return {"path": os.path.relpath(src, Path(prm_dir).resolve()), "abs_path": str(src), "digest": model_digest(src)}
+
+
+def referenced_backbone(prm_dir: str | Path, ref: dict) -> Path:
+    """The folder a :func:`backbone_reference` points at, once its digest is checked: a backbone
+    that changed since the PRM was trained would silently give other features than its head
+    learned, so it fails, saying what to re-run."""
+    where = [(Path(prm_dir) / ref["path"]).resolve(), Path(ref["abs_path"])]
+    found = next((p for p in where if (p / "config.json").is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f"{Path(prm_dir) / PRM_CONFIG}: its frozen backbone is not at {where[0]} nor {where[1]}")
+    digest = model_digest(found)
+    if digest != ref["digest"]:
+        raise ValueError(
+            f"{Path(prm_dir) / PRM_CONFIG}: the frozen backbone {found} changed since this PRM was trained "
+            f"({ref['digest'][:19]} then, {digest[:19]} now): re-run train_prm"
+        )
+    return found
 
 
 def factored_bce(correct_logits: torch.Tensor, progress_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

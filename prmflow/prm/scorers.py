@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 
 from prmflow.lm.logprobs import aligned_logprobs
+from prmflow.lm.models import load_tokenizer
 from prmflow.prm.encoding import encode_steps, pad_right, result_token_mask
 from prmflow.prm.model import PRM_CONFIG, PRMModel, read_prm_config
-from reward.parse import split_steps
+from reward.parse import STEP_JOINERS, split_steps
 
 
 def next_token_probs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
@@ -42,11 +43,17 @@ def running_min_confidence(probs: torch.Tensor, counted: torch.Tensor) -> torch.
 
 class StepScorer:
     """Shared batching: subclasses map ``(input_ids, attention_mask, prompt_lens)`` to ``(B, T)``
-    scores in [0, 1] at every position; this class reads them at the step ends."""
+    scores in [0, 1] at every position; this class reads them at the step ends. Steps are
+    ``step_split``'s (``data.step_split``), joined by its joiner (:data:`reward.parse.STEP_JOINERS`)."""
 
     tokenizer = None
     model = None
     max_length: int | None = None
+    step_split: str = "line"
+
+    @property
+    def sep(self) -> str:
+        return STEP_JOINERS[self.step_split]
 
     @property
     def device(self) -> torch.device:
@@ -60,7 +67,7 @@ class StepScorer:
         """Per-step scores for pre-split solutions: ``len(out[i]) == len(steps[i])``."""
         if len(prompts) != len(steps):
             raise ValueError(f"{len(prompts)} prompts vs {len(steps)} solutions")
-        encoded = [encode_steps(self.tokenizer, p, s) for p, s in zip(prompts, steps)]
+        encoded = [encode_steps(self.tokenizer, p, s, self.sep) for p, s in zip(prompts, steps)]
         out: list[list[float]] = [[] for _ in encoded]
         # Longest first: batches of similar length waste less padding; order is restored.
         todo = sorted((i for i, e in enumerate(encoded) if e.ends), key=lambda i: -len(encoded[i].ids))
@@ -82,9 +89,13 @@ class StepScorer:
             self.model.train()
         return out
 
-    def score(self, prompts: Sequence[str], solutions: Sequence[str], batch_size: int = 64) -> list[list[float]]:
-        """Per-step scores of each solution (``[]`` for a solution without steps)."""
-        return self.score_steps(prompts, [split_steps(s) for s in solutions], batch_size)
+    def score(
+        self, prompts: Sequence[str], solutions: Sequence[str], batch_size: int = 64, finished: Sequence[bool] | None = None
+    ) -> list[list[float]]:
+        """Per-step scores of each solution (``[]`` for a solution without steps). ``finished[i]``
+        false: solution ``i`` was cut at the token budget, and its cut-off last step is not scored."""
+        finished = [True] * len(solutions) if finished is None else finished
+        return self.score_steps(prompts, [split_steps(s, self.step_split, f) for s, f in zip(solutions, finished)], batch_size)
 
     def _truncate(self, ids: list[int]) -> list[int]:
         return ids if self.max_length is None else ids[: self.max_length]
@@ -104,20 +115,20 @@ class PolicyConfidenceScorer(StepScorer):
     that free wording in real solutions is not mistaken for an error.
     """
 
-    def __init__(self, model, tokenizer, all_tokens: bool = False):
+    def __init__(self, model, tokenizer, all_tokens: bool = False, step_split: str = "line"):
         self.model, self.tokenizer = model, tokenizer
         self.max_length = _max_length(model.config)
         self.counted_vocab = None if all_tokens else result_token_mask(tokenizer)
+        self.step_split = step_split
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: str | torch.device | None = None, all_tokens: bool = False
+        cls, path: str | Path, device: str | torch.device | None = None, all_tokens: bool = False, step_split: str = "line"
     ) -> PolicyConfidenceScorer:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        tok = AutoTokenizer.from_pretrained(str(path))
         model = AutoModelForCausalLM.from_pretrained(str(path)).to(device or "cpu")
-        return cls(model, tok, all_tokens)
+        return cls(model, load_tokenizer(path), all_tokens, step_split)
 
     def _position_scores(self, input_ids, attention_mask, prompt_lens):
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
@@ -153,29 +164,31 @@ class PRMScorer(StepScorer):
     sits at 0.5.
     """
 
-    def __init__(self, model: PRMModel, tokenizer, threshold: float = 0.5, calibrated: bool = False):
+    def __init__(self, model: PRMModel, tokenizer, threshold: float = 0.5, calibrated: bool = False, step_split: str = "line"):
         self.model, self.tokenizer = model, tokenizer
         self.max_length = _max_length(model.backbone.config)
         self.threshold, self.calibrated = float(threshold), calibrated
+        self.step_split = step_split
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> PRMScorer:
+        """The PRM saved in ``path``, reading steps as it was trained to (its ``step_split``)."""
         model, tok, cfg = PRMModel.load(path, device, dtype)
-        return cls(model, tok, cfg.get("threshold", 0.5), cfg.get("calibrated", False))
+        return cls(model, tok, cfg.get("threshold", 0.5), cfg.get("calibrated", False), cfg.get("step_split", "line"))
 
     def _position_scores(self, input_ids, attention_mask, prompt_lens):
         p = torch.sigmoid(self.model(input_ids, attention_mask, prompt_lens)["logits"].float())
         return calibrate(p, self.threshold) if self.calibrated and self.threshold != 0.5 else p
 
 
-def load_scorer(path: str | Path, device: str | torch.device | None = None) -> StepScorer:
-    """The scorer a directory holds: a learned PRM (``prm_config.json`` kind ``learned``), or
-    policy confidence (kind ``policy_confidence``, or a plain causal-LM directory without
-    ``prm_config.json``)."""
+def load_scorer(path: str | Path, device: str | torch.device | None = None, step_split: str = "line") -> StepScorer:
+    """The scorer a directory holds: a learned PRM (``prm_config.json`` kind ``learned``, with its
+    own step split), or policy confidence (kind ``policy_confidence``, or a plain causal-LM
+    directory without ``prm_config.json``) reading ``step_split`` steps."""
     path = Path(path)
     kind = read_prm_config(path).get("kind") if (path / PRM_CONFIG).exists() else "policy_confidence"
     if kind == "learned":
         return PRMScorer.from_pretrained(path, device)
     if kind == "policy_confidence":
-        return PolicyConfidenceScorer.from_pretrained(path, device)
+        return PolicyConfidenceScorer.from_pretrained(path, device, step_split=step_split)
     raise ValueError(f"{path / PRM_CONFIG}: unknown scorer kind {kind!r}")

@@ -18,7 +18,7 @@ from prmflow import workspace
 from prmflow.config import Params
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
 from prmflow.prm.data import StepwiseDataset, collate_steps, own_label_records, read_stepwise
-from prmflow.prm.model import PRMModel
+from prmflow.prm.model import PRMModel, backbone_reference
 
 LogFn = Callable[[dict, int], None]
 """``log_fn(metrics, step)``: training curve (MLflow in the CLI)."""
@@ -71,6 +71,26 @@ def split_by_prompt(records: list[dict], eval_fraction: float, seed: int) -> tup
 # Model and training
 
 
+def frozen_backbone_dir(params: Params, policy_dir: str | Path) -> Path | None:
+    """The local model folder the PRM's backbone is loaded from when training leaves it frozen
+    (``prm.backbone_learning_rate: 0``): the PRM references it instead of copying it. ``None``
+    when the backbone is trained (it is a new model) or comes from the Hub."""
+    cfg = params.prm
+    src = Path(policy_dir if cfg.init == "policy" else cfg.init)
+    return src if cfg.backbone_learning_rate == 0 and (src / "config.json").is_file() else None
+
+
+def save_prm(model: PRMModel, tokenizer, path: Path, out_dir: str | Path, threshold: float, params: Params, policy_dir) -> bool:
+    """Save the trained PRM into ``path`` (the atomic temporary folder of ``out_dir``), its
+    frozen backbone referenced rather than copied (:func:`frozen_backbone_dir`); returns whether
+    it was referenced."""
+    cfg, frozen = params.prm, frozen_backbone_dir(params, policy_dir)
+    extra = {"calibrated": cfg.calibrate and threshold != 0.5, "init": cfg.init, "soft_labels": cfg.soft_labels}
+    extra["step_split"] = params.data.step_split
+    model.save(path, tokenizer, threshold, extra, backbone_reference(frozen, out_dir) if frozen else None)
+    return frozen is not None
+
+
 def build_model(params: Params, policy_dir: str | Path):
     """``(PRMModel, tokenizer)`` from ``prm.init`` (``policy``: ``policy_dir``)."""
     cfg = params.prm
@@ -81,7 +101,8 @@ def build_model(params: Params, policy_dir: str | Path):
     tokenizer = load_tokenizer(src)
     tokenizer.padding_side = "right"
     torch.manual_seed(cfg.seed)
-    model = PRMModel(backbone, tokenizer, cfg.features, cfg.head_hidden, factored=cfg.head == "factored").to(device)
+    sep = params.data.solution_format().joiner  # steps joined as the label stage and the scorers join them
+    model = PRMModel(backbone, tokenizer, cfg.features, cfg.head_hidden, sep=sep, factored=cfg.head == "factored").to(device)
     return model, tokenizer
 
 
@@ -93,7 +114,7 @@ def train_model(model, tokenizer, records: list[dict], params: Params, work_dir:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     cfg = params.prm
-    ds = StepwiseDataset(records, tokenizer, soft=cfg.soft_labels, max_length=getattr(model.config, "max_position_embeddings", None))
+    ds = StepwiseDataset(records, tokenizer, soft=cfg.soft_labels, max_length=getattr(model.config, "max_position_embeddings", None), sep=model.sep)
     counts = {f"train.{k}": v for k, v in ds.counts.items() if k not in ("records_in", "steps_in")}
     if not len(ds) or cfg.max_steps == 0:
         return {"train_steps": 0, **counts, "train_loss": float("nan"), "train_runtime_s": 0.0}

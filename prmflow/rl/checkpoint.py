@@ -20,9 +20,11 @@ STATE_FILE = "trainer_state.pt"
 PROGRESS_FILE = "progress.json"
 
 
-def fingerprint(rl: RLConfig, policy_dir: Path, prm_dir: Path | None) -> str:
-    """Identity of a training run: its RL params and the bytes of its start policy and PRM."""
-    h = hashlib.sha256(json.dumps(rl.model_dump(), sort_keys=True).encode())
+def fingerprint(rl: RLConfig, policy_dir: Path, prm_dir: Path | None, extra: dict | None = None) -> str:
+    """Identity of a training run: its RL params, ``extra`` settings that change its rewards
+    (the solution format) and the bytes of its start policy and PRM."""
+    payload = [rl.model_dump(), extra] if extra else rl.model_dump()  # no extra: the same fingerprint as before
+    h = hashlib.sha256(json.dumps(payload, sort_keys=True).encode())
     for d in (policy_dir, prm_dir):
         if d is not None and d.exists():
             for f in sorted(d.glob("*.safetensors")) + sorted(d.glob("*.json")):

@@ -15,7 +15,10 @@ step score that the step advantages came from); ``verifier/errors`` and ``verifi
 count the outcome verdicts that were not a judgement of the answer. A step with more than
 ``rl.max_verifier_errors`` errors fails (:class:`reward.outcome.VerifierError`). The batch's step
 counts of :func:`step_credit_counts` say how many scored steps got credit (``reward/steps_without_end``:
-scored steps that got none).
+scored steps that got none). Answers are read and steps found by the solution format
+(``data.answer_rules``, ``data.step_split``); a completion cut at ``rl.max_new_tokens`` has its
+cut-off last step neither scored nor credited, and ``train/truncated`` is the share of such
+completions.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from prmflow.config import RLConfig
 from reward.advantages import step_advantages
 from reward.hybrid import mix, sequence_terms, step_credit, token_advantages
 from reward.outcome import check_verdicts, outcome_verdicts, verdict_counts
+from reward.parse import SolutionFormat
 from reward.process import process_rewards
 from reward.registry import ADVANTAGES, REWARDS
 from reward.steps import step_end_positions
@@ -39,27 +43,31 @@ def _mean(xs) -> float:
 class Rewarder:
     """Turns sampled completions into per-token advantages and the stats of what they came from.
 
-    ``scorer`` is a step scorer (:mod:`prmflow.prm.scorers`) or ``None`` (no PRM).
+    ``scorer`` is a step scorer (:mod:`prmflow.prm.scorers`) or ``None`` (no PRM); ``fmt`` reads
+    answers and steps (``params.data.solution_format()``).
     """
 
-    def __init__(self, rl: RLConfig, scorer=None):
+    def __init__(self, rl: RLConfig, scorer=None, fmt: SolutionFormat = SolutionFormat()):
         if rl.weight("process") != 0 and scorer is None:
             raise ValueError(f"rl.weights.process = {rl.weight('process')} needs a PRM scorer")
-        self.rl, self.scorer = rl, scorer
+        self.rl, self.scorer, self.fmt = rl, scorer, fmt
         self.credit = step_credit(rl.process_mode)
 
     def terms(
-        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int], verdicts=None
+        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int], verdicts=None, finished=None
     ) -> tuple[dict[str, list[float]], list[list[float]] | None]:
         """Every reward term's values, and the PRM's step scores (``None`` without a PRM).
-        ``verdicts``: the outcome verdicts when already computed (``outcome`` reuses them)."""
+        ``verdicts``: the outcome verdicts when already computed (``outcome`` reuses them);
+        ``finished``: which completions ended with EOS (``None``: all)."""
         rl = self.rl
-        step_scores = self.scorer.score(prompts, texts) if self.scorer is not None else None
+        step_scores = self.scorer.score(prompts, texts, finished=finished) if self.scorer is not None else None
         wanted = {"outcome", "length"} | {k for k, w in rl.weights.items() if w != 0}
         if step_scores is not None:
             wanted.add("process")
         kwargs = dict(
             answers=answers,
+            answer_rules=self.fmt.answer_rules,
+            finished=finished,
             verdicts=verdicts,
             num_tokens=n_tokens,
             step_scores=step_scores,
@@ -71,23 +79,32 @@ class Rewarder:
         return {name: REWARDS.get(name)(texts, **kwargs) for name in sorted(wanted)}, step_scores
 
     def __call__(
-        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int], pieces: list[list[str]]
+        self,
+        prompts: list[str],
+        texts: list[str],
+        answers: list[str],
+        n_tokens: list[int],
+        pieces: list[list[str]],
+        finished: list[bool] | None = None,
     ) -> tuple[list[torch.Tensor], dict]:
-        """``(token advantages, stats)``; ``pieces[i]`` are the decoded tokens of completion ``i``."""
+        """``(token advantages, stats)``; ``pieces[i]`` are the decoded tokens of completion ``i``
+        (special tokens as ``""``), ``finished[i]`` whether it ended with EOS (``None``: all did)."""
         rl, G = self.rl, self.rl.group_size
-        verdicts = outcome_verdicts(texts, answers)
+        finished = [True] * len(texts) if finished is None else list(finished)
+        verdicts = outcome_verdicts(texts, answers, self.fmt.answer_rules)
         check_verdicts(verdicts, rl.max_verifier_errors, "rl.max_verifier_errors")  # before training on noise
-        parts, step_scores = self.terms(prompts, texts, answers, n_tokens, verdicts)
+        parts, step_scores = self.terms(prompts, texts, answers, n_tokens, verdicts, finished)
         seq_reward = mix(parts, sequence_terms(rl.weights, rl.process_mode))
         estimator = ADVANTAGES.get(rl.advantage)
         seq_adv = estimator(torch.tensor(seq_reward), G)
         stats = {"reward/sequence": _mean(seq_reward), **{f"reward/{k}": _mean(v) for k, v in parts.items()}}
         counts = verdict_counts(verdicts)
         stats.update({"verifier/errors": float(counts["error"]), "verifier/timeouts": float(counts["timeout"])})
+        stats["train/truncated"] = _mean([not f for f in finished])
         if self.credit and rl.weight("process"):
             scale = getattr(estimator, "scale_by_std", True)
             step_adv = step_advantages(step_scores, G, self.credit, scale_by_std=scale)
-            ends = [step_end_positions(pc) for pc in pieces]
+            ends = [step_end_positions(pc, self.fmt.step_split, f) for pc, f in zip(pieces, finished)]
             token_adv = token_advantages(seq_adv, n_tokens, step_adv, ends, rl.weight("process"))
             stats["reward/process_step"] = _mean([x for s in step_scores for x in s])
             stats.update({f"reward/{k}": float(v) for k, v in step_credit_counts(step_scores, ends).items()})

@@ -28,7 +28,7 @@ from prmflow.rl.batch import Batch, build_batch
 from prmflow.rl.loss import clipped_policy_loss, kl_k3, masked_mean
 from prmflow.rl.rewarder import Rewarder
 from reward.outcome import verify
-from reward.parse import split_steps
+from reward.parse import SolutionFormat
 
 
 class TrainingDiverged(RuntimeError):
@@ -49,7 +49,7 @@ class PieceDecoder:
     def __call__(self, ids: list[int]) -> list[str]:
         for t in ids:
             if t not in self.cache:
-                self.cache[t] = self.tokenizer.decode([t])
+                self.cache[t] = self.tokenizer.decode([t], skip_special_tokens=True)  # EOS is no text
         return [self.cache[t] for t in ids]
 
 
@@ -106,7 +106,7 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tupl
         probs = [train[i] for i in order[rnd * rl.prompts_per_step : (rnd + 1) * rl.prompts_per_step]]
         if not probs:
             break
-        prompts = [format_prompt(p["question"], params.model) for p in probs]
+        prompts = [format_prompt(p["question"], params.model, tokenizer) for p in probs]
         s = sample(
             model,
             tokenizer,
@@ -119,7 +119,7 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tupl
         )
         keep = list(range(len(probs)))
         if rl.dynamic_sampling:
-            right = [verify(t, p["final_answer"]) for i, p in enumerate(probs) for t in s.group(i)]
+            right = [verify(t, p["final_answer"], rules=params.data.solution_format().answer_rules) for i, p in enumerate(probs) for t in s.group(i)]
             keep = [i for i in keep if 0 < sum(right[i * rl.group_size : (i + 1) * rl.group_size]) < rl.group_size]
             if rnd == 0:
                 stats["train/accuracy_drawn"] = sum(right) / len(right)  # before any filtering
@@ -142,7 +142,7 @@ def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: l
     expanded = [q for q in s.prompts for _ in range(G)]
     if not probs:  # dynamic sampling found no group with differing outcomes: nothing to learn from
         return Rollout(s, answers, None, {**sampling_stats, "reward/sequence": 0.0, "reward/outcome": 0.0})
-    token_adv, stats = rewarder(expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids])
+    token_adv, stats = rewarder(expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids], s.finished)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batch = build_batch(s.prompt_ids, s.completion_ids, token_adv, pad_id).to(next(model.parameters()).device)
     return Rollout(s, answers, batch, {**stats, **sampling_stats})
@@ -205,13 +205,14 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
 
 def greedy_accuracy(model, tokenizer, problems: list[dict], params: Params) -> tuple[float, float]:
     """Greedy accuracy and mean steps on ``problems`` (for the learning curve)."""
-    prompts = [format_prompt(p["question"], params.model) for p in problems]
+    prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
     s = sample(model, tokenizer, prompts, 1, greedy=True, max_new_tokens=params.rl.max_new_tokens, batch_size=256)
-    acc = mean([float(verify(t, p["final_answer"])) for t, p in zip(s.texts, problems)])
-    return acc, mean([len(split_steps(t)) for t in s.texts])
+    fmt = params.data.solution_format()
+    acc = mean([float(verify(t, p["final_answer"], rules=fmt.answer_rules)) for t, p in zip(s.texts, problems)])
+    return acc, mean([len(fmt.steps(t, f)) for t, f in zip(s.texts, s.finished)])
 
 
-def step_row(step: int, r: Rollout, loss_stats: dict) -> dict:
+def step_row(step: int, r: Rollout, loss_stats: dict, fmt: SolutionFormat = SolutionFormat()) -> dict:
     """The per-step metrics row (MLflow, the history, the learning curve)."""
     return {
         "step": step + 1,
@@ -219,7 +220,7 @@ def step_row(step: int, r: Rollout, loss_stats: dict) -> dict:
         **loss_stats,
         "train/accuracy": r.stats.get("train/accuracy_drawn", r.stats["reward/outcome"]),  # before dynamic sampling's filter
         "train/mean_tokens": mean(r.samples.num_tokens),
-        "train/mean_steps": mean([len(split_steps(t)) for t in r.samples.texts]),
+        "train/mean_steps": mean([len(fmt.steps(t, f)) for t, f in zip(r.samples.texts, r.samples.finished)]),
     }
 
 
@@ -247,6 +248,7 @@ def summarize(history: list[dict], rl: RLConfig) -> dict:
         "train/accuracy",
         "train/mean_tokens",
         "train/mean_steps",
+        "train/truncated",
         "monitor/prm_outcome_disagreement",
         "monitor/step_inflation",
         "entropy",

@@ -75,3 +75,37 @@ def test_a_run_whose_process_died_is_ended_failed(tmp_path, fresh_mlflow):
     assert client.get_run(orphan.info.run_id).info.status == "FAILED"
     assert client.get_run(alive.info.run_id).info.status == "RUNNING"
     mlflow.end_run()
+
+
+def test_a_model_is_registered_only_when_its_content_changed(tmp_path, fresh_mlflow, monkeypatch):
+    import mlflow
+    import torch
+    from mlflow import MlflowClient
+
+    from prmflow import tracking
+    from prmflow.config import ModelConfig, TinyModelConfig
+    from prmflow.lm.models import build_tiny_model, build_tokenizer
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("PRMFLOW_LOG_MODELS", "1")
+    tracking.setup(tmp_path)
+    cfg = ModelConfig(tiny=TinyModelConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32))
+    tok = build_tokenizer()
+
+    def save(seed: int, where: str):
+        build_tiny_model(tok, cfg, seed=seed).save_pretrained(tmp_path / where)
+        tok.save_pretrained(tmp_path / where)
+        return tmp_path / where
+
+    versions = []
+    for where, seed, alias in (("base", 0, "base"), ("again", 0, "base"), ("policy", 1, "candidate")):
+        with mlflow.start_run() as run:
+            versions.append(tracking.log_policy_model(save(seed, where), run.info.run_id, None, tok, aliases=(alias,)))
+        tags = MlflowClient().get_run(run.info.run_id).data.tags
+        versions.append(tags[f"prmflow.registered.{tracking.POLICY_MODEL}"])
+    # the same checkpoint saved again (a warm start re-run) is not logged a second time
+    assert versions == ["1", "v1 (new)", "1", "v1 (unchanged: same content, not logged again)", "2", "v2 (new)"]
+    client = MlflowClient()
+    assert len(client.search_model_versions(f"name='{tracking.POLICY_MODEL}'")) == 2
+    assert str(client.get_model_version_by_alias(tracking.POLICY_MODEL, "base").version) == "1"
+    assert client.get_model_version(tracking.POLICY_MODEL, "2").tags[tracking.DIGEST_TAG].startswith("sha256:")

@@ -176,3 +176,14 @@ def test_outcome_rewards_values_and_length_check():
     assert outcome_rewards(texts, ["3", "3", "3"]) == [1.0, 0.0, 0.0]
     with pytest.raises(ValueError):
         outcome_rewards(texts, ["3", "3"])
+
+
+def test_verify_reads_answers_by_the_rules_it_is_given():
+    rules = ["####", "boxed", "answer_is"]
+    assert not verify("She sold \\boxed{72} clips.", "72")  # default: the #### line only
+    assert verify("She sold \\boxed{72} clips.", "72", rules=rules)
+    assert verify("**Answer:** 72", "#### 72", rules=rules)
+    assert not verify("The answer is not 72.", "72", rules=rules)
+    assert verify("so \\boxed{\\frac{1}{2}}", "0.5", rules=["boxed"])  # math-verify decides
+    assert judge("nothing", "1", rules=rules) is Verdict.NO_ANSWER
+    assert outcome_verdicts(["\\boxed{3}", "#### 3"], ["3", "3"], ["boxed"]) == [Verdict.CORRECT, Verdict.NO_ANSWER]

@@ -21,7 +21,7 @@ def workspace(tmp_path, monkeypatch):
     params = Params.model_validate(
         {
             "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}},
-            "label": {"num_problems": 3, "samples_per_problem": 3, "rollouts": 2, "max_new_tokens": 24, "batch_size": 16},
+            "label": {"num_problems": 3, "samples_per_problem": 3, "rollouts": 2, "max_new_tokens": 32, "batch_size": 16},
         }
     )
     tok = build_tokenizer()
@@ -46,9 +46,11 @@ def test_label_stage_writes_stepwise_dataset_and_metrics(workspace):
     assert m["num_problems"] == 3 and m["num_solutions"] == 9
     assert m["num_labelled_solutions"] + m["skipped_no_steps"] == 9
     assert m["oracle_solutions"] == m["num_labelled_solutions"]
-    assert m["rollout_max_new_tokens"] <= 24
+    assert m["rollout_max_new_tokens"] <= 32 and m["budget.label.max_new_tokens"] == 32
     assert m["sampling.rollouts.tokens_per_s"] > 0
     assert json.loads((tmp_path / "metrics/label.json").read_text()) == m
+    assert 0.0 <= m["truncation.rate"] <= 1.0 and "sampling.rollouts.truncation_rate" in m
+    assert (tmp_path / "data/labels/samples.md").read_text().startswith("# ")
     assert seen[0][2] == "solutions" and seen[-1][0] == seen[-1][1]
 
     ds = ws.load_labels("data/labels")
@@ -78,4 +80,4 @@ def test_label_cli_logs_to_mlflow(workspace, capsys):
     assert "mc_soft.step_agreement" in metrics and "first_error.rollout_ratio_vs_mc" in metrics
     assert runs[0].data.params["rollouts"] == "2"
     client = mlflow.MlflowClient()
-    assert "label_methods.md" in [a.path for a in client.list_artifacts(runs[0].info.run_id)]
+    assert {"label_methods.md", "samples.md"} <= {a.path for a in client.list_artifacts(runs[0].info.run_id)}

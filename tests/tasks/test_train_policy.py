@@ -22,7 +22,7 @@ def micro(tmp_path_factory):
                 "steps": 3,
                 "prompts_per_step": 2,
                 "group_size": 2,
-                "max_new_tokens": 24,
+                "max_new_tokens": 30,
                 "eval_every": 0,
                 "checkpoint_every": 1,
                 "weights": {"outcome": 1.0, "process": 0.0},

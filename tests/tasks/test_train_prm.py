@@ -57,7 +57,7 @@ def workspace(tmp_path, monkeypatch):
     params = Params.model_validate(
         {
             "model": {"tiny": TINY},
-            "prm": {"max_steps": 4, "batch_size": 4, "best_of_n": 2, "eval_problems": 2, "max_new_tokens": 16, "eval_fraction": 0.34},
+            "prm": {"max_steps": 4, "batch_size": 4, "best_of_n": 2, "eval_problems": 2, "max_new_tokens": None, "eval_fraction": 0.34},
         }
     )
     tok = build_tokenizer()
@@ -144,6 +144,16 @@ def test_stage_trains_saves_and_reloads(workspace):
     scores = scorer.score(["a=7;b=a*3;c=b-4;c=?\n"] * 2, ["b=7*3=21\nc=21-4=17\n#### 17", "#### 3"])
     assert len(scores[0]) == 2 and scores[1] == []
     assert all(0.0 <= s <= 1.0 for s in scores[0])
+
+    # the frozen backbone is referenced (path + digest), not copied; a changed one is refused
+    from prmflow.lm.folders import model_digest
+
+    assert m["backbone_referenced"] == 1
+    assert sorted(f.name for f in out.glob("*.safetensors")) == ["prm_head.safetensors"]
+    assert cfg["backbone"] == {"path": "../base", "abs_path": str(tmp_path / "models/base"), "digest": model_digest(tmp_path / "models/base")}
+    (tmp_path / "models/base/generation_config.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"the frozen backbone .*models/base changed since this PRM was trained .*: re-run train_prm"):
+        PRMScorer.from_pretrained(out)
 
 
 def test_stage_trains_on_external_data_only(workspace):

@@ -10,6 +10,7 @@ from prmflow.labeling.pipeline import label_solutions
 from prmflow.labeling.report import comparison_table
 from prmflow.labeling.sampler import rollout_token_budget
 from prmflow.labeling.solutions import make_solutions
+from prmflow.lm.prompts import format_prompt
 from prmflow.problems.synthetic import parse_question
 from reward.parse import join_solution, reference_answer
 
@@ -31,6 +32,7 @@ SOLUTIONS = [
     "#### 22",  # E no step: skipped, but counts as solved
     "b=7*3=21\nc=21-4=17\nd=17+5=22\n#### 23",  # F right steps, wrong answer line oracle T T T
 ]
+PROMPT = format_prompt(QUESTION, ModelConfig(), None)
 ORACLE = [[True, True, True], [True, False, False], [False, False], [True, True], [True, True, True]]
 
 
@@ -54,7 +56,7 @@ def oracle_policy(success: float, calls: list):
 
 
 def solutions():
-    return make_solutions([PROBLEM], SOLUTIONS, len(SOLUTIONS), ModelConfig())
+    return make_solutions([PROBLEM], SOLUTIONS, len(SOLUTIONS), [PROMPT])
 
 
 def test_make_solutions_splits_checks_and_gets_oracle():
@@ -128,7 +130,7 @@ def test_first_error_only_without_comparison():
 def test_comparison_on_a_subset_of_problems():
     other = dict(PROBLEM, id="p1", question="a=3;b=a+4;b=?", answer="b=3+4=7\n#### 7", final_answer="7", steps=["b=3+4=7"], difficulty=1)
     texts = SOLUTIONS + ["b=3+4=7\n#### 7", "b=3+4=8\n#### 8", "b=3+4=7\n#### 1", "#### 7", "b=3+4=7\n#### 7", "b=3+4=9\n#### 9"]
-    sols = make_solutions([PROBLEM, other], texts, len(SOLUTIONS), ModelConfig())
+    sols = make_solutions([PROBLEM, other], texts, len(SOLUTIONS), [PROMPT, other["question"] + "\n"])
     cfg = LabelConfig(method="mc_hard", rollouts=4, compare_num_problems=1)
     rows, m = label_solutions(sols, oracle_policy(1.0, []), cfg)
     assert len(rows) == m["mc_hard.solutions"] == 10 and m["first_error.solutions"] == 5
@@ -140,7 +142,7 @@ def test_comparison_on_a_subset_of_problems():
 
 def test_no_oracle_for_other_sources():
     gsm = dict(PROBLEM, source="gsm8k")
-    sols = make_solutions([gsm], SOLUTIONS[:2], 2, ModelConfig())
+    sols = make_solutions([gsm], SOLUTIONS[:2], 2, [PROMPT])
     rows, m = label_solutions(sols, oracle_policy(1.0, []), LabelConfig(rollouts=2))
     assert m["oracle_solutions"] == 0 and "oracle_note" in m
     assert "mc_soft.step_agreement" not in m and "mc_soft.rollouts" in m
@@ -156,3 +158,72 @@ def test_rollout_budget_is_bounded_by_the_longest_reference():
     n = len(tok(PROBLEM["answer"], add_special_tokens=False)["input_ids"])
     assert rollout_token_budget([PROBLEM], tok, cfg) == min(96, -(-5 * n // 4) + 4)
     assert rollout_token_budget([PROBLEM], tok, LabelConfig(rollout_max_new_tokens=7)) == 7
+
+
+def test_a_solution_cut_at_the_budget_keeps_its_closed_steps_only():
+    # G was cut mid-step ("d=17+"): that line is not a step and gets no label; H was cut right
+    # after a newline: both steps are closed; I is the same text as G but ended with EOS
+    texts = ["b=7*3=21\nc=21-4=17\nd=17+", "b=7*3=21\nc=21-4=17\n", "b=7*3=21\nc=21-4=17\nd=17+"]
+    sols = make_solutions([PROBLEM], texts, 3, [PROMPT], finished=[False, False, True])
+    assert [s.steps for s in sols] == [["b=7*3=21", "c=21-4=17"], ["b=7*3=21", "c=21-4=17"], ["b=7*3=21", "c=21-4=17", "d=17+"]]
+    assert [s.cut_step for s in sols] == [True, False, False]
+    assert sols[0].oracle == [True, True]  # the oracle's labels of the same steps
+    calls = []
+    rows, m = label_solutions(sols, oracle_policy(1.0, calls), LabelConfig(method="mc_hard", rollouts=2, compare_methods=False))
+    assert [r["completions"] for r in rows][0] == ["b=7*3=21", "c=21-4=17"]
+    assert rows[0]["labels"] == [True, True] and rows[2]["labels"] == [True, True, False]
+    assert (m["truncation.solutions"], m["truncation.steps_dropped"]) == (2, 1)
+    assert m["truncation.rate"] == pytest.approx(2 / 3)
+    assert "cut-off last steps left unlabelled: 1" in comparison_table(m)
+
+
+def test_label_quality_without_an_oracle_by_hand():
+    # GSM8K-like source: no oracle. A weak policy (1 of 4 rollouts from a right prefix) makes
+    # mc_soft (threshold 0.5) call right prefixes bad; first_error and mc_hard do not.
+    gsm = dict(PROBLEM, source="gsm8k")
+    sols = make_solutions([gsm], SOLUTIONS, len(SOLUTIONS), [PROMPT])
+    rows, m = label_solutions(sols, oracle_policy(0.25, []), LabelConfig(method="mc_soft", rollouts=4))
+    assert "mc_soft.step_agreement" not in m  # nothing to compare with an oracle
+    # labelled: A TTT, B TFF, C FF, D TT, F TTT (13 steps); mc_soft: A FFT, B FFF, C FF, D FF, F FFF
+    # A is the one right-answer solution: mc_soft labels 2 of its 3 steps bad, provably wrongly
+    assert m["mc_soft.bad_on_correct"] == pytest.approx(2 / 3)
+    assert m["mc_hard.bad_on_correct"] == 0.0 and m["first_error.bad_on_correct"] == 0.0
+    # mc_hard and first_error agree on every step (the policy is monotone here)
+    assert m["agree.mc_hard.first_error.step_agreement"] == 1.0 and m["agree.mc_hard.first_error.kappa"] == 1.0
+    # mc_soft agrees with mc_hard on the 4 bad steps and A's last step: 5 of 13
+    assert m["agree.mc_hard.mc_soft.step_agreement"] == pytest.approx(5 / 13)
+    assert m["agree.mc_hard.mc_soft.solutions"] == 5
+    # same first bad step: only C (0 = 0); A (none vs 0), B (1 vs 0), D, F differ
+    assert m["agree.mc_hard.mc_soft.first_error_acc"] == pytest.approx(1 / 5)
+    table = comparison_table(m)
+    assert "| mc_hard vs first_error | 5 | 1.000 | 1.000 | 1.000 |" in table
+    assert "each provably wrong" in table
+
+
+def test_samples_markdown_shows_each_step_with_its_label():
+    from prmflow.labeling.report import samples_markdown
+
+    rows, _ = label_solutions(solutions(), oracle_policy(1.0, []), LabelConfig(method="mc_hard", rollouts=2, compare_methods=False))
+    md = samples_markdown(rows, 2)
+    assert md.startswith("# 2 labelled solutions (mc_hard)")
+    assert "## p0/0: final answer right (reference 22)" in md and "## p0/1: final answer not right" in md
+    assert "| 1 | BAD | 0.00 | c=21-4=18 |" in md and "| 0 | good | 1.00 | b=7*3=21 |" in md
+
+
+def test_sentence_steps_are_labelled_with_rollouts_that_continue_a_newline_joined_prefix():
+    from reward.parse import SolutionFormat
+
+    fmt = SolutionFormat("sentence", ("answer_is",))
+    gsm = dict(PROBLEM, source="gsm8k", final_answer="22")
+    texts = ["First 7*3 is 21. Then 21-4 is 17. The answer is 22.", "First 7*3 is 20. The answer is 16."]
+    sols = make_solutions([gsm], texts, 2, [PROMPT], fmt)
+    assert sols[0].steps == ["First 7*3 is 21.", "Then 21-4 is 17.", "The answer is 22."] and sols[0].correct
+    seen = []
+
+    def rollout_fn(prompts, n, *, seed, desc):
+        seen.extend(prompts)
+        return ["The answer is 22." if "21." in p else "The answer is 16." for p in prompts for _ in range(n)]
+
+    rows, m = label_solutions(sols, rollout_fn, LabelConfig(method="mc_hard", rollouts=2, compare_methods=False), fmt)
+    assert PROMPT + "First 7*3 is 21.\nThen 21-4 is 17.\n" in seen  # steps joined one per line
+    assert [r["labels"] for r in rows] == [[True, True, True], [False, False]]

@@ -21,7 +21,7 @@ class FakeScorer:
     def score_steps(self, prompts, steps, batch_size):
         return [[float(s) for s in ss] for ss in steps]
 
-    def score(self, prompts, texts, batch_size):
+    def score(self, prompts, texts, batch_size, finished=None):
         return [[] for _ in texts]
 
 
@@ -59,7 +59,7 @@ def test_calibration_split_is_by_prompt_and_empty_with_a_fixed_threshold():
 class LineScorer(FakeScorer):
     """Scores each step line of a chain 0.9; a chain with no step line gets ``[]``."""
 
-    def score(self, prompts, texts, batch_size):
+    def score(self, prompts, texts, batch_size, finished=None):
         return [[0.9 for line in t.split("\n") if line and not line.startswith("####")] for t in texts]
 
 

@@ -120,6 +120,6 @@ def test_dag_generator_is_seeded_and_every_reference_solution_is_right():
 
 def test_make_dag_keeps_the_chain_arithmetic():
     prog = make_dag(random.Random(5), 6, max_distractors=3, literal_var_prob=1.0)
-    for var, (x, op, y) in prog.derived.items():
+    for _x, _op, y in prog.derived.values():
         digit = prog.values()[y] if isinstance(y, str) else y
         assert 1 <= digit <= 9  # every step is "value op digit", as in the chain task

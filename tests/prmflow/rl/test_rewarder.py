@@ -46,10 +46,19 @@ def test_too_many_verifier_errors_fail_the_step(checker):
 
 
 class StepScorer:
-    """0.8 for every step line of a solution (what a PRM would score)."""
+    """0.8 for every step line of a solution (what a PRM would score); a cut-off last line of an
+    unfinished solution is not a step, as for the real scorers."""
 
-    def score(self, prompts, texts):
-        return [[0.8] * len(split_steps(t)) for t in texts]
+    def score(self, prompts, texts, finished=None):
+        finished = finished or [True] * len(texts)
+        return [[0.8] * len(split_steps(t, "line", f)) for t, f in zip(texts, finished)]
+
+
+class PartialLineScorer(StepScorer):
+    """A scorer that also scores the cut-off last line (one not written with this repo)."""
+
+    def score(self, prompts, texts, finished=None):
+        return super().score(prompts, texts)
 
 
 def test_step_credit_counts_by_hand():
@@ -61,12 +70,34 @@ def test_step_credit_counts_by_hand():
 
 def test_rewarder_counts_steps_cut_at_the_token_budget():
     rl = RLConfig(group_size=2, process_mode="step_min", weights={"process": 0.5})
-    texts = ["a=1\nb=2\n#### 2", "a=1\nb=2"]  # the second was cut at max_new_tokens: its last step has no newline
+    texts = ["a=1\nb=2\n#### 2", "a=1\nb=2"]  # the second was cut at max_new_tokens: "b=2" may go on
     pieces = [["a=1", "\n", "b=2", "\n", "####", " 2"], ["a=1", "\n", "b=2"]]
-    adv, stats = Rewarder(rl, StepScorer())(["q\n"] * 2, texts, ["2", "2"], [6, 3], pieces)
+    adv, stats = Rewarder(rl, StepScorer())(["q\n"] * 2, texts, ["2", "2"], [6, 3], pieces, [True, False])
     assert [len(a) for a in adv] == [6, 3]
+    # the cut-off line is neither scored nor credited; the cut is logged
+    assert stats["reward/steps_scored"] == 3.0 and stats["reward/steps_credited"] == 3.0
+    assert stats["reward/steps_without_end"] == 0.0 and stats["train/truncated"] == 0.5
+    # a scorer that scores it anyway: the score finds no end, and is counted
+    _, stats = Rewarder(rl, PartialLineScorer())(["q\n"] * 2, texts, ["2", "2"], [6, 3], pieces, [True, False])
     assert stats["reward/steps_scored"] == 4.0 and stats["reward/steps_credited"] == 3.0
     assert stats["reward/steps_without_end"] == 1.0 and stats["reward/step_ends_without_score"] == 0.0
+
+
+def test_rewarder_reads_answers_and_steps_by_the_solution_format():
+    from reward.parse import SolutionFormat
+
+    rl = RLConfig(group_size=2, process_mode="step_min", weights={"process": 0.5})
+    fmt = SolutionFormat("sentence", ("boxed",))
+    texts = ["Half is 1. So \\boxed{2}.", "It is 3."]
+    pieces = [["Half", " is", " 1", ".", " So", " \\boxed{2}", ".", ""], ["It", " is", " 3", ".", ""]]
+
+    class SentenceScorer(StepScorer):
+        def score(self, prompts, texts, finished=None):
+            return [[0.8] * len(fmt.steps(t)) for t in texts]
+
+    adv, stats = Rewarder(rl, SentenceScorer(), fmt)(["q\n"] * 2, texts, ["2", "2"], [8, 5], pieces, [True, True])
+    assert stats["reward/outcome"] == 0.5  # \\boxed{2} read by the rule it was given
+    assert stats["reward/steps_scored"] == stats["reward/steps_credited"] == 3.0  # 2 + 1 sentences, all with an end
 
 
 def test_summarize_totals_the_step_counts_over_the_run():
@@ -84,7 +115,7 @@ def test_summarize_totals_the_step_counts_over_the_run():
 class FixedScorer:
     """The PRM's step scores of the two completions below."""
 
-    def score(self, prompts, texts):
+    def score(self, prompts, texts, finished=None):
         return [[0.9, 0.8], [0.9, 0.2]]
 
 
