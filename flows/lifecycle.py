@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel, Field
@@ -37,7 +36,7 @@ from flows import dvc_cli as dvc
 from flows import run_params
 from flows.lock import workspace_lock
 from prmflow import tracking, workspace
-from prmflow.config import load_params
+from prmflow.config import DataSource, OnConflict, Params, load_params, value_at
 from prmflow.evaluation import champion
 from prmflow.evaluation.tables import eval_markdown, iteration_row, iterations_markdown
 from prmflow.io import atomic_dir
@@ -57,47 +56,69 @@ def keep_labels(root: Path, iteration: int) -> None:
             shutil.copytree(src, tmp, dirs_exist_ok=True)
 
 
-class LifecycleParams(BaseModel):
-    """What a user can set from the Prefect UI form or ``prmflow run`` (all optional).
+FORM_KEYS = {
+    "model_name_or_path": "model.name_or_path",
+    "data_source": "data.source",
+    "data_path": "data.path",
+    "num_train": "data.num_train",
+    "warmstart_steps": "warmstart.max_steps",
+    "eval_samples": "evaluate.num_samples",
+    "label_method": "label.method",
+    "rl_steps": "rl.steps",
+    "weight_outcome": "rl.weights.outcome",
+    "weight_process": "rl.weights.process",
+    "weight_length": "rl.weights.length",
+    "process_mode": "rl.process_mode",
+    "iterations": "lifecycle.iterations",
+    "on_conflict": "lifecycle.on_conflict",
+}
+"""Each :class:`LifecycleParams` field and the ``params.yaml`` key it sets."""
 
-    Each set field becomes a DVC ``-S`` override of ``params.yaml``, so the run is a DVC
-    experiment that ``dvc exp show`` lists and ``dvc exp apply`` + ``dvc repro`` reproduce.
+
+class LifecycleParams(BaseModel):
+    """What a user can set from the Prefect run form or ``prmflow run``.
+
+    A field left empty (``None``) or equal to ``params.yaml`` changes nothing; each other one
+    becomes a DVC ``-S`` override for this run (:meth:`to_overrides`), so the run is a DVC
+    experiment that ``dvc exp show`` lists and ``dvc exp apply`` + ``dvc repro`` reproduce. The
+    served form shows params.yaml's values as defaults (:mod:`flows.serve`).
     """
 
-    model_name_or_path: str | None = Field(None, description="HF model id or local path (empty: tiny default)")
-    data_source: str | None = Field(None, description="synthetic | gsm8k | jsonl | parquet | hf")
-    data_path: str | None = Field(None, description="train file for file sources")
-    num_train: int | None = Field(None, ge=0, description="curated train problems")
-    warmstart_steps: int | None = Field(None, ge=0, description="SFT steps of the warm start")
-    eval_samples: int | None = Field(None, ge=1, description="k for pass@k / maj@k")
-    label_method: Literal["mc_hard", "mc_soft", "first_error"] | None = Field(None, description="step labels the PRM trains on")
-    rl_steps: int | None = Field(None, ge=0, description="RL steps per iteration")
-    weight_outcome: float | None = Field(None, description="reward weight of the outcome verifier")
-    weight_process: float | None = Field(None, description="reward weight of the PRM (0: outcome-only baseline)")
-    weight_length: float | None = Field(None, description="reward weight of the length term")
-    process_mode: Literal["sequence", "step_sum", "step_min"] | None = Field(None, description="how PRM scores enter the advantages")
-    iterations: int | None = Field(None, ge=1, description="label -> PRM -> RL -> evaluate rounds")
-    on_conflict: Literal["wait", "skip", "fail"] | None = Field(None, description="when another run holds the workspace")
-    overrides: list[str] = Field(default_factory=list, description="extra DVC-style overrides, e.g. data.max_steps=6")
+    model_name_or_path: str | None = Field(
+        None,
+        title="Model",
+        description="Hugging Face model id or local path of the policy (empty: params.yaml's; null there: the tiny built-in Llama)",
+    )
+    data_source: DataSource | None = Field(None, title="Data source", description="where the problems come from")
+    data_path: str | None = Field(None, title="Train file", description="JSONL or parquet file of the gsm8k, jsonl and parquet sources")
+    num_train: int | None = Field(None, ge=0, title="Train problems", description="curated train problems")
+    warmstart_steps: int | None = Field(None, ge=0, title="Warm-start SFT steps", description="upper bound on the warm start's SFT steps")
+    eval_samples: int | None = Field(None, ge=1, le=64, title="Samples per eval problem (k)", description="k of pass@k and maj@k")
+    label_method: str | None = Field(None, title="Step labels", description="how steps are labelled for the PRM")
+    rl_steps: int | None = Field(None, ge=0, title="RL steps", description="RL steps per iteration")
+    weight_outcome: float | None = Field(None, ge=0, title="Reward weight: outcome", description="weight of the answer verifier's reward")
+    weight_process: float | None = Field(
+        None, ge=0, title="Reward weight: process", description="weight of the PRM's reward (0: the outcome-only baseline)"
+    )
+    weight_length: float | None = Field(None, ge=0, title="Reward weight: length", description="weight of the overlong penalty")
+    process_mode: str | None = Field(
+        None, title="Process credit", description="how PRM scores enter the advantages: per solution (sequence) or per step"
+    )
+    iterations: int | None = Field(None, ge=1, le=20, title="Iterations", description="label -> PRM -> RL -> evaluate rounds")
+    on_conflict: OnConflict | None = Field(None, title="If another run is in progress", description="wait for it, skip this run, or fail")
+    overrides: list[str] = Field(
+        default_factory=list, title="More overrides", description="any params.yaml key for this run, DVC -S syntax: data.max_steps=6"
+    )
 
-    def to_overrides(self) -> list[str]:
-        mapping = {
-            "model_name_or_path": "model.name_or_path",
-            "data_source": "data.source",
-            "data_path": "data.path",
-            "num_train": "data.num_train",
-            "warmstart_steps": "warmstart.max_steps",
-            "eval_samples": "evaluate.num_samples",
-            "label_method": "label.method",
-            "rl_steps": "rl.steps",
-            "weight_outcome": "rl.weights.outcome",
-            "weight_process": "rl.weights.process",
-            "weight_length": "rl.weights.length",
-            "process_mode": "rl.process_mode",
-            "iterations": "lifecycle.iterations",
-            "on_conflict": "lifecycle.on_conflict",
-        }
-        out = [f"{key}={getattr(self, f)}" for f, key in mapping.items() if getattr(self, f) is not None]
+    def to_overrides(self, current: Params) -> list[str]:
+        """``key=value`` for each field that is set and differs from ``current`` (params.yaml),
+        then :attr:`overrides`. An untouched form overrides nothing."""
+        out = []
+        for field, key in FORM_KEYS.items():
+            value = getattr(self, field)
+            if value is None or value == "" or value == value_at(current, key):
+                continue
+            out.append(f"{key}={value}")
         return out + list(self.overrides)
 
 
@@ -144,10 +165,16 @@ def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
 
 @flow(name="lifecycle", log_prints=True)
 def lifecycle(params: LifecycleParams = LifecycleParams(), root: str = ".", experiment_name: str | None = None) -> dict:
-    """Run the post-training lifecycle: curate, warm start, then N label/PRM/RL/evaluate rounds."""
+    """Run the post-training lifecycle: curate, warm start, then N label/PRM/RL/evaluate rounds.
+
+    Args:
+        params: what this run changes; a value equal to params.yaml's changes nothing
+        root: the project folder (set by the deployment)
+        experiment_name: name of the MLflow run and of the DVC experiments (empty: lifecycle)
+    """
     logger = get_run_logger()
     root_path = Path(root).resolve()
-    overrides = params.to_overrides()
+    overrides = params.to_overrides(load_params(root_path / "params.yaml"))
     cfg = load_params(root_path / "params.yaml", overrides)  # fail fast on a bad form value
     lock_name = f"lifecycle {experiment_name or ''}".strip()
     with workspace_lock(root_path, lock_name, cfg.lifecycle.on_conflict, cfg.lifecycle.lock_timeout_s, on_wait=logger.info) as held:
