@@ -3,7 +3,8 @@
 The process registers the deployments with the Prefect API (``PREFECT_API_URL``, e.g. a
 ``prefect server start`` on 127.0.0.1:4200) and runs their flow runs in this workspace: scheduled
 ones (``lifecycle.schedule_cron`` or ``--cron``/``--interval``) and ones triggered from the UI or
-with ``prefect deployment run 'lifecycle/retrain' --params '{"params": {"iterations": 2}}'``.
+with ``prefect deployment run 'lifecycle/retrain' --params '{"params": {"iterations": 2}}'``. It
+must keep running for them to run; Ctrl-C stops it within seconds (:func:`stop_on_signal`).
 
 Run forms. Each deployment's parameter schema is the flow's, made for a person
 (:func:`form_schema`): a plain box per field (no ``int | None`` type toggle), params.yaml's
@@ -18,8 +19,12 @@ against runs started outside Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +143,55 @@ def deployments(root: str | Path = ".", cron: str | None = None, interval: float
     return [d for d, _ in served]
 
 
+GRACE_S = 3.0
+"""After Ctrl-C (or SIGTERM), how long Prefect may shut down cleanly before the process exits anyway."""
+
+
+@contextlib.contextmanager
+def stop_on_signal(grace_s: float = GRACE_S):
+    """Ctrl-C / SIGTERM stop the process within ``grace_s`` seconds, whatever state it is in.
+
+    The first signal starts Prefect's own shutdown (a ``KeyboardInterrupt``); when that does
+    not finish in time (with the API gone, Prefect retries its last calls for minutes and
+    ignores further Ctrl-C), the flow runs this process started are sent SIGTERM, which lets
+    them put params.yaml back, and the process exits. A second signal exits at once.
+    """
+    stopping = threading.Event()
+
+    def force_exit() -> None:
+        print("prmflow serve: stopped", file=sys.stderr, flush=True)
+        _terminate_children()
+        os._exit(130)
+
+    def handler(signum, frame):
+        if stopping.is_set():
+            force_exit()
+        stopping.set()
+        print(f"prmflow serve: stopping (within {grace_s:.0f} s; Ctrl-C again to stop now)", file=sys.stderr, flush=True)
+        timer = threading.Timer(grace_s, force_exit)
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    # asyncio.run() (Prefect's runner) keeps a SIGINT handler that is not the default one
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _terminate_children() -> None:
+    try:
+        import psutil
+    except ImportError:
+        return
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+
+
 def serve(root: str | Path = ".", cron: str | None = None, interval: float | None = None) -> None:
     from prefect import serve as prefect_serve
 
@@ -148,4 +202,5 @@ def serve(root: str | Path = ".", cron: str | None = None, interval: float | Non
         f"execute here, in {Path(root).resolve()}. Ctrl-C stops it.",
         flush=True,
     )
-    prefect_serve(*served)
+    with stop_on_signal():
+        prefect_serve(*served)
