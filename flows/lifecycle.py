@@ -263,7 +263,8 @@ def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, pare
         if evaluated:
             report = workspace.read_metrics("evaluate", root)
             md = eval_markdown(report, cfg.evaluate.num_samples)
-            for key, value in tracking.metric_dict({"overall": report["overall"], "gate": report.get("gate", {})}, "eval.").items():
+            # the names the evaluate stage's run logs them under, so one column shows both
+            for key, value in tracking.metric_dict({"overall": report["overall"], "gate": report.get("gate", {})}).items():
                 client.log_metric(run.info.run_id, key, value)
             _label_artifact(root, it)
             row = iteration_row(it, root)

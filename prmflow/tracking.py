@@ -14,6 +14,7 @@ experiment's ``prmflow.root`` tag) and rewrites those paths to the new one (:fun
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import subprocess
@@ -185,16 +186,28 @@ def stage_run(stage: str, params_section: dict | None = None) -> Iterator[object
         yield run
 
 
-def metric_dict(nested: dict, prefix: str = "") -> dict[str, float]:
-    """Flatten a nested metrics report into MLflow metric names (``pass@4`` -> ``pass_at_4``).
+def metric_name(key: str) -> str:
+    """The MLflow name of a metrics-file key: one scheme everywhere, ``/``-separated (MLflow's
+    charts group metrics by the part before the first ``/``), ``@`` spelled out.
 
-    Non-numeric leaves are skipped; MLflow names allow only ``[A-Za-z0-9_\\-. :/]``.
+    >>> metric_name("by_difficulty.3.pass@4"), metric_name("prm.chains.step_auc")
+    ('by_difficulty/3/pass_at_4', 'prm/chains/step_auc')
+    """
+    return key.replace(".", "/").replace("@", "_at_")
+
+
+def metric_dict(nested: dict, prefix: str = "") -> dict[str, float]:
+    """Flatten a nested metrics report into MLflow metrics (:func:`metric_name`), e.g.
+    ``{"overall": {"pass@4": 0.5}}`` -> ``{"overall/pass_at_4": 0.5}``.
+
+    Non-numeric leaves (and booleans) are skipped; so are NaN and infinities, which MLflow's
+    charts cannot draw.
     """
     out = {}
-    for k, v in flatten(nested, prefix).items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+    for k, v in flatten(nested).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             continue
-        out[k.replace("@", "_at_")] = float(v)
+        out[prefix + metric_name(k)] = float(v)
     return out
 
 

@@ -11,7 +11,6 @@ Writes ``metrics/eval.json`` (top level: the candidate; ``base``, ``champion``, 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -143,9 +142,7 @@ def main(argv: list[str] | None = None) -> None:
             rep, ev = run(params, candidate_dir=args.candidate, base_dir=args.base)
             mlflow.log_metrics(tracking.metric_dict({k: v for k, v in rep.items() if k != "gate"}))
             if "gate" in rep:
-                mlflow.log_metrics(
-                    {f"gate.{k}": float(v) for k, v in rep["gate"].items() if isinstance(v, (int, float)) and math.isfinite(float(v))}
-                )
+                mlflow.log_metrics(tracking.metric_dict(rep["gate"], "gate/"))
                 mlflow.set_tag("gate.decision", "promote" if rep["gate"]["promote"] else "keep")
                 mlflow.set_tag("gate.reason", rep["gate"]["reason"])
             mlflow.log_artifacts(workspace.PLOTS["evaluate"], artifact_path="plots")

@@ -11,7 +11,6 @@ curve ``plots/train_policy/``.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -140,9 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         with tracking.stage_run("train_policy", params.rl.model_dump()) as run_:
 
             def log_fn(row: dict, step: int) -> None:
-                mlflow.log_metrics(
-                    {k: float(v) for k, v in row.items() if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)}, step=step
-                )
+                mlflow.log_metrics(tracking.metric_dict({k: v for k, v in row.items() if k != "step"}), step=step)
 
             summary = run(params, policy_dir=args.policy, log_fn=log_fn)
             mlflow.log_metrics(tracking.metric_dict(summary))

@@ -73,7 +73,7 @@ def run(
     out_dir=workspace.BASE,
     metrics_path=workspace.METRICS["warmstart"],
     plots_dir=workspace.PLOTS["warmstart"],
-    report_to_mlflow=False,
+    log_fn=None,
 ) -> dict:
     """Build or load the policy, SFT it if configured, and save it (atomically) to ``out_dir``."""
     t0 = time.time()
@@ -85,7 +85,7 @@ def run(
         curve: list = []
         if do_sft:
             pairs, probe = sft_examples(params, curated_dir)
-            res = sft(model, tokenizer, pairs, params, tmp, report_to_mlflow, probe)
+            res = sft(model, tokenizer, pairs, params, tmp, log_fn, probe)
             curve = res.pop("probe_curve")
             metrics.update(res, sft_examples=len(pairs))
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         with tracking.stage_run("warmstart", section) as run_:
             import mlflow
 
-            metrics = run(params, report_to_mlflow=True)
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            metrics = run(params, log_fn=lambda m, step: mlflow.log_metrics(m, step=step))
+            mlflow.log_metrics(tracking.metric_dict(metrics))
             mlflow.log_artifacts(workspace.PLOTS["warmstart"], artifact_path="plots")
             tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, aliases=("base",))
         print(f"warmstart: {metrics}")

@@ -75,3 +75,11 @@ def test_a_run_whose_process_died_is_ended_failed(tmp_path, fresh_mlflow):
     assert client.get_run(orphan.info.run_id).info.status == "FAILED"
     assert client.get_run(alive.info.run_id).info.status == "RUNNING"
     mlflow.end_run()
+
+
+def test_metric_dict_names_every_metric_one_way():
+    from prmflow import tracking
+
+    report = {"overall": {"pass@4": 0.5, "n": 16, "ok": True}, "prm.chains.step_auc": 0.9, "gate": {"diff": float("nan"), "reason": "x"}}
+    assert tracking.metric_dict(report) == {"overall/pass_at_4": 0.5, "overall/n": 16.0, "prm/chains/step_auc": 0.9}
+    assert tracking.metric_dict({"diff": 0.1}, "gate/") == {"gate/diff": 0.1}

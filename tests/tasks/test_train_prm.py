@@ -187,7 +187,7 @@ def test_cli_logs_metrics_and_registers_the_prm(workspace, monkeypatch, capsys):
 
     runs = mlflow.search_runs(experiment_names=["prmflow"], output_format="list")
     assert len(runs) == 1 and runs[0].info.run_name == "train_prm"
-    assert "prm.test_oracle.step_auc" in runs[0].data.metrics and runs[0].data.params["max_steps"] == "2"
+    assert "prm/test_oracle/step_auc" in runs[0].data.metrics and runs[0].data.params["max_steps"] == "2"
     client = mlflow.MlflowClient()
     versions = client.search_model_versions("name='prmflow-prm'")
     assert len(versions) == 1
