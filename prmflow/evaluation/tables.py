@@ -133,3 +133,35 @@ def iterations_markdown(rows: list[dict]) -> str:
     body = "".join("| " + " | ".join(fmt(r.get(k)) for k in keys) + " |\n" for r in rows)
     legend = "".join(f"- {k}: {ITERATION_COLUMNS[k]}\n" for k in keys if k in ITERATION_COLUMNS)
     return "## Iterations\n\n" + head + body + "\n" + legend
+
+
+ARTIFACT_COLUMNS = {
+    "iteration": "iteration",
+    "candidate greedy": "candidate_greedy_acc",
+    "champion greedy": "champion_greedy_acc",
+    "gate gain": "gate_gain",
+    "noise margin": "gate_noise_margin",
+    "promoted": "promoted",
+    "label balanced acc": "label_balanced_accuracy",
+    "PRM step AUC": "prm_chains_step_auc",
+}
+"""The across-iterations table as the Prefect artifact shows it: header -> row key. The few
+columns a person reads first, so it fits a page; the full table is MLflow's ``iterations.md``."""
+
+
+def iterations_table(rows: list[dict]) -> list[dict[str, str]]:
+    """Rows for a Prefect table artifact: :data:`ARTIFACT_COLUMNS`, numbers as text with 3
+    decimals (a gain signed), ``yes``/``no``; a row where nothing ran says so in ``status``.
+
+    >>> iterations_table([{"iteration": 1, "candidate_greedy_acc": 0.27700000000000014, "gate_gain": 0.01, "promoted": True}])
+    [{'iteration': '1', 'candidate greedy': '0.277', 'champion greedy': '', 'gate gain': '+0.010', 'noise margin': '', 'promoted': 'yes', 'label balanced acc': '', 'PRM step AUC': '', 'status': ''}]
+    """
+
+    def text(key: str, v) -> str:
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return f"{v:+.3f}" if key == "gate_gain" else f"{v:.3f}"
+        return "" if v is None else str(v)
+
+    return [{**{h: text(k, r.get(k)) for h, k in ARTIFACT_COLUMNS.items()}, "status": r.get("status", "")} for r in rows]
