@@ -126,7 +126,7 @@ _PERCENT = re.compile(r"^\s*(?:([\w /-]+?):\s+)?(\d{1,3})%\|")
 
 
 @task(retries=1, retry_delay_seconds=5, task_run_name="{stage}")
-def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
+def run_stage(stage: str, root: str, parent_run_id: str | None, lifecycle: str | None = None) -> dict:
     """Reproduce one DVC stage, streaming its output into the Prefect run log.
 
     tqdm bars of the stage (sampling, rollouts, training) also drive a Prefect progress
@@ -135,7 +135,9 @@ def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
     logger = get_run_logger()
-    env = {"PRMFLOW_PARENT_RUN_ID": parent_run_id} if parent_run_id else {}
+    env = {tracking.PARENT_ENV: parent_run_id} if parent_run_id else {}
+    if lifecycle:  # the lifecycle run's label: its stage runs are grouped by it
+        env[tracking.LIFECYCLE_ENV] = lifecycle
     t0 = time.time()
     progress = {"id": None, "last": -1.0, "t": 0.0}
 
@@ -195,14 +197,19 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
         cfg = rp.params()
         client, exp_id = MlflowClient(), tracking.setup(root)
         name = experiment_name or "lifecycle"
-        top = client.create_run(exp_id, run_name=name, tags=tracking.run_tags())
-        status, t_start = "FAILED", time.time()
+        note = (
+            f"Lifecycle: curate, warm start, then {cfg.lifecycle.iterations} x (label, train PRM, RL, evaluate + gate); "
+            f"overrides: {' '.join(overrides) or 'none'}"
+        )
+        top = client.create_run(exp_id, run_name=name, tags=tracking.run_tags() | {tracking.NOTE_TAG: note})
+        status, t_start, label = "FAILED", time.time(), tracking.lifecycle_label(top)
         try:
             record_params(client, top.info.run_id, overrides, cfg)
-            results = [run_stage(s, str(root), top.info.run_id) for s in SETUP_STAGES]
+            results = [run_stage(s, str(root), top.info.run_id, label) for s in SETUP_STAGES]
             iterations, rows = [], []
             for it in range(1, cfg.lifecycle.iterations + 1):
-                res, it_info, row = _iteration(it, rp, cfg, client, exp_id, top.info.run_id, name)
+                res, it_info, row = _iteration(it, rp, cfg, client, exp_id, top.info.run_id, name, label)
+                _describe_iteration(client, it_info, rp.state().start_policy)
                 results += res
                 iterations.append(it_info)
                 rows.append(row)
@@ -215,6 +222,7 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
             status = "FINISHED"
             return {
                 "mlflow_run_id": top.info.run_id,
+                "mlflow_runs_view": tracking.save_runs_view(exp_id, top.info.run_id, label),
                 "stages": results,
                 "eval": workspace.read_metrics("evaluate", root),
                 "iterations": iterations,
@@ -249,7 +257,7 @@ def _start_iteration(it: int, rp: run_params.RunParams, cfg) -> None:
     rp.set_state(iteration=it, start_policy=START_SNAPSHOT, label_history=history)
 
 
-def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, parent: str, name: str) -> tuple[list, dict, dict]:
+def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, parent: str, name: str, label: str) -> tuple[list, dict, dict]:
     """Label, PRM, RL and evaluation from the iteration's start policy; an MLflow run that
     reports what happened, and a DVC experiment when anything ran."""
     from prefect.artifacts import create_markdown_artifact
@@ -260,7 +268,7 @@ def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, pare
     run = client.create_run(exp_id, run_name=f"{name}/iter{it}", tags=tags)
     status = "FAILED"
     try:
-        results = [run_stage(s, str(root), run.info.run_id) for s in ITERATION_STAGES]
+        results = [run_stage(s, str(root), run.info.run_id, label) for s in ITERATION_STAGES]
         evaluated = any("evaluate" in r["ran"] for r in results)
         if evaluated:
             report = workspace.read_metrics("evaluate", root)
@@ -287,6 +295,17 @@ def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, pare
         return results, info, row
     finally:
         client.set_terminated(run.info.run_id, status=status)
+
+
+def _describe_iteration(client, info: dict, start_policy: str) -> None:
+    """The iteration run's description: where it started, and what the gate decided."""
+    gate = info.get("gate")
+    if gate:
+        verdict = f"gate: {'promoted to champion' if gate['promote'] else 'not promoted'} ({gate['reason']})"
+    else:
+        verdict = "nothing re-measured (every stage was up to date)" if not info["evaluated"] else "no gate"
+    note = f"Iteration {info['iteration']} from {start_policy}: label, train PRM, RL, evaluate; {verdict}"
+    client.set_tag(info["mlflow_run_id"], tracking.NOTE_TAG, note)
 
 
 def _label_artifact(root: Path, it: int) -> None:

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
 
         import mlflow
 
-        with tracking.stage_run("evaluate", params.evaluate.model_dump()):
+        with tracking.stage_run("evaluate", params.evaluate.model_dump(), __doc__):
             rep, ev = run(params, candidate_dir=args.candidate, base_dir=args.base)
             mlflow.log_metrics(tracking.metric_dict({k: v for k, v in rep.items() if k != "gate"}))
             if "gate" in rep:
@@ -150,6 +150,16 @@ def main(argv: list[str] | None = None) -> None:
             mlflow.log_text(format_table(rep, params.evaluate.num_samples), "eval_table.txt")
             summary = carry_out(rep, params, args.candidate)
             mlflow.set_tag("gate.summary", summary)
+            if "gate" in rep:  # the candidate's registry entry says what the gate decided, and on what
+                g, o = rep["gate"], rep["overall"]
+                tracking.describe_alias(
+                    tracking.POLICY_MODEL,
+                    "candidate",
+                    f"Gate: {'promoted to champion' if g['promote'] else 'not promoted'} ({g['reason']}); "
+                    f"greedy accuracy {o['greedy_acc']:.3f}, pass@1 {o['pass@1']:.3f} on {o['n']} eval problems.",
+                    {"gate.decision": "promote" if g["promote"] else "keep", "gate/diff": g["diff"], "gate/margin": g["margin"]}
+                    | {"overall/greedy_acc": o["greedy_acc"], "overall/pass_at_1": o["pass@1"]},
+                )
         print(format_table(rep, params.evaluate.num_samples))
         print(summary)
         if summary.startswith("gate: promotion FAILED"):

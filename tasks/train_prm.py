@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
 
         import mlflow
 
-        with tracking.stage_run("train_prm", params.prm.model_dump()) as run_:
+        with tracking.stage_run("train_prm", params.prm.model_dump(), __doc__) as run_:
             metrics = run(
                 params,
                 policy_dir=args.policy,
@@ -151,7 +151,19 @@ def main(argv: list[str] | None = None) -> None:
             table = summary_table(metrics)
             mlflow.log_text(table, "prm_vs_confidence.md")
             mlflow.log_artifacts(workspace.PLOTS["train_prm"], artifact_path="plots")
-            tracking.log_prm_model(args.out, run_.info.run_id)
+            auc, base_auc, f1 = (metrics.get(k) for k in ("prm.chains.step_auc", "confidence.chains.step_auc", "prm.chains.first_error_f1"))
+            tracking.log_prm_model(
+                args.out,
+                run_.info.run_id,
+                description="Process reward model"
+                + (f": step AUC {auc:.3f} on fresh policy chains (policy-confidence baseline {base_auc:.3f})" if auc is not None else "")
+                + (f", first-error F1 {f1:.3f}" if f1 is not None else "")
+                + ".",
+                tags={
+                    "stage": "train_prm",
+                    **{k: v for k, v in {"prm/chains/step_auc": auc, "prm/chains/first_error_f1": f1}.items() if v is not None},
+                },
+            )
         print(table, end="")
 
 

@@ -105,13 +105,23 @@ def main(argv: list[str] | None = None) -> None:
         args = ap.parse_args(argv)
         params = load_params(args.params)
         section = {"model": params.model.model_dump(), "warmstart": params.warmstart.model_dump()}
-        with tracking.stage_run("warmstart", section) as run_:
+        with tracking.stage_run("warmstart", section, __doc__) as run_:
             import mlflow
 
             metrics = run(params, log_fn=lambda m, step: mlflow.log_metrics(m, step=step))
             mlflow.log_metrics(tracking.metric_dict(metrics))
             mlflow.log_artifacts(workspace.PLOTS["warmstart"], artifact_path="plots")
-            tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, aliases=("base",))
+            probe = metrics.get("probe_accuracy")
+            tracking.log_policy_model(
+                workspace.BASE,
+                run_.info.run_id,
+                params,
+                aliases=("base",),
+                description=f"Warm-started base policy: {metrics['sft_steps']} SFT steps"
+                + (f", probe accuracy {probe:.3f}" if probe is not None else "")
+                + f" ({params.model.name_or_path or 'tiny built-in Llama'}).",
+                tags={"stage": "warmstart", "sft_steps": metrics["sft_steps"], **({"probe_accuracy": probe} if probe is not None else {})},
+            )
         print(f"warmstart: {metrics}")
 
 
