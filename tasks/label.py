@@ -9,24 +9,28 @@
 3. Score every method against the synthetic task's oracle (:mod:`prmflow.labeling.report`).
 
 Output: ``data/labels`` (:func:`prmflow.workspace.save_labels`: TRL's stepwise supervision plus
-extras, and ``stepwise.jsonl``) and ``metrics/label.json``.
+extras, and ``stepwise.jsonl``), ``metrics/label.json`` and ``plots/label/`` (label quality by
+step position: CSV and PNG).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from prmflow import tracking, workspace
 from prmflow.config import Params, load_params
 from prmflow.errors import reported
-from prmflow.io import atomic_write_json
+from prmflow.io import atomic_write_json, atomic_write_text
+from prmflow.labeling.methods import LABEL_METHODS
 from prmflow.labeling.pipeline import label_solutions
 from prmflow.labeling.report import comparison_table
 from prmflow.labeling.sampler import PolicySampler, Progress, rollout_token_budget
 from prmflow.labeling.solutions import make_solutions
 from prmflow.lm.models import count_parameters, load_causal_lm, load_tokenizer
 from prmflow.lm.prompts import format_prompt
+from prmflow.plots import Panel, csv_text, save
 
 
 def run(
@@ -35,6 +39,7 @@ def run(
     curated_dir=workspace.CURATED,
     out_dir=workspace.LABELS,
     metrics_path=workspace.METRICS["label"],
+    plots_dir=workspace.PLOTS["label"],
     progress: Progress | None = None,
 ) -> dict:
     """Sample, label, write ``out_dir`` and ``metrics_path``; return the metrics."""
@@ -52,8 +57,9 @@ def run(
 
     budget = rollout_token_budget(problems, tokenizer, cfg)
     roller = PolicySampler(model, tokenizer, cfg, budget, progress)
-    rows, metrics = label_solutions(solutions, roller, cfg)
+    rows, metrics, positions = label_solutions(solutions, roller, cfg)
     workspace.save_labels(rows, out_dir)
+    write_position_plot(positions, plots_dir)
 
     metrics.update(solver.stats("sampling.solutions"))
     metrics.update(roller.stats("sampling.rollouts"))
@@ -62,6 +68,24 @@ def run(
     )
     atomic_write_json(metrics_path, metrics)
     return metrics
+
+
+def write_position_plot(positions: list[dict], plots_dir) -> None:
+    """``by_position.csv`` (``dvc plots``) and its PNG: each method's agreement with the oracle
+    by step position, against the all-bad labeller's."""
+    methods = list(LABEL_METHODS)  # every method a column (empty where one did not run), as dvc.yaml plots them
+    atomic_write_text(Path(plots_dir) / "by_position.csv", csv_text(positions, ["step", *methods, "all_bad", "steps"]))
+    steps = [r["step"] for r in positions]
+    save(
+        Path(plots_dir) / "by_position.png",
+        Panel(
+            "Step labels vs the oracle, by step position",
+            "step position in the solution",
+            "agreement with the oracle",
+            [(m, steps, [r[m] for r in positions]) for m in methods] + [("all-bad labeller", steps, [r["all_bad"] for r in positions])],
+            ylim=(0, 1.02),
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,9 +100,10 @@ def main(argv: list[str] | None = None) -> None:
 
         import mlflow
 
-        with tracking.stage_run("label", params.label.model_dump()):
+        with tracking.stage_run("label", params.label.model_dump(), __doc__):
             metrics = run(params, policy_dir=args.policy)
             mlflow.log_metrics(tracking.metric_dict(metrics))
+            mlflow.log_artifacts(workspace.PLOTS["label"], artifact_path="plots")
             table = comparison_table(metrics)
             mlflow.log_text(table, "label_methods.md")
         print(table, end="")

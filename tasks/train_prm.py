@@ -21,8 +21,9 @@ train.records_used + train.dropped_no_step_in_context`` and ``train_steps_labell
 train.steps_used + train.steps_truncated`` (steps past the model's context) and
 ``heldout_records = calibration_records + test_records``.
 
-Outputs: ``models/prm/``, ``metrics/prm.json``, ``plots/prm/roc.csv`` and
-``plots/prm/best_of_n.csv``. The CLI logs to the stage's MLflow run and registers ``prmflow-prm``.
+Outputs: ``models/prm/``, ``metrics/prm.json``, ``plots/prm/`` (:mod:`prmflow.prm.plots`: ROC and
+calibration of both scorers, best-of-N vs N). The CLI logs to the stage's MLflow run and
+registers ``prmflow-prm``.
 """
 
 from __future__ import annotations
@@ -31,22 +32,14 @@ import argparse
 import random
 import shutil
 import time
-from pathlib import Path
 
 from prmflow import tracking, workspace
 from prmflow.config import Params, load_params, load_state
 from prmflow.errors import reported
-from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
+from prmflow.io import atomic_dir, atomic_write_json
 from prmflow.lm.models import load_causal_lm, load_tokenizer
-from prmflow.prm.evaluation import (
-    best_of_n_curve,
-    calibration_split,
-    evaluate_scorer,
-    roc_csv,
-    roc_curves,
-    sample_chains,
-    summary_table,
-)
+from prmflow.prm.evaluation import calibration_split, evaluate_scorer, sample_chains, summary_table
+from prmflow.prm.plots import write_plots
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
 from prmflow.prm.training import LogFn, build_model, load_records, split_by_prompt, train_model
 
@@ -103,10 +96,7 @@ def run(
             extra={"calibrated": cfg.calibrate and threshold != 0.5, "init": cfg.init, "soft_labels": cfg.soft_labels},
         )
 
-    scores = {"prm": s_prm, "confidence": s_conf}
-    atomic_write_text(Path(plots_dir) / "roc.csv", roc_csv(roc_curves(scores, test, chains)))
-    if chains.texts:
-        atomic_write_text(Path(plots_dir) / "best_of_n.csv", best_of_n_curve(chains, {k: s["chains"] for k, s in scores.items()}))
+    write_plots({"prm": s_prm, "confidence": s_conf}, test, chains, plots_dir)
     metrics["wall_time_s"] = round(time.time() - t0, 2)
     atomic_write_json(metrics_path, metrics)
     return metrics

@@ -26,6 +26,7 @@ from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
 from prmflow.lm.models import build_tiny_model, build_tokenizer, count_parameters, load_causal_lm, load_tokenizer, resolve_device
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sft import sft
+from prmflow.plots import Panel, save
 from prmflow.problems.synthetic import generate_problems
 
 
@@ -95,6 +96,18 @@ def run(
     atomic_write_json(metrics_path, metrics)
     rows = "step,probe_accuracy\n" + "".join(f"{s},{a:.4f}\n" for s, a in curve)
     atomic_write_text(Path(plots_dir) / "probe_curve.csv", rows)
+    w = params.warmstart
+    save(
+        Path(plots_dir) / "probe_curve.png",
+        Panel(
+            "Warm start: greedy accuracy on the probe set",
+            "SFT step",
+            "probe accuracy",
+            [("probe accuracy", [s for s, _ in curve], [a for _, a in curve])],
+            ylim=(0, 1.02),
+            hline=(w.target_accuracy, "target (warmstart.target_accuracy)") if w.target_accuracy else None,
+        ),
+    )
     return metrics
 
 
