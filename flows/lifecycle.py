@@ -38,7 +38,7 @@ from flows.lock import workspace_lock
 from prmflow import tracking, workspace
 from prmflow.config import DataSource, OnConflict, Params, load_params, value_at
 from prmflow.evaluation import champion
-from prmflow.evaluation.tables import eval_markdown, iteration_row, iterations_markdown, iterations_table
+from prmflow.evaluation.tables import ARTIFACT_NOTE, eval_markdown, iteration_row, iterations_markdown, iterations_table
 from prmflow.io import atomic_dir
 from tasks import ITERATION_STAGES, SETUP_STAGES, STAGES  # noqa: F401  (STAGES: re-exported for callers)
 
@@ -215,9 +215,7 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
                 rows.append(row)
             client.log_text(top.info.run_id, iterations_markdown(rows), "iterations.md")
             client.log_dict(top.info.run_id, rows, "iterations.json")
-            create_table_artifact(
-                key="iterations", table=iterations_table(rows), description="Across iterations (every column: iterations.md in MLflow)"
-            )
+            create_table_artifact(key="iterations", table=iterations_table(rows), description=ARTIFACT_NOTE)
             client.log_metric(top.info.run_id, "wall_time_s", round(time.time() - t_start, 1))
             status = "FINISHED"
             return {
