@@ -87,7 +87,7 @@ class LifecycleParams(BaseModel):
     model_name_or_path: str | None = Field(
         None,
         title="Model",
-        description="Hugging Face model id or local path of the policy (empty: params.yaml's; null there: the tiny built-in Llama)",
+        description="Hugging Face model id or local path of the policy (empty: the tiny built-in Llama, unless params.yaml names one)",
     )
     data_source: DataSource | None = Field(None, title="Data source", description="where the problems come from")
     data_path: str | None = Field(None, title="Train file", description="JSONL or parquet file of the gsm8k, jsonl and parquet sources")
