@@ -446,13 +446,16 @@ def save_runs_view(exp_id: str, lifecycle_run_id: str, label: str) -> str:
             [exp_id], "tags.`prmflow.lifecycle_run` LIKE '%'", order_by=["attributes.start_time DESC"], max_results=1
         )
         label = latest[0].data.tags["prmflow.lifecycle_run"] if latest else label
+    columns = [f"metrics.`{m}`" for m in VIEW_METRICS]
     state = {
         "searchFilter": f"tags.`prmflow.lifecycle_run` = '{label}'",
         "orderByKey": "attributes.start_time",
         "orderByAsc": True,
         "startTime": "ALL",
         "lifecycleFilter": "Active",
-        "selectedColumns": [f"metrics.`{m}`" for m in VIEW_METRICS],
+        "selectedColumns": columns,
+        "columnOrder": columns,
+        "columnWidths": {c: 160 for c in columns},  # wide enough for the names
         "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": "prmflow.lifecycle_run"}]},
     }
     client.set_experiment_tag(exp_id, VIEW_TAG + lifecycle_run_id, json.dumps(state))
