@@ -15,8 +15,10 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Annotated, Literal
 
 from prefect import flow, get_run_logger
+from pydantic import Field
 
 from flows import dvc_cli as dvc
 from flows import run_params
@@ -70,11 +72,26 @@ def check_arms(arms: list[str], cfg) -> None:
         )
 
 
+Arm = Literal[tuple(ARMS)]  # type: ignore[valid-type]  (the arms of prmflow.evaluation.ablation.ARMS)
+
+
 @flow(name="ablate", log_prints=True)
 def ablate(
-    arms: list[str] = list(ARMS), seeds: list[int] = [7, 8, 9], rl_steps: int | None = None, overrides: list[str] = [], root: str = "."
-) -> dict:  # noqa: B006
-    """Run every arm with every seed under the same budget and compare them."""
+    arms: list[Arm] = list(ARMS),
+    seeds: Annotated[list[int], Field(min_length=1)] = [7, 8, 9],
+    rl_steps: Annotated[int, Field(ge=1)] | None = None,
+    overrides: list[str] = [],
+    root: str = ".",
+) -> dict:
+    """Run every arm with every seed under the same budget and compare them.
+
+    Args:
+        arms: reward set-ups to compare; outcome_only is the baseline, the hybrid ones add the PRM
+        seeds: RL seeds; every arm runs once with each
+        rl_steps: RL steps of every arm (empty: params.yaml's rl.steps)
+        overrides: params.yaml keys for every arm, in DVC's -S syntax, e.g. rl.weights.process=0.3
+        root: the project folder (set by the deployment)
+    """
     from mlflow import MlflowClient
 
     root_path = Path(root).resolve()

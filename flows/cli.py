@@ -23,7 +23,8 @@ from prmflow.config import ConfigError, load_params
 UI_HINT = """
 Open the UIs:
   Prefect:  .venv/bin/prefect server start        (then re-run with PREFECT_API_URL=http://127.0.0.1:4200/api)
-  MLflow:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db   (http://127.0.0.1:5000)
+  MLflow:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db   then open this run's stages, in order:
+            {runs_url}
   DVC:      .venv/bin/dvc exp show   |   .venv/bin/dvc metrics show   |   .venv/bin/dvc plots show
 """
 
@@ -127,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(result["table"]) > 1:
             print("\n" + iterations_markdown(result["table"]))
         print(f"\nMLflow run: {result['mlflow_run_id']}   DVC experiment: {result['dvc_experiment']}")
-        print(UI_HINT.format(root=root))
+        from prmflow.tracking import ui_url
+
+        print(UI_HINT.format(root=root, runs_url=ui_url(result["mlflow_runs_view"])))
         return 0
     return 2
 

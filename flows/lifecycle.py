@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel, Field
@@ -37,9 +36,9 @@ from flows import dvc_cli as dvc
 from flows import run_params
 from flows.lock import workspace_lock
 from prmflow import tracking, workspace
-from prmflow.config import load_params
+from prmflow.config import DataSource, OnConflict, Params, load_params, value_at
 from prmflow.evaluation import champion
-from prmflow.evaluation.tables import eval_markdown, iteration_row, iterations_markdown
+from prmflow.evaluation.tables import ARTIFACT_NOTE, eval_markdown, iteration_row, iterations_markdown, iterations_table
 from prmflow.io import atomic_dir
 from prmflow.lm.folders import check_model_source
 from tasks import ITERATION_STAGES, SETUP_STAGES, STAGES  # noqa: F401  (STAGES: re-exported for callers)
@@ -58,47 +57,69 @@ def keep_labels(root: Path, iteration: int) -> None:
             shutil.copytree(src, tmp, dirs_exist_ok=True)
 
 
-class LifecycleParams(BaseModel):
-    """What a user can set from the Prefect UI form or ``prmflow run`` (all optional).
+FORM_KEYS = {
+    "model_name_or_path": "model.name_or_path",
+    "data_source": "data.source",
+    "data_path": "data.path",
+    "num_train": "data.num_train",
+    "warmstart_steps": "warmstart.max_steps",
+    "eval_samples": "evaluate.num_samples",
+    "label_method": "label.method",
+    "rl_steps": "rl.steps",
+    "weight_outcome": "rl.weights.outcome",
+    "weight_process": "rl.weights.process",
+    "weight_length": "rl.weights.length",
+    "process_mode": "rl.process_mode",
+    "iterations": "lifecycle.iterations",
+    "on_conflict": "lifecycle.on_conflict",
+}
+"""Each :class:`LifecycleParams` field and the ``params.yaml`` key it sets."""
 
-    Each set field becomes a DVC ``-S`` override of ``params.yaml``, so the run is a DVC
-    experiment that ``dvc exp show`` lists and ``dvc exp apply`` + ``dvc repro`` reproduce.
+
+class LifecycleParams(BaseModel):
+    """What a user can set from the Prefect run form or ``prmflow run``.
+
+    A field left empty (``None``) or equal to ``params.yaml`` changes nothing; each other one
+    becomes a DVC ``-S`` override for this run (:meth:`to_overrides`), so the run is a DVC
+    experiment that ``dvc exp show`` lists and ``dvc exp apply`` + ``dvc repro`` reproduce. The
+    served form shows params.yaml's values as defaults (:mod:`flows.serve`).
     """
 
-    model_name_or_path: str | None = Field(None, description="HF model id or local path (empty: tiny default)")
-    data_source: str | None = Field(None, description="synthetic | gsm8k | jsonl | parquet | hf")
-    data_path: str | None = Field(None, description="train file for file sources")
-    num_train: int | None = Field(None, ge=0, description="curated train problems")
-    warmstart_steps: int | None = Field(None, ge=0, description="SFT steps of the warm start")
-    eval_samples: int | None = Field(None, ge=1, description="k for pass@k / maj@k")
-    label_method: Literal["mc_hard", "mc_soft", "first_error"] | None = Field(None, description="step labels the PRM trains on")
-    rl_steps: int | None = Field(None, ge=0, description="RL steps per iteration")
-    weight_outcome: float | None = Field(None, description="reward weight of the outcome verifier")
-    weight_process: float | None = Field(None, description="reward weight of the PRM (0: outcome-only baseline)")
-    weight_length: float | None = Field(None, description="reward weight of the length term")
-    process_mode: Literal["sequence", "step_sum", "step_min"] | None = Field(None, description="how PRM scores enter the advantages")
-    iterations: int | None = Field(None, ge=1, description="label -> PRM -> RL -> evaluate rounds")
-    on_conflict: Literal["wait", "skip", "fail"] | None = Field(None, description="when another run holds the workspace")
-    overrides: list[str] = Field(default_factory=list, description="extra DVC-style overrides, e.g. data.max_steps=6")
+    model_name_or_path: str | None = Field(
+        None,
+        title="Model",
+        description="Hugging Face model id or local path of the policy (empty: the tiny built-in Llama, unless params.yaml names one)",
+    )
+    data_source: DataSource | None = Field(None, title="Data source", description="where the problems come from")
+    data_path: str | None = Field(None, title="Train file", description="JSONL or parquet file of the gsm8k, jsonl and parquet sources")
+    num_train: int | None = Field(None, ge=0, title="Train problems", description="curated train problems")
+    warmstart_steps: int | None = Field(None, ge=0, title="Warm-start SFT steps", description="upper bound on the warm start's SFT steps")
+    eval_samples: int | None = Field(None, ge=1, le=64, title="Samples per eval problem (k)", description="k of pass@k and maj@k")
+    label_method: str | None = Field(None, title="Step labels", description="how steps are labelled for the PRM")
+    rl_steps: int | None = Field(None, ge=0, title="RL steps", description="RL steps per iteration")
+    weight_outcome: float | None = Field(None, ge=0, title="Reward weight: outcome", description="weight of the answer verifier's reward")
+    weight_process: float | None = Field(
+        None, ge=0, title="Reward weight: process", description="weight of the PRM's reward (0: the outcome-only baseline)"
+    )
+    weight_length: float | None = Field(None, ge=0, title="Reward weight: length", description="weight of the overlong penalty")
+    process_mode: str | None = Field(
+        None, title="Process credit", description="how PRM scores enter the advantages: per solution (sequence) or per step"
+    )
+    iterations: int | None = Field(None, ge=1, le=20, title="Iterations", description="label -> PRM -> RL -> evaluate rounds")
+    on_conflict: OnConflict | None = Field(None, title="If another run is in progress", description="wait for it, skip this run, or fail")
+    overrides: list[str] = Field(
+        default_factory=list, title="More overrides", description="any params.yaml key for this run, DVC -S syntax: data.max_steps=6"
+    )
 
-    def to_overrides(self) -> list[str]:
-        mapping = {
-            "model_name_or_path": "model.name_or_path",
-            "data_source": "data.source",
-            "data_path": "data.path",
-            "num_train": "data.num_train",
-            "warmstart_steps": "warmstart.max_steps",
-            "eval_samples": "evaluate.num_samples",
-            "label_method": "label.method",
-            "rl_steps": "rl.steps",
-            "weight_outcome": "rl.weights.outcome",
-            "weight_process": "rl.weights.process",
-            "weight_length": "rl.weights.length",
-            "process_mode": "rl.process_mode",
-            "iterations": "lifecycle.iterations",
-            "on_conflict": "lifecycle.on_conflict",
-        }
-        out = [f"{key}={getattr(self, f)}" for f, key in mapping.items() if getattr(self, f) is not None]
+    def to_overrides(self, current: Params) -> list[str]:
+        """``key=value`` for each field that is set and differs from ``current`` (params.yaml),
+        then :attr:`overrides`. An untouched form overrides nothing."""
+        out = []
+        for field, key in FORM_KEYS.items():
+            value = getattr(self, field)
+            if value is None or value == "" or value == value_at(current, key):
+                continue
+            out.append(f"{key}={value}")
         return out + list(self.overrides)
 
 
@@ -106,7 +127,7 @@ _PERCENT = re.compile(r"^\s*(?:([\w /-]+?):\s+)?(\d{1,3})%\|")
 
 
 @task(retries=1, retry_delay_seconds=5, task_run_name="{stage}")
-def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
+def run_stage(stage: str, root: str, parent_run_id: str | None, lifecycle: str | None = None) -> dict:
     """Reproduce one DVC stage, streaming its output into the Prefect run log.
 
     tqdm bars of the stage (sampling, rollouts, training) also drive a Prefect progress
@@ -115,7 +136,9 @@ def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
     logger = get_run_logger()
-    env = {"PRMFLOW_PARENT_RUN_ID": parent_run_id} if parent_run_id else {}
+    env = {tracking.PARENT_ENV: parent_run_id} if parent_run_id else {}
+    if lifecycle:  # the lifecycle run's label: its stage runs are grouped by it
+        env[tracking.LIFECYCLE_ENV] = lifecycle
     t0 = time.time()
     progress = {"id": None, "last": -1.0, "t": 0.0}
 
@@ -145,10 +168,16 @@ def run_stage(stage: str, root: str, parent_run_id: str | None) -> dict:
 
 @flow(name="lifecycle", log_prints=True)
 def lifecycle(params: LifecycleParams = LifecycleParams(), root: str = ".", experiment_name: str | None = None) -> dict:
-    """Run the post-training lifecycle: curate, warm start, then N label/PRM/RL/evaluate rounds."""
+    """Run the post-training lifecycle: curate, warm start, then N label/PRM/RL/evaluate rounds.
+
+    Args:
+        params: what this run changes; a value equal to params.yaml's changes nothing
+        root: the project folder (set by the deployment)
+        experiment_name: name of the MLflow run and of the DVC experiments (empty: lifecycle)
+    """
     logger = get_run_logger()
     root_path = Path(root).resolve()
-    overrides = params.to_overrides()
+    overrides = params.to_overrides(load_params(root_path / "params.yaml"))
     cfg = load_params(root_path / "params.yaml", overrides)  # fail fast on a bad form value
     check_model_source(cfg.model)  # a model folder without a tokenizer fails here, not in a stage
     lock_name = f"lifecycle {experiment_name or ''}".strip()
@@ -171,24 +200,30 @@ def _run(params: LifecycleParams, overrides: list[str], root: Path, experiment_n
         exp_id = tracking.setup(root)  # first: the client below must talk to this project's store
         client = MlflowClient()
         name = experiment_name or "lifecycle"
-        top = client.create_run(exp_id, run_name=name, tags=tracking.run_tags())
-        status, t_start = "FAILED", time.time()
+        note = (
+            f"Lifecycle: curate, warm start, then {cfg.lifecycle.iterations} x (label, train PRM, RL, evaluate + gate); "
+            f"overrides: {' '.join(overrides) or 'none'}"
+        )
+        top = client.create_run(exp_id, run_name=name, tags=tracking.run_tags() | {tracking.NOTE_TAG: note})
+        status, t_start, label = "FAILED", time.time(), tracking.lifecycle_label(top)
         try:
             record_params(client, top.info.run_id, overrides, cfg)
-            results = [run_stage(s, str(root), top.info.run_id) for s in SETUP_STAGES]
+            results = [run_stage(s, str(root), top.info.run_id, label) for s in SETUP_STAGES]
             iterations, rows = [], []
             for it in range(1, cfg.lifecycle.iterations + 1):
-                res, it_info, row = _iteration(it, rp, cfg, client, exp_id, top.info.run_id, name)
+                res, it_info, row = _iteration(it, rp, cfg, client, exp_id, top.info.run_id, name, label)
+                _describe_iteration(client, it_info, rp.state().start_policy)
                 results += res
                 iterations.append(it_info)
                 rows.append(row)
             client.log_text(top.info.run_id, iterations_markdown(rows), "iterations.md")
             client.log_dict(top.info.run_id, rows, "iterations.json")
-            create_table_artifact(key="iterations", table=rows, description="Metrics across iterations")
+            create_table_artifact(key="iterations", table=iterations_table(rows), description=ARTIFACT_NOTE)
             client.log_metric(top.info.run_id, "wall_time_s", round(time.time() - t_start, 1))
             status = "FINISHED"
             return {
                 "mlflow_run_id": top.info.run_id,
+                "mlflow_runs_view": tracking.save_runs_view(exp_id, top.info.run_id, label),
                 "stages": results,
                 "eval": workspace.read_metrics("evaluate", root),
                 "iterations": iterations,
@@ -223,7 +258,7 @@ def _start_iteration(it: int, rp: run_params.RunParams, cfg) -> None:
     rp.set_state(iteration=it, start_policy=START_SNAPSHOT, label_history=history)
 
 
-def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, parent: str, name: str) -> tuple[list, dict, dict]:
+def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, parent: str, name: str, label: str) -> tuple[list, dict, dict]:
     """Label, PRM, RL and evaluation from the iteration's start policy; an MLflow run that
     reports what happened, and a DVC experiment when anything ran."""
     from prefect.artifacts import create_markdown_artifact
@@ -234,12 +269,13 @@ def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, pare
     run = client.create_run(exp_id, run_name=f"{name}/iter{it}", tags=tags)
     status = "FAILED"
     try:
-        results = [run_stage(s, str(root), run.info.run_id) for s in ITERATION_STAGES]
+        results = [run_stage(s, str(root), run.info.run_id, label) for s in ITERATION_STAGES]
         evaluated = any("evaluate" in r["ran"] for r in results)
         if evaluated:
             report = workspace.read_metrics("evaluate", root)
             md = eval_markdown(report, cfg.evaluate.num_samples)
-            for key, value in tracking.metric_dict({"overall": report["overall"], "gate": report.get("gate", {})}, "eval.").items():
+            # the names the evaluate stage's run logs them under, so one column shows both
+            for key, value in tracking.metric_dict({"overall": report["overall"], "gate": report.get("gate", {})}).items():
                 client.log_metric(run.info.run_id, key, value)
             _label_artifact(root, it)
             row = iteration_row(it, root)
@@ -260,6 +296,17 @@ def _iteration(it: int, rp: run_params.RunParams, cfg, client, exp_id: str, pare
         return results, info, row
     finally:
         client.set_terminated(run.info.run_id, status=status)
+
+
+def _describe_iteration(client, info: dict, start_policy: str) -> None:
+    """The iteration run's description: where it started, and what the gate decided."""
+    gate = info.get("gate")
+    if gate:
+        verdict = f"gate: {'promoted to champion' if gate['promote'] else 'not promoted'} ({gate['reason']})"
+    else:
+        verdict = "nothing re-measured (every stage was up to date)" if not info["evaluated"] else "no gate"
+    note = f"Iteration {info['iteration']} from {start_policy}: label, train PRM, RL, evaluate; {verdict}"
+    client.set_tag(info["mlflow_run_id"], tracking.NOTE_TAG, note)
 
 
 def _label_artifact(root: Path, it: int) -> None:

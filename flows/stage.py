@@ -38,7 +38,13 @@ def reproduce(
 
 @flow(name="stage", log_prints=True)
 def stage(name: StageName, overrides: list[str] = [], root: str = ".") -> dict:  # noqa: B006
-    """Run one stage through DVC with optional ``-S``-style overrides (for this run only)."""
+    """Run one stage through DVC with optional ``-S``-style overrides (for this run only).
+
+    Args:
+        name: the DVC stage to reproduce; stale stages before it run first
+        overrides: params.yaml keys for this run only, in DVC's -S syntax, e.g. label.method=first_error
+        root: the project folder (set by the deployment)
+    """
     from prefect import get_run_logger
 
     logger = get_run_logger()

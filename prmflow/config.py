@@ -24,6 +24,10 @@ from reward.parse import SolutionFormat
 
 PARAMS_FILE = "params.yaml"
 
+DataSource = Literal["synthetic", "gsm8k", "jsonl", "parquet", "hf"]
+OnConflict = Literal["wait", "skip", "fail"]
+"""What a run does when another one holds the workspace (``lifecycle.on_conflict``)."""
+
 
 class ConfigError(ValueError):
     """A params file (or override) that does not fit the schema."""
@@ -80,7 +84,7 @@ class ColumnMapping(_Section):
 class DataConfig(_Section):
     """Where problems come from and which are kept (stage ``curate``)."""
 
-    source: Literal["synthetic", "gsm8k", "jsonl", "parquet", "hf"] = "synthetic"
+    source: DataSource = "synthetic"
     path: str | None = None
     """Train file for ``gsm8k``/``jsonl``/``parquet``."""
     eval_path: str | None = None
@@ -405,7 +409,7 @@ class LifecycleConfig(_Section):
 
     iterations: int = Field(1, ge=1)
     """Iterations per ``prmflow run``: iteration k+1 labels and trains from iteration k's champion."""
-    on_conflict: Literal["wait", "skip", "fail"] = "wait"
+    on_conflict: OnConflict = "wait"
     """When another run holds the workspace: wait for it, skip this run, or fail."""
     accumulate_labels: bool = True
     """Iteration k+1's PRM trains on the labels of iterations 1..k too (``data/label_history``)."""
@@ -456,6 +460,18 @@ _YAML12Floats.add_implicit_resolver(
 def load_yaml(text: str) -> Any:
     """YAML as prmflow and DVC read it (:class:`_YAML12Floats`)."""
     return yaml.load(text, Loader=_YAML12Floats)  # noqa: S506 - a SafeLoader subclass
+
+
+def value_at(params: Params, key: str) -> Any:
+    """The value at a dotted key of validated params.
+
+    >>> value_at(Params(), "rl.weights.process")
+    0.5
+    """
+    node: Any = params.model_dump()
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

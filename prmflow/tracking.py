@@ -14,6 +14,7 @@ experiment's ``prmflow.root`` tag) and rewrites those paths to the new one (:fun
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import subprocess
@@ -25,10 +26,31 @@ from prmflow.io import pid_alive
 from prmflow.lm.folders import model_digest
 
 PARENT_ENV = "PRMFLOW_PARENT_RUN_ID"
+LIFECYCLE_ENV = "PRMFLOW_LIFECYCLE_RUN"
+"""The ``lifecycle`` run a stage runs under (its :func:`lifecycle_label`): stage runs are tagged
+with it as ``prmflow.lifecycle_run``, which the runs view of :func:`save_runs_view` groups by."""
 EXPERIMENT_ENV = "PRMFLOW_EXPERIMENT"
 DEFAULT_EXPERIMENT = "prmflow"
 POLICY_MODEL = "prmflow-policy"
 PRM_MODEL = "prmflow-prm"
+
+NOTE_TAG = "mlflow.note.content"
+"""The description the MLflow UI shows for an experiment, a run (and edits in place)."""
+KIND_TAG = "mlflow.experimentKind"
+"""MLflow 3's experiment type: ``custom_model_development`` opens the runs table (model
+training); without it the UI may guess ``genai_development`` and open the GenAI overview."""
+EXPERIMENT_DESCRIPTION = """\
+**prmflow**: RL post-training of a language model with process rewards, one reproducible lifecycle.
+
+Each `lifecycle` run has, under it, the runs of its stages: `curate` (problems) -> `warmstart`
+(the base policy, SFT) -> per iteration: `label` (automatic step labels) -> `train_prm` (process
+reward model) -> `train_policy` (RL with outcome + process + length rewards) -> `evaluate`
+(candidate vs champion; the gate promotes it or not). Each iteration also has a run of its own
+(`<name>/iter<k>`) with the evaluation and the gate's decision.
+
+Models: `prmflow-policy` (aliases `base`, `candidate`, `champion`) and `prmflow-prm`. Metric
+names are `/`-separated (`overall/greedy_acc`, `gate/diff`, `prm/chains/step_auc`).
+`prmflow run` prints a link to this experiment's runs in lifecycle order."""
 
 
 _OURS: str | None = None
@@ -76,12 +98,16 @@ def setup(root: str | Path | None = None) -> str:
     if exp is None:
         location = str(root / ARTIFACTS_DIR) if db else None
         exp_id = client.create_experiment(name, artifact_location=location, tags={ROOT_TAG: str(root)} if db else None)
+        tags: dict = {}
     else:
-        exp_id = exp.experiment_id
-        old = exp.tags.get(ROOT_TAG)
+        exp_id, tags = exp.experiment_id, exp.tags
+        old = tags.get(ROOT_TAG)
         if db and old and old != str(root):
             relocate(db, old, str(root))
             client.set_experiment_tag(exp_id, ROOT_TAG, str(root))
+    for key, value in ((KIND_TAG, "custom_model_development"), (NOTE_TAG, EXPERIMENT_DESCRIPTION)):
+        if key not in tags:  # a kind or description the user chose in the UI stays
+            client.set_experiment_tag(exp_id, key, value)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 
@@ -139,6 +165,8 @@ def run_tags(stage: str | None = None) -> dict[str, str]:
     if commit:
         tags["mlflow.source.git.commit"] = commit
         tags["git_commit"] = commit
+    if stage and os.environ.get(LIFECYCLE_ENV):
+        tags["prmflow.lifecycle_run"] = os.environ[LIFECYCLE_ENV]
     for env, tag in (("DVC_EXP_NAME", "dvc.experiment"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
         if os.environ.get(env):
             tags[tag] = os.environ[env]
@@ -173,29 +201,52 @@ def end_orphans(exp_id: str) -> list[str]:
     return ended
 
 
+def one_line(docstring: str | None) -> str:
+    """A module docstring's first line, without reST markup (a run's description).
+
+    >>> one_line("Stage ``curate``: read the problems.\\n\\nMore.")
+    'Stage curate: read the problems.'
+    """
+    return (docstring or "").strip().split("\n", 1)[0].replace("``", "").replace(":mod:", "").strip()
+
+
 @contextlib.contextmanager
-def stage_run(stage: str, params_section: dict | None = None) -> Iterator[object]:
-    """Start the MLflow run of one stage (a child of ``$PRMFLOW_PARENT_RUN_ID`` when set)."""
+def stage_run(stage: str, params_section: dict | None = None, description: str | None = None) -> Iterator[object]:
+    """Start the MLflow run of one stage (a child of ``$PRMFLOW_PARENT_RUN_ID`` when set),
+    described by ``description`` (the stage module's docstring: its first line)."""
     import mlflow
 
     end_orphans(setup())
     parent = os.environ.get(PARENT_ENV) or None
-    with mlflow.start_run(run_name=stage, parent_run_id=parent, tags=run_tags(stage)) as run:
+    tags = run_tags(stage) | ({NOTE_TAG: one_line(description)} if description else {})
+    with mlflow.start_run(run_name=stage, parent_run_id=parent, tags=tags) as run:
         if params_section:
             mlflow.log_params({k: str(v)[:500] for k, v in flatten(params_section).items()})
         yield run
 
 
-def metric_dict(nested: dict, prefix: str = "") -> dict[str, float]:
-    """Flatten a nested metrics report into MLflow metric names (``pass@4`` -> ``pass_at_4``).
+def metric_name(key: str) -> str:
+    """The MLflow name of a metrics-file key: one scheme everywhere, ``/``-separated (MLflow's
+    charts group metrics by the part before the first ``/``), ``@`` spelled out.
 
-    Non-numeric leaves are skipped; MLflow names allow only ``[A-Za-z0-9_\\-. :/]``.
+    >>> metric_name("by_difficulty.3.pass@4"), metric_name("prm.chains.step_auc")
+    ('by_difficulty/3/pass_at_4', 'prm/chains/step_auc')
+    """
+    return key.replace(".", "/").replace("@", "_at_")
+
+
+def metric_dict(nested: dict, prefix: str = "") -> dict[str, float]:
+    """Flatten a nested metrics report into MLflow metrics (:func:`metric_name`), e.g.
+    ``{"overall": {"pass@4": 0.5}}`` -> ``{"overall/pass_at_4": 0.5}``.
+
+    Non-numeric leaves (and booleans) are skipped; so are NaN and infinities, which MLflow's
+    charts cannot draw.
     """
     out = {}
-    for k, v in flatten(nested, prefix).items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+    for k, v in flatten(nested).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             continue
-        out[k.replace("@", "_at_")] = float(v)
+        out[prefix + metric_name(k)] = float(v)
     return out
 
 
@@ -204,6 +255,43 @@ def _pinned(*packages: str) -> list[str]:
     from importlib.metadata import version
 
     return [f"{p}=={version(p)}" for p in packages]
+
+
+MODEL_DESCRIPTIONS = {
+    POLICY_MODEL: "The policy (a causal LM). Aliases: `base` = the warm start, `candidate` = the last RL run's policy, "
+    "`champion` = the candidate the gate last promoted (none yet: the base serves).",
+    PRM_MODEL: "The process reward model: scores each reasoning step of a solution (pyfunc: prompt, solution -> step scores).",
+}
+
+
+def describe_version(name: str, version: str, description: str | None = None, tags: dict | None = None, keep: bool = False) -> None:
+    """Set a registered model version's description (``keep``: the new line first, the one it
+    had after it: the registry's table shows the first line) and tags (values as text, floats
+    to 4 decimals), as the registry page shows them."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    if description:
+        after = client.get_model_version(name, version).description if keep else ""
+        client.update_model_version(name, version, description=f"{description}\n{after or ''}".strip())
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(name, version, key, f"{value:.4f}" if isinstance(value, float) else str(value))
+
+
+def describe_alias(name: str, alias: str, description: str | None = None, tags: dict | None = None) -> str | None:
+    """:func:`describe_version` (keeping its description, after the new line) on the version
+    ``name@alias``; returns it (``None``: no such alias, or model logging is off)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    if os.environ.get("PRMFLOW_LOG_MODELS", "1") == "0":
+        return None
+    try:
+        version = str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+    describe_version(name, version, description, tags, keep=True)
+    return version
 
 
 DIGEST_TAG = "prmflow.digest"
@@ -223,37 +311,53 @@ def registered_version(name: str, digest: str) -> str | None:
     return str(max(same)) if same else None
 
 
-def register_if_changed(name: str, model_dir: str | Path, log, aliases: tuple[str, ...] = ()) -> str:
+def register_if_changed(
+    name: str, model_dir: str | Path, log, aliases: tuple[str, ...] = (), description: str | None = None, tags: dict | None = None
+) -> str:
     """Register ``model_dir`` as ``name`` only when no version holds the same content.
 
     ``log()`` logs and registers it (returning MLflow's model info) when it changed; an
     unchanged checkpoint (the same warm start re-run, the same PRM) moves ``aliases`` to the
     version that holds it and logs nothing: at 7B every copy is ~15 GB. The run is tagged
-    ``prmflow.registered.<name>`` with what happened. Returns the version."""
+    ``prmflow.registered.<name>`` with what happened; the version gets ``description`` (first,
+    keeping what it had) and ``tags``, and the model its :data:`MODEL_DESCRIPTIONS` line.
+    Returns the version."""
     import mlflow
     from mlflow import MlflowClient
 
     digest = model_digest(model_dir)
     version = registered_version(name, digest)
+    client = MlflowClient()
     if version is None:
         version = str(log().registered_model_version)
-        MlflowClient().set_model_version_tag(name, version, DIGEST_TAG, digest)
+        client.set_model_version_tag(name, version, DIGEST_TAG, digest)
         what = f"v{version} (new)"
     else:
         what = f"v{version} (unchanged: same content, not logged again)"
     for alias in aliases:
-        MlflowClient().set_registered_model_alias(name, alias, version)
+        client.set_registered_model_alias(name, alias, version)
+    describe_version(name, version, description, tags, keep=True)
+    if name in MODEL_DESCRIPTIONS and not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=MODEL_DESCRIPTIONS[name])
     mlflow.set_tag(f"prmflow.registered.{name}", what)
     return version
 
 
 def log_policy_model(
-    model_dir: str | Path, run_id: str, params, tokenizer, name: str = POLICY_MODEL, aliases: tuple[str, ...] = ()
+    model_dir: str | Path,
+    run_id: str,
+    params,
+    tokenizer,
+    name: str = POLICY_MODEL,
+    aliases: tuple[str, ...] = (),
+    description: str | None = None,
+    tags: dict | None = None,
 ) -> str | None:
     """Log the HF model in ``model_dir`` with MLflow's transformers flavor and register it, unless
     a version already holds the same content (:func:`register_if_changed`). ``tokenizer``: the
     model's, as the stages load it (:func:`prmflow.lm.models.load_tokenizer`: as saved), so that
-    the MLflow copy encodes text as the model was trained to read it.
+    the MLflow copy encodes text as the model was trained to read it. ``description`` and
+    ``tags`` go on the version (what the registry page shows).
 
     Returns the registered version (a string), or ``None`` when ``PRMFLOW_LOG_MODELS=0``.
     ``pip_requirements`` is explicit (the flavor would otherwise infer torchvision), and so is
@@ -277,10 +381,17 @@ def log_policy_model(
             registered_model_name=name,
         )
 
-    return register_if_changed(name, model_dir, log, aliases)
+    return register_if_changed(name, model_dir, log, aliases, description, tags)
 
 
-def log_prm_model(model_dir: str | Path, run_id: str, name: str = PRM_MODEL, aliases: tuple[str, ...] = ()) -> str | None:
+def log_prm_model(
+    model_dir: str | Path,
+    run_id: str,
+    name: str = PRM_MODEL,
+    aliases: tuple[str, ...] = (),
+    description: str | None = None,
+    tags: dict | None = None,
+) -> str | None:
     """Log the PRM in ``model_dir`` as an MLflow pyfunc model and register it as ``name``, unless a
     version already holds the same content (:func:`register_if_changed`).
 
@@ -319,7 +430,7 @@ def log_prm_model(model_dir: str | Path, run_id: str, name: str = PRM_MODEL, ali
                 registered_model_name=name,
             )
 
-    version = register_if_changed(name, model_dir, log, aliases)
+    version = register_if_changed(name, model_dir, log, aliases, description, tags)
     tag_backbone(name, version, model_dir)
     return version
 
@@ -364,3 +475,62 @@ def last_stage_run(stage: str, exclude_parent: str | None = None) -> str:
     r = runs[0]
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.info.start_time / 1000))
     return f"{stage} run {r.info.run_id[:8]} of {when}"
+
+
+VIEW_METRICS = ("wall_time_s", "probe_accuracy", "prm/chains/step_auc", "eval_greedy_acc_end", "overall/greedy_acc", "gate/diff")
+"""Metric columns of :func:`save_runs_view`: each stage run shows its own headline number."""
+VIEW_TAG = "mlflow.sharedViewState."
+"""Prefix of the experiment tags the MLflow UI reads a saved runs-table view from (its "Share" button)."""
+
+
+def lifecycle_label(run) -> str:
+    """How a lifecycle run is named where its stage runs are grouped: ``<name> <start> (<id>)``."""
+    import time
+
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.info.start_time / 1000))
+    name = run.info.run_name.replace("'", "")  # the label is quoted in a search filter
+    return f"{name} {when} ({run.info.run_id[:8]})"
+
+
+def save_runs_view(exp_id: str, lifecycle_run_id: str, label: str) -> str:
+    """Save a view of the runs table that lists the stage runs of one lifecycle run (tagged
+    ``prmflow.lifecycle_run = label``) in lifecycle order, with :data:`VIEW_METRICS` as columns;
+    returns the UI path that opens it (in MLflow's "Model training" mode).
+
+    The MLflow UI has no per-experiment default for sort, columns or expanded rows (it keeps
+    them per browser, newest run first, child runs folded under their parent), but it opens a
+    view shared through an experiment tag, which is this. Grouped by the tag, the stage runs
+    show as one unfolded group instead of under their parents. A lifecycle run where every stage
+    was up to date ran none: its view shows the last lifecycle run's stage runs that did run."""
+    import json
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    if not client.search_runs([exp_id], f"tags.`prmflow.lifecycle_run` = '{label}'", max_results=1):
+        latest = client.search_runs(
+            [exp_id], "tags.`prmflow.lifecycle_run` LIKE '%'", order_by=["attributes.start_time DESC"], max_results=1
+        )
+        label = latest[0].data.tags["prmflow.lifecycle_run"] if latest else label
+    columns = [f"metrics.`{m}`" for m in VIEW_METRICS]
+    state = {
+        "searchFilter": f"tags.`prmflow.lifecycle_run` = '{label}'",
+        "orderByKey": "attributes.start_time",
+        "orderByAsc": True,
+        "startTime": "ALL",
+        "lifecycleFilter": "Active",
+        "selectedColumns": columns,
+        "columnOrder": columns,
+        "columnWidths": {c: 160 for c in columns},  # wide enough for the names
+        "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": "prmflow.lifecycle_run"}]},
+    }
+    client.set_experiment_tag(exp_id, VIEW_TAG + lifecycle_run_id, json.dumps(state))
+    return f"#/experiments/{exp_id}/runs?viewStateShareKey={lifecycle_run_id}&workflowType=machine_learning"
+
+
+def ui_url(path: str = "") -> str:
+    """``path`` in the MLflow UI: on the tracking server when ``MLFLOW_TRACKING_URI`` is one,
+    else on ``mlflow ui``'s default address."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    base = uri.rstrip("/") + "/" if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000/"
+    return base + path

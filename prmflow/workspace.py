@@ -51,6 +51,7 @@ METRICS = {
 }
 PLOTS = {
     "warmstart": "plots/warmstart",
+    "label": "plots/label",
     "train_prm": "plots/prm",
     "train_policy": "plots/train_policy",
     "evaluate": "plots/eval",

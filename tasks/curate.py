@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.add_argument("--params", default="params.yaml")
         args = ap.parse_args(argv)
         params = load_params(args.params)
-        with tracking.stage_run("curate", params.data.model_dump()):
+        with tracking.stage_run("curate", params.data.model_dump(), __doc__):
             import mlflow
 
             metrics = run(params)

@@ -11,7 +11,6 @@ Writes ``metrics/eval.json`` (top level: the candidate; ``base``, ``champion``, 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -135,13 +134,11 @@ def main(argv: list[str] | None = None) -> None:
 
         import mlflow
 
-        with tracking.stage_run("evaluate", params.evaluate.model_dump()):
+        with tracking.stage_run("evaluate", params.evaluate.model_dump(), __doc__):
             rep, ev = run(params, candidate_dir=args.candidate, base_dir=args.base)
             mlflow.log_metrics(tracking.metric_dict({k: v for k, v in rep.items() if k != "gate"}))
             if "gate" in rep:
-                mlflow.log_metrics(
-                    {f"gate.{k}": float(v) for k, v in rep["gate"].items() if isinstance(v, (int, float)) and math.isfinite(float(v))}
-                )
+                mlflow.log_metrics(tracking.metric_dict(rep["gate"], "gate/"))
                 mlflow.set_tag("gate.decision", "promote" if rep["gate"]["promote"] else "keep")
                 mlflow.set_tag("gate.reason", rep["gate"]["reason"])
             mlflow.log_artifacts(workspace.PLOTS["evaluate"], artifact_path="plots")
@@ -149,6 +146,16 @@ def main(argv: list[str] | None = None) -> None:
             mlflow.log_text(format_table(rep, params.evaluate.num_samples), "eval_table.txt")
             summary = carry_out(rep, params, args.candidate)
             mlflow.set_tag("gate.summary", summary)
+            if "gate" in rep:  # the candidate's registry entry says what the gate decided, and on what
+                g, o = rep["gate"], rep["overall"]
+                tracking.describe_alias(
+                    tracking.POLICY_MODEL,
+                    "candidate",
+                    f"Gate: {'promoted to champion' if g['promote'] else 'not promoted'} ({g['reason']}); "
+                    f"greedy accuracy {o['greedy_acc']:.3f}, pass@1 {o['pass@1']:.3f} on {o['n']} eval problems.",
+                    {"gate.decision": "promote" if g["promote"] else "keep", "gate/diff": g["diff"], "gate/margin": g["margin"]}
+                    | {"overall/greedy_acc": o["greedy_acc"], "overall/pass_at_1": o["pass@1"]},
+                )
         print(format_table(rep, params.evaluate.num_samples))
         print(summary)
         if summary.startswith("gate: promotion FAILED"):

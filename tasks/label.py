@@ -14,19 +14,21 @@ Steps are ``data.step_split``'s, answers are read by ``data.answer_rules``. A so
 :mod:`prmflow.lm.budgets`) keeps only its finished steps; cuts are counted (``truncation.*``).
 
 Output: ``data/labels`` (:func:`prmflow.workspace.save_labels`: TRL's stepwise supervision plus
-extras, ``stepwise.jsonl`` and ``samples.md``, labelled solutions to check by hand) and
-``metrics/label.json``.
+extras, ``stepwise.jsonl`` and ``samples.md``, labelled solutions to check by hand), ``metrics/label.json`` and
+``plots/label/`` (label quality by step position: CSV and PNG).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from prmflow import tracking, workspace
 from prmflow.config import Params, load_params
 from prmflow.errors import reported
-from prmflow.io import atomic_write_json
+from prmflow.io import atomic_write_json, atomic_write_text
+from prmflow.labeling.methods import LABEL_METHODS
 from prmflow.labeling.pipeline import label_solutions
 from prmflow.labeling.report import comparison_table, samples_markdown
 from prmflow.labeling.sampler import PolicySampler, Progress, rollout_token_budget
@@ -34,6 +36,7 @@ from prmflow.labeling.solutions import make_solutions
 from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import count_parameters, load_causal_lm, load_tokenizer
 from prmflow.lm.prompts import format_prompt
+from prmflow.plots import Panel, csv_text, save
 from prmflow.resources import usage
 
 
@@ -43,6 +46,7 @@ def run(
     curated_dir=workspace.CURATED,
     out_dir=workspace.LABELS,
     metrics_path=workspace.METRICS["label"],
+    plots_dir=workspace.PLOTS["label"],
     progress: Progress | None = None,
 ) -> dict:
     """Sample, label, write ``out_dir`` and ``metrics_path``; return the metrics."""
@@ -62,8 +66,9 @@ def run(
 
     rollout_budget = rollout_token_budget(problems, tokenizer, cfg)
     roller = PolicySampler(model, tokenizer, cfg, rollout_budget, progress)
-    rows, metrics = label_solutions(solutions, roller, cfg, fmt)
+    rows, metrics, positions = label_solutions(solutions, roller, cfg, fmt)
     workspace.save_labels(rows, out_dir, samples=samples_markdown(rows, cfg.num_examples_logged))
+    write_position_plot(positions, plots_dir)
 
     metrics.update(solver.stats("sampling.solutions"))
     metrics.update(roller.stats("sampling.rollouts"))
@@ -71,6 +76,24 @@ def run(
     metrics.update(method=cfg.method, rollout_max_new_tokens=rollout_budget, policy_parameters=count_parameters(model), **usage(t0))
     atomic_write_json(metrics_path, metrics)
     return metrics
+
+
+def write_position_plot(positions: list[dict], plots_dir) -> None:
+    """``by_position.csv`` (``dvc plots``) and its PNG: each method's agreement with the oracle
+    by step position, against the all-bad labeller's."""
+    methods = list(LABEL_METHODS)  # every method a column (empty where one did not run), as dvc.yaml plots them
+    atomic_write_text(Path(plots_dir) / "by_position.csv", csv_text(positions, ["step", *methods, "all_bad", "steps"]))
+    steps = [r["step"] for r in positions]
+    save(
+        Path(plots_dir) / "by_position.png",
+        Panel(
+            "Step labels vs the oracle, by step position",
+            "step position in the solution",
+            "agreement with the oracle",
+            [(m, steps, [r[m] for r in positions]) for m in methods] + [("all-bad labeller", steps, [r["all_bad"] for r in positions])],
+            ylim=(0, 1.02),
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,9 +109,10 @@ def main(argv: list[str] | None = None) -> None:
 
         import mlflow
 
-        with tracking.stage_run("label", params.label.model_dump()):
+        with tracking.stage_run("label", params.label.model_dump(), __doc__):
             metrics = run(params, policy_dir=args.policy, out_dir=args.out)
             mlflow.log_metrics(tracking.metric_dict(metrics))
+            mlflow.log_artifacts(workspace.PLOTS["label"], artifact_path="plots")
             table = comparison_table(metrics)
             mlflow.log_text(table, "label_methods.md")
             mlflow.log_artifact(str(workspace.label_samples(args.out)))

@@ -11,7 +11,6 @@ curve ``plots/train_policy/``.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -145,17 +144,25 @@ def main(argv: list[str] | None = None) -> None:
 
         import mlflow
 
-        with tracking.stage_run("train_policy", params.rl.model_dump()) as run_:
+        with tracking.stage_run("train_policy", params.rl.model_dump(), __doc__) as run_:
 
             def log_fn(row: dict, step: int) -> None:
-                mlflow.log_metrics(
-                    {k: float(v) for k, v in row.items() if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)}, step=step
-                )
+                mlflow.log_metrics(tracking.metric_dict({k: v for k, v in row.items() if k != "step"}), step=step)
 
             summary = run(params, policy_dir=args.policy, log_fn=log_fn)
             mlflow.log_metrics(tracking.metric_dict(summary))
             mlflow.log_artifacts(workspace.PLOTS["train_policy"], artifact_path="plots")
-            tracking.log_policy_model(workspace.POLICY, run_.info.run_id, params, load_tokenizer(workspace.POLICY), aliases=("candidate",))
+            rl, start, end = params.rl, summary.get("eval_greedy_acc_start"), summary.get("eval_greedy_acc_end")
+            curve = f"; greedy accuracy on {rl.eval_problems} eval problems {start:.3f} -> {end:.3f}" if start is not None else ""
+            tracking.log_policy_model(
+                workspace.POLICY,
+                run_.info.run_id,
+                params,
+                load_tokenizer(workspace.POLICY),
+                aliases=("candidate",),
+                description=f"RL candidate: {rl.steps} steps from {args.policy} (reward weights {rl.weights}, {rl.process_mode}){curve}.",
+                tags={"stage": "train_policy", "rl_steps": rl.steps, **({"eval_greedy_acc_end": end} if end is not None else {})},
+            )
         print(f"train_policy: {summary}")
 
 

@@ -21,8 +21,9 @@ train.records_used + train.dropped_no_step_in_context`` and ``train_steps_labell
 train.steps_used + train.steps_truncated`` (steps past the model's context) and
 ``heldout_records = calibration_records + test_records``.
 
-Outputs: ``models/prm/``, ``metrics/prm.json``, ``plots/prm/roc.csv`` and
-``plots/prm/best_of_n.csv``. The CLI logs to the stage's MLflow run and registers ``prmflow-prm``.
+Outputs: ``models/prm/``, ``metrics/prm.json``, ``plots/prm/`` (:mod:`prmflow.prm.plots`: ROC and
+calibration of both scorers, best-of-N vs N). The CLI logs to the stage's MLflow run and
+registers ``prmflow-prm``.
 """
 
 from __future__ import annotations
@@ -31,23 +32,15 @@ import argparse
 import random
 import shutil
 import time
-from pathlib import Path
 
 from prmflow import tracking, workspace
 from prmflow.config import Params, load_params, load_state
 from prmflow.errors import reported
-from prmflow.io import atomic_dir, atomic_write_json, atomic_write_text
+from prmflow.io import atomic_dir, atomic_write_json
 from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import load_causal_lm, load_tokenizer
-from prmflow.prm.evaluation import (
-    best_of_n_curve,
-    calibration_split,
-    evaluate_scorer,
-    roc_csv,
-    roc_curves,
-    sample_chains,
-    summary_table,
-)
+from prmflow.prm.evaluation import calibration_split, evaluate_scorer, sample_chains, summary_table
+from prmflow.prm.plots import write_plots
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
 from prmflow.prm.training import LogFn, build_model, load_records, save_prm, split_by_prompt, train_model
 from prmflow.resources import usage
@@ -105,10 +98,7 @@ def run(
         metrics.update(m_conf)
         metrics["backbone_referenced"] = int(save_prm(model, tokenizer, tmp, out_dir, threshold, params, policy_dir))
 
-    scores = {"prm": s_prm, "confidence": s_conf}
-    atomic_write_text(Path(plots_dir) / "roc.csv", roc_csv(roc_curves(scores, test, chains)))
-    if chains.texts:
-        atomic_write_text(Path(plots_dir) / "best_of_n.csv", best_of_n_curve(chains, {k: s["chains"] for k, s in scores.items()}))
+    write_plots({"prm": s_prm, "confidence": s_conf}, test, chains, plots_dir)
     metrics.update(usage(t0))
     atomic_write_json(metrics_path, metrics)
     return metrics
@@ -139,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
 
         import mlflow
 
-        with tracking.stage_run("train_prm", params.prm.model_dump()) as run_:
+        with tracking.stage_run("train_prm", params.prm.model_dump(), __doc__) as run_:
             metrics = run(
                 params,
                 policy_dir=args.policy,
@@ -153,7 +143,19 @@ def main(argv: list[str] | None = None) -> None:
             table = summary_table(metrics)
             mlflow.log_text(table, "prm_vs_confidence.md")
             mlflow.log_artifacts(workspace.PLOTS["train_prm"], artifact_path="plots")
-            tracking.log_prm_model(args.out, run_.info.run_id)
+            auc, base_auc, f1 = (metrics.get(k) for k in ("prm.chains.step_auc", "confidence.chains.step_auc", "prm.chains.first_error_f1"))
+            tracking.log_prm_model(
+                args.out,
+                run_.info.run_id,
+                description="Process reward model"
+                + (f": step AUC {auc:.3f} on fresh policy chains (policy-confidence baseline {base_auc:.3f})" if auc is not None else "")
+                + (f", first-error F1 {f1:.3f}" if f1 is not None else "")
+                + ".",
+                tags={
+                    "stage": "train_prm",
+                    **{k: v for k, v in {"prm/chains/step_auc": auc, "prm/chains/first_error_f1": f1}.items() if v is not None},
+                },
+            )
         print(table, end="")
 
 

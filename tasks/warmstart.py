@@ -33,6 +33,7 @@ from prmflow.lm.folders import check_model_source
 from prmflow.lm.models import build_tiny_model, build_tokenizer, count_parameters, load_causal_lm, load_tokenizer, resolve_device
 from prmflow.lm.prompts import format_prompt, uses_chat_template
 from prmflow.lm.sft import sft
+from prmflow.plots import Panel, save
 from prmflow.problems import synthetic
 from prmflow.resources import usage
 
@@ -89,7 +90,7 @@ def run(
     out_dir=workspace.BASE,
     metrics_path=workspace.METRICS["warmstart"],
     plots_dir=workspace.PLOTS["warmstart"],
-    report_to_mlflow=False,
+    log_fn=None,
 ) -> dict:
     """Build or load the policy, SFT it if configured, and save it (atomically) to ``out_dir``."""
     t0 = time.time()
@@ -106,7 +107,7 @@ def run(
         if do_sft:
             pairs, probe = sft_examples(params, curated_dir, tokenizer)
             params, _ = resolve_setting(params, "evaluate.max_new_tokens", probe, tokenizer) if probe else (params, None)
-            res = sft(model, tokenizer, pairs, params, tmp, report_to_mlflow, probe)
+            res = sft(model, tokenizer, pairs, params, tmp, log_fn, probe)
             curve = res.pop("probe_curve")
             metrics.update(res, sft_examples=len(pairs))
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
@@ -116,6 +117,18 @@ def run(
     atomic_write_json(metrics_path, metrics)
     rows = "step,probe_accuracy\n" + "".join(f"{s},{a:.4f}\n" for s, a in curve)
     atomic_write_text(Path(plots_dir) / "probe_curve.csv", rows)
+    w = params.warmstart
+    save(
+        Path(plots_dir) / "probe_curve.png",
+        Panel(
+            "Warm start: greedy accuracy on the probe set",
+            "SFT step",
+            "probe accuracy",
+            [("probe accuracy", [s for s, _ in curve], [a for _, a in curve])],
+            ylim=(0, 1.02),
+            hline=(w.target_accuracy, "target (warmstart.target_accuracy)") if w.target_accuracy else None,
+        ),
+    )
     return metrics
 
 
@@ -126,13 +139,24 @@ def main(argv: list[str] | None = None) -> None:
         args = ap.parse_args(argv)
         params = load_params(args.params)
         section = {"model": params.model.model_dump(), "warmstart": params.warmstart.model_dump()}
-        with tracking.stage_run("warmstart", section) as run_:
+        with tracking.stage_run("warmstart", section, __doc__) as run_:
             import mlflow
 
-            metrics = run(params, report_to_mlflow=True)
+            metrics = run(params, log_fn=lambda m, step: mlflow.log_metrics(m, step=step))
             mlflow.log_metrics(tracking.metric_dict(metrics))
             mlflow.log_artifacts(workspace.PLOTS["warmstart"], artifact_path="plots")
-            tracking.log_policy_model(workspace.BASE, run_.info.run_id, params, load_tokenizer(workspace.BASE), aliases=("base",))
+            probe = metrics.get("probe_accuracy")
+            tracking.log_policy_model(
+                workspace.BASE,
+                run_.info.run_id,
+                params,
+                load_tokenizer(workspace.BASE),
+                aliases=("base",),
+                description=f"Warm-started base policy: {metrics['sft_steps']} SFT steps"
+                + (f", probe accuracy {probe:.3f}" if probe is not None else "")
+                + f" ({params.model.name_or_path or 'tiny built-in Llama'}).",
+                tags={"stage": "warmstart", "sft_steps": metrics["sft_steps"], **({"probe_accuracy": probe} if probe is not None else {})},
+            )
         print(f"warmstart: {metrics}")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prmflow.evaluation.policy import Evaluation
 from prmflow.io import atomic_write_text
+from prmflow.plots import Panel, csv_text, save
 
 
 def write_plots(rep: dict, ev: Evaluation, plots_dir: str | Path, k: int) -> list[Path]:
@@ -37,6 +38,7 @@ def write_plots(rep: dict, ev: Evaluation, plots_dir: str | Path, k: int) -> lis
     pngs.append(plots_dir / "accuracy_by_difficulty.png")
     fig.savefig(pngs[-1], dpi=100)
     plt.close(fig)
+    pngs.append(before_after(rep, plots_dir))
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.hist(ev.greedy_tokens, bins=30)
     ax.set(xlabel="solution length (tokens)", ylabel="count", title="Reasoning length (greedy)")
@@ -45,3 +47,43 @@ def write_plots(rep: dict, ev: Evaluation, plots_dir: str | Path, k: int) -> lis
     fig.savefig(pngs[-1], dpi=100)
     plt.close(fig)
     return pngs
+
+
+def before_after_rows(rep: dict) -> list[dict]:
+    """Per difficulty, greedy accuracy and mean tokens of the base (before RL) and of the
+    evaluated policy (after; empty when it is the base itself: RL has not run).
+
+    >>> before_after_rows({"policy": "candidate", "by_difficulty": {"2": {"greedy_acc": 0.5, "len_tokens_mean": 9.0}},
+    ...                    "base": {"by_difficulty": {"2": {"greedy_acc": 0.25, "len_tokens_mean": 10.0}}}})
+    [{'difficulty': '2', 'base_greedy_acc': 0.25, 'candidate_greedy_acc': 0.5, 'base_tokens': 10.0, 'candidate_tokens': 9.0}]
+    """
+    after = rep["by_difficulty"] if rep.get("policy") == "candidate" else {}
+    before = rep["base"]["by_difficulty"] if "base" in rep else rep["by_difficulty"]
+    return [
+        {
+            "difficulty": d,
+            "base_greedy_acc": m["greedy_acc"],
+            "candidate_greedy_acc": after.get(d, {}).get("greedy_acc"),
+            "base_tokens": m["len_tokens_mean"],
+            "candidate_tokens": after.get(d, {}).get("len_tokens_mean"),
+        }
+        for d, m in before.items()
+    ]
+
+
+def before_after(rep: dict, plots_dir: Path) -> Path:
+    """``before_after.csv`` (``dvc plots``) and its PNG: accuracy and length by difficulty,
+    before RL (the base) and after (the candidate)."""
+    rows = before_after_rows(rep)
+    atomic_write_text(plots_dir / "before_after.csv", csv_text(rows, list(rows[0]) if rows else None))
+    ds = [r["difficulty"] for r in rows]
+    who = (("before RL (base)", "base"), ("after RL (candidate)", "candidate"))
+
+    def lines(key: str) -> list:
+        return [(label, ds, [r[f"{tag}_{key}"] for r in rows]) for label, tag in who]
+
+    return save(
+        plots_dir / "before_after.png",
+        Panel("Greedy accuracy by difficulty", "difficulty (reasoning steps)", "accuracy", lines("greedy_acc"), ylim=(0, 1.02)),
+        Panel("Reasoning length by difficulty", "difficulty (reasoning steps)", "mean tokens (greedy)", lines("tokens")),
+    )

@@ -133,3 +133,42 @@ def iterations_markdown(rows: list[dict]) -> str:
     body = "".join("| " + " | ".join(fmt(r.get(k)) for k in keys) + " |\n" for r in rows)
     legend = "".join(f"- {k}: {ITERATION_COLUMNS[k]}\n" for k in keys if k in ITERATION_COLUMNS)
     return "## Iterations\n\n" + head + body + "\n" + legend
+
+
+ARTIFACT_COLUMNS = {
+    "iteration": "iteration",
+    "candidate": "candidate_greedy_acc",
+    "champion": "champion_greedy_acc",
+    "gain": "gate_gain",
+    "margin": "gate_noise_margin",
+    "promoted": "promoted",
+    "label bal. acc": "label_balanced_accuracy",
+    "PRM AUC": "prm_chains_step_auc",
+}
+"""The across-iterations table as the Prefect artifact shows it: header -> row key. The few
+columns a person reads first, with short headers, so it fits a page (:data:`ARTIFACT_NOTE`
+says what they are); the full table is MLflow's ``iterations.md``."""
+ARTIFACT_NOTE = (
+    "Greedy accuracy of the candidate and of the champion, the gate's gain and noise margin, whether it promoted, "
+    "the step labels' balanced accuracy and the PRM's step AUC (every column: iterations.md in the MLflow lifecycle run)"
+)
+
+
+def iterations_table(rows: list[dict]) -> list[dict[str, str]]:
+    """Rows for a Prefect table artifact: :data:`ARTIFACT_COLUMNS`, numbers as text with 3
+    decimals (a gain signed), ``yes``/``no``; a ``status`` column when a row has one (an
+    iteration where nothing ran says so there).
+
+    >>> iterations_table([{"iteration": 1, "candidate_greedy_acc": 0.27700000000000014, "gate_gain": 0.01, "promoted": True}])
+    [{'iteration': '1', 'candidate': '0.277', 'champion': '', 'gain': '+0.010', 'margin': '', 'promoted': 'yes', 'label bal. acc': '', 'PRM AUC': ''}]
+    """
+
+    def text(key: str, v) -> str:
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return f"{v:+.3f}" if key == "gate_gain" else f"{v:.3f}"
+        return "" if v is None else str(v)
+
+    status = any("status" in r for r in rows)
+    return [{h: text(k, r.get(k)) for h, k in ARTIFACT_COLUMNS.items()} | ({"status": r.get("status", "")} if status else {}) for r in rows]

@@ -48,9 +48,10 @@ def output_row(s: Solution, labels: MethodLabels, j: int, method: str) -> dict:
 
 def label_solutions(
     solutions: list[Solution], rollout_fn: RolloutFn, cfg: LabelConfig, fmt: SolutionFormat = SolutionFormat()
-) -> tuple[list[dict], dict]:
-    """Label ``solutions``; return (output rows, metrics of :mod:`prmflow.labeling.report`).
-    Rollout prefixes are joined and judged by ``fmt`` (the format that split the solutions)."""
+) -> tuple[list[dict], dict, list[dict]]:
+    """Label ``solutions``; return (output rows, metrics of :mod:`prmflow.labeling.report`, label
+    quality by step position: :func:`~prmflow.labeling.report.by_position`). Rollout prefixes are
+    joined and judged by ``fmt`` (the format that split the solutions)."""
     labelled = [s for s in solutions if s.steps]
     every = list(range(len(labelled)))
     subset = compare_subset(labelled, cfg.compare_num_problems) if cfg.compare_methods else []
@@ -69,4 +70,5 @@ def label_solutions(
     metrics.update(report.method_agreement(by_method))
     chosen = by_method[cfg.method]  # labelled every solution: chosen.index == every
     metrics["labels.bad_rate"] = report.bad_rate(chosen.hard)
-    return [output_row(s, chosen, i, cfg.method) for i, s in enumerate(labelled)], metrics
+    rows = [output_row(s, chosen, i, cfg.method) for i, s in enumerate(labelled)]
+    return rows, metrics, report.by_position(by_method, labelled)

@@ -129,6 +129,23 @@ def method_agreement(by_method: dict[str, MethodLabels]) -> dict[str, float]:
     return out
 
 
+def by_position(by_method: dict[str, MethodLabels], labelled: list[Solution]) -> list[dict]:
+    """Label quality by step position, over the oracle-labelled solutions: per position ``step``
+    (1 = a solution's first step), each method's step agreement with the oracle there (``None``
+    where it labelled no such step), ``all_bad`` (the oracle's bad share there: what calling
+    every step bad agrees on) and ``steps`` (how many oracle-labelled steps are there)."""
+    with_oracle = [s.oracle for s in labelled if s.oracle is not None]
+    rows = []
+    for k in range(max(map(len, with_oracle), default=0)):
+        row: dict = {"step": k + 1}
+        for name, ml in by_method.items():
+            pairs = [(ml.hard[j][k], labelled[i].oracle[k]) for j, i in enumerate(ml.index) if len(labelled[i].oracle or []) > k]
+            row[name] = sum(p == o for p, o in pairs) / len(pairs) if pairs else None
+        at_k = [o[k] for o in with_oracle if len(o) > k]
+        rows.append(row | {"all_bad": sum(not o for o in at_k) / len(at_k), "steps": len(at_k)})
+    return rows
+
+
 def rollout_ratio(by_method: dict[str, MethodLabels]) -> dict:
     """``first_error.rollout_ratio_vs_mc`` on the solutions both labelled (when both ran)."""
     if "first_error" not in by_method or "mc_hard" not in by_method:

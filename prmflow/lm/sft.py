@@ -7,6 +7,7 @@ greedy accuracy on a probe set reaches ``warmstart.target_accuracy`` (measured e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -61,11 +62,21 @@ def _collate(pad_id: int):
     return collate
 
 
-def _stop_at_accuracy(tokenizer, probe: list[dict], params: Params, curve: list[tuple[int, float]]):
-    """A ``TrainerCallback`` that measures probe accuracy and stops at the target."""
+LogFn = Callable[[dict, int], None]
+"""``log_fn(metrics, step)``: the training curve (MLflow in the stage's CLI)."""
+
+
+def _callbacks(tokenizer, probe: list[dict] | None, params: Params, curve: list[tuple[int, float]], log_fn: LogFn | None):
+    """``TrainerCallback``s: the loss to ``log_fn``; the probe accuracy measured every
+    ``warmstart.check_every`` steps (to ``curve`` and ``log_fn``), stopping at the target."""
     from transformers import TrainerCallback
 
     w = params.warmstart
+
+    class LogLoss(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if log_fn and logs and "loss" in logs:
+                log_fn({"train/loss": float(logs["loss"]), "train/learning_rate": float(logs.get("learning_rate", 0.0))}, state.global_step)
 
     class StopAtAccuracy(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -73,18 +84,21 @@ def _stop_at_accuracy(tokenizer, probe: list[dict], params: Params, curve: list[
                 return
             acc = probe_accuracy(model, tokenizer, probe, params)
             curve.append((state.global_step, acc))
+            if log_fn:
+                log_fn({"probe/accuracy": acc}, state.global_step)
             print(f"warmstart: step {state.global_step} probe accuracy {acc:.3f}", flush=True)
             if acc >= w.target_accuracy:
                 control.should_training_stop = True
 
-    return StopAtAccuracy()
+    return [LogLoss()] + ([StopAtAccuracy()] if probe and w.target_accuracy else [])
 
 
-def sft(model, tokenizer, pairs, params: Params, work_dir: Path, report_to_mlflow: bool, probe: list[dict] | None = None) -> dict:
+def sft(model, tokenizer, pairs, params: Params, work_dir: Path, log_fn: LogFn | None = None, probe: list[dict] | None = None) -> dict:
     """Supervised fine-tuning with the transformers ``Trainer``; returns its train metrics.
 
     With ``warmstart.target_accuracy`` and a probe set, training stops once the probe accuracy
-    reaches the target; the measured curve is returned as ``probe_curve``.
+    reaches the target; the measured curve is returned as ``probe_curve``. ``log_fn(metrics,
+    step)`` receives the loss and the probe accuracy as they are measured.
     """
     from transformers import Trainer, TrainingArguments
 
@@ -102,7 +116,7 @@ def sft(model, tokenizer, pairs, params: Params, work_dir: Path, report_to_mlflo
         lr_scheduler_type=w.lr_scheduler,
         logging_steps=25,
         save_strategy="no",
-        report_to=["mlflow"] if report_to_mlflow else [],
+        report_to=[],
         seed=w.seed,
         data_seed=w.seed,
         use_cpu=device.type == "cpu",
@@ -112,7 +126,7 @@ def sft(model, tokenizer, pairs, params: Params, work_dir: Path, report_to_mlflo
     )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     curve: list[tuple[int, float]] = []
-    callbacks = [_stop_at_accuracy(tokenizer, probe, params, curve)] if probe and w.target_accuracy else []
+    callbacks = _callbacks(tokenizer, probe, params, curve, log_fn)
     trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=_collate(pad_id), callbacks=callbacks)
     result = trainer.train()
     out = {

@@ -26,7 +26,7 @@ import torch
 from prmflow.config import Params, PrmConfig
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import sample
-from prmflow.prm.metrics import best_of_n, best_threshold, first_error_f1, roc_curve, step_metrics
+from prmflow.prm.metrics import best_of_n, best_threshold, first_error_f1, reliability, roc_curve, step_metrics
 from prmflow.prm.scorers import calibrate
 from prmflow.prm.training import split_by_prompt
 from prmflow.problems.synthetic import oracle_step_labels
@@ -203,11 +203,6 @@ def best_of_n_curve(chains: Chains, scores_by_name: dict[str, list[list[float]]]
     return "\n".join(lines) + "\n"
 
 
-def roc_csv(curves: dict[str, list[tuple[float, float]]]) -> str:
-    rows = ["scorer,fpr,tpr"] + [f"{name},{f:.4f},{t:.4f}" for name, pts in curves.items() for f, t in pts]
-    return "\n".join(rows) + "\n"
-
-
 def summary_table(m: dict) -> str:
     """Markdown table: the learned PRM against the confidence baseline."""
     n = next((k.split(".")[1] for k in m if k.startswith("prm.best_of_")), None)
@@ -234,18 +229,40 @@ def summary_table(m: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def judged_steps(s: dict[str, list[list[float]]], test: list[dict], chains: Chains) -> tuple[list[list[float]], list[list[bool]], str]:
+    """The step scores the plots judge one scorer on, their labels, and what those are: the eval
+    chains against the oracle when there is one, else the held-out test records against
+    "reachable" labels (``([], [], "")`` when neither)."""
+    if chains.oracle is not None:
+        scores, labels, _ = with_steps(s["chains"], chains.oracle)
+        return scores, labels, "fresh policy chains vs oracle"
+    if test:
+        return s["test"], reachable(test), "held-out labelled records"
+    return [], [], ""
+
+
 def roc_curves(
     scores_by_name: dict[str, dict[str, list[list[float]]]], test: list[dict], chains: Chains
 ) -> dict[str, list[tuple[float, float]]]:
-    """ROC points per scorer: on the eval chains against the oracle when there is one, else on
-    the held-out test records against "reachable" labels."""
-    curves: dict[str, list] = {}
+    """ROC points per scorer on :func:`judged_steps` (``[]`` when there is nothing to judge)."""
+    out = {}
     for name, s in scores_by_name.items():
-        if chains.oracle is not None:
-            curves[name] = roc_curve(*with_steps(s["chains"], chains.oracle)[:2])
-        elif test:
-            curves[name] = roc_curve(s["test"], reachable(test))
-    return curves
+        scores, labels, _ = judged_steps(s, test, chains)
+        out[name] = roc_curve(scores, labels) if scores else []
+    return out
+
+
+def calibration_rows(
+    scores_by_name: dict[str, dict[str, list[list[float]]]], test: list[dict], chains: Chains, bins: int = 10
+) -> list[dict]:
+    """The scorers' :func:`~prmflow.prm.metrics.reliability` on :func:`judged_steps`, one row
+    per score bin: ``score`` (its center), per scorer the fraction of good steps and ``<name>_steps``."""
+    rows = [{"score": (b + 0.5) / bins} for b in range(bins)]
+    for name, s in scores_by_name.items():
+        scores, labels, _ = judged_steps(s, test, chains)
+        for row, (_, frac, n) in zip(rows, reliability(scores, labels, bins)):
+            row.update({name: frac, f"{name}_steps": n})
+    return rows
 
 
 def calibrate_scores(scores: Sequence[Sequence[float]], threshold: float) -> list[list[float]]:

@@ -167,3 +167,22 @@ def roc_curve(scores: Sequence[Sequence[float]], labels: Sequence[Sequence[bool]
         pts.append((fp / n_neg if n_neg else 0.0, tp / n_pos if n_pos else 0.0))
         i = j
     return pts
+
+
+def reliability(
+    scores: Sequence[Sequence[float]], labels: Sequence[Sequence[bool]], bins: int = 10
+) -> list[tuple[float, float | None, int]]:
+    """Calibration curve of step scores: steps binned by score (``bins`` equal bins of [0, 1],
+    the last one closed); per bin ``(center, fraction of its steps that are good, count)``,
+    the fraction ``None`` for an empty bin. A calibrated scorer's points lie on ``y = x``.
+
+    >>> reliability([[0.05, 0.95], [0.07, 1.0]], [[False, True], [True, True]], bins=2)
+    [(0.25, 0.5, 2), (0.75, 1.0, 2)]
+    """
+    good, count = [0] * bins, [0] * bins
+    for ss, yy in zip(scores, labels, strict=True):
+        for s, y in zip(ss, yy, strict=True):
+            b = min(int(float(s) * bins), bins - 1)
+            good[b] += bool(y)
+            count[b] += 1
+    return [((b + 0.5) / bins, good[b] / count[b] if count[b] else None, count[b]) for b in range(bins)]

@@ -24,6 +24,7 @@ from prmflow.io import atomic_write_text
 from prmflow.lm.logprobs import sequence_logprobs
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import Samples, sample
+from prmflow.plots import Panel, save
 from prmflow.rl.batch import Batch, build_batch
 from prmflow.rl.loss import clipped_policy_loss, kl_k3, masked_mean
 from prmflow.rl.rewarder import Rewarder
@@ -268,26 +269,30 @@ def summarize(history: list[dict], rl: RLConfig) -> dict:
 
 def write_learning_curve(history: list[dict], plots_dir: str | Path) -> None:
     """CSV for ``dvc plots`` and a PNG (accuracy and length by RL step)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     plots_dir = Path(plots_dir)
     keys = ["step", "reward/sequence", "train/accuracy", "train/mean_tokens", "eval/greedy_acc"]
     rows = [",".join(k.replace("/", "_") for k in keys)]
     for h in history:
         rows.append(",".join("" if h.get(k) is None else f"{h[k]:.4f}" if isinstance(h[k], float) else str(h[k]) for k in keys))
     atomic_write_text(plots_dir / "learning_curve.csv", "\n".join(rows) + "\n")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     tr = [h for h in history if "train/accuracy" in h]
     ev = [h for h in history if "eval/greedy_acc" in h]
-    axes[0].plot([h["step"] for h in tr], [h["train/accuracy"] for h in tr], label="train (sampled)")
-    axes[0].plot([h["step"] for h in ev], [h["eval/greedy_acc"] for h in ev], marker="o", label="eval (greedy)")
-    axes[0].set(xlabel="RL step", ylabel="accuracy", title="Accuracy")
-    axes[0].legend()
-    axes[1].plot([h["step"] for h in tr], [h["train/mean_tokens"] for h in tr])
-    axes[1].set(xlabel="RL step", ylabel="tokens", title="Completion length")
-    fig.tight_layout()
-    fig.savefig(plots_dir / "learning_curve.png", dpi=100)
-    plt.close(fig)
+    save(
+        plots_dir / "learning_curve.png",
+        Panel(
+            "Accuracy",
+            "RL step",
+            "accuracy",
+            [
+                ("train (sampled, this step's prompts)", [h["step"] for h in tr], [h["train/accuracy"] for h in tr]),
+                ("eval (greedy, fixed eval problems)", [h["step"] for h in ev], [h["eval/greedy_acc"] for h in ev]),
+            ],
+            ylim=(0, 1.02),
+        ),
+        Panel(
+            "Completion length",
+            "RL step",
+            "tokens (mean, sampled)",
+            [("train", [h["step"] for h in tr], [h["train/mean_tokens"] for h in tr])],
+        ),
+    )

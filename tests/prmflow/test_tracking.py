@@ -109,3 +109,70 @@ def test_a_model_is_registered_only_when_its_content_changed(tmp_path, fresh_mlf
     assert len(client.search_model_versions(f"name='{tracking.POLICY_MODEL}'")) == 2
     assert str(client.get_model_version_by_alias(tracking.POLICY_MODEL, "base").version) == "1"
     assert client.get_model_version(tracking.POLICY_MODEL, "2").tags[tracking.DIGEST_TAG].startswith("sha256:")
+
+
+def test_metric_dict_names_every_metric_one_way():
+    from prmflow import tracking
+
+    report = {"overall": {"pass@4": 0.5, "n": 16, "ok": True}, "prm.chains.step_auc": 0.9, "gate": {"diff": float("nan"), "reason": "x"}}
+    assert tracking.metric_dict(report) == {"overall/pass_at_4": 0.5, "overall/n": 16.0, "prm/chains/step_auc": 0.9}
+    assert tracking.metric_dict({"diff": 0.1}, "gate/") == {"gate/diff": 0.1}
+
+
+def test_the_experiment_opens_as_model_training_with_a_description_a_user_edit_kept(tmp_path, fresh_mlflow):
+    from mlflow import MlflowClient
+
+    from prmflow import tracking
+
+    exp_id = tracking.setup(tmp_path)
+    tags = MlflowClient().get_experiment(exp_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert tags["mlflow.note.content"].startswith("**prmflow**: RL post-training")
+    MlflowClient().set_experiment_tag(exp_id, "mlflow.note.content", "ours")
+    tracking.setup(tmp_path)
+    assert MlflowClient().get_experiment(exp_id).tags["mlflow.note.content"] == "ours"
+
+
+def test_the_runs_view_lists_one_lifecycle_runs_stages_in_order_with_metric_columns(tmp_path, fresh_mlflow):
+    import json
+
+    from mlflow import MlflowClient
+
+    from prmflow import tracking
+
+    exp_id, client = tracking.setup(tmp_path), MlflowClient()
+    top = client.create_run(exp_id, run_name="lifecycle")
+    label = tracking.lifecycle_label(top)
+    assert label.startswith("lifecycle ") and label.endswith(f"({top.info.run_id[:8]})")
+    client.create_run(exp_id, run_name="curate", tags={"prmflow.stage": "curate", "prmflow.lifecycle_run": label})
+    path = tracking.save_runs_view(exp_id, top.info.run_id, label)
+    assert path == f"#/experiments/{exp_id}/runs?viewStateShareKey={top.info.run_id}&workflowType=machine_learning"
+    state = json.loads(client.get_experiment(exp_id).tags[f"mlflow.sharedViewState.{top.info.run_id}"])
+    assert state["searchFilter"] == f"tags.`prmflow.lifecycle_run` = '{label}'"
+    assert (state["orderByKey"], state["orderByAsc"]) == ("attributes.start_time", True)
+    assert "metrics.`overall/greedy_acc`" in state["selectedColumns"]
+    assert state["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "prmflow.lifecycle_run"}]
+    # a lifecycle run that ran no stage (nothing changed) links to the last one that did
+    again = client.create_run(exp_id, run_name="again")
+    tracking.save_runs_view(exp_id, again.info.run_id, tracking.lifecycle_label(again))
+    state = json.loads(client.get_experiment(exp_id).tags[f"mlflow.sharedViewState.{again.info.run_id}"])
+    assert state["searchFilter"] == f"tags.`prmflow.lifecycle_run` = '{label}'"
+
+
+def test_a_model_version_carries_the_gate_decision_first_and_its_metrics_as_tags(tmp_path, fresh_mlflow):
+    from mlflow import MlflowClient
+
+    from prmflow import tracking
+
+    tracking.setup(tmp_path)
+    client = MlflowClient()
+    client.create_registered_model("m")
+    v = client.create_model_version("m", source=str(tmp_path), description="RL candidate: 2 steps.").version
+    client.set_registered_model_alias("m", "candidate", v)
+    assert tracking.describe_alias(
+        "m", "candidate", "Gate: not promoted (not better).", {"gate.decision": "keep", "gate/diff": 1 / 3}
+    ) == str(v)
+    mv = client.get_model_version("m", v)
+    assert mv.description == "Gate: not promoted (not better).\nRL candidate: 2 steps."
+    assert mv.tags == {"gate.decision": "keep", "gate/diff": "0.3333"}
+    assert tracking.describe_alias("m", "champion", "x") is None  # no such alias: nothing to describe

@@ -315,8 +315,8 @@ def test_main_end_to_end_logs_to_mlflow(stage_env, capsys):
     assert run_.info.status == "FINISHED"
     assert run_.data.tags["prmflow.stage"] == "curate"
     assert run_.data.params["num_train"] == "24"
-    assert run_.data.metrics["train.kept"] == 24 and run_.data.metrics["eval.kept"] == 6
-    assert sum(v for k, v in run_.data.metrics.items() if k.startswith("train.difficulty.")) == 24
+    assert run_.data.metrics["train/kept"] == 24 and run_.data.metrics["eval/kept"] == 6
+    assert sum(v for k, v in run_.data.metrics.items() if k.startswith("train/difficulty/")) == 24
 
 
 def test_main_reports_bad_data_without_a_traceback(stage_env):

@@ -77,7 +77,7 @@ def test_label_cli_logs_to_mlflow(workspace, capsys):
     runs = mlflow.search_runs(experiment_names=["prmflow"], output_format="list")
     assert len(runs) == 1 and runs[0].info.run_name == "label"
     metrics = runs[0].data.metrics
-    assert "mc_soft.step_agreement" in metrics and "first_error.rollout_ratio_vs_mc" in metrics
+    assert "mc_soft/step_agreement" in metrics and "first_error/rollout_ratio_vs_mc" in metrics
     assert runs[0].data.params["rollouts"] == "2"
     client = mlflow.MlflowClient()
     assert {"label_methods.md", "samples.md"} <= {a.path for a in client.list_artifacts(runs[0].info.run_id)}

@@ -132,7 +132,9 @@ def test_stage_trains_saves_and_reloads(workspace):
     assert "prm.chains.first_error_f1" in m or "prm.chains.step_auc" not in m
     assert {"best_of_2.majority", "best_of_2.random", "best_of_2.oracle"} <= set(m)
     assert json.loads((tmp_path / "metrics/prm.json").read_text()) == m
-    assert (tmp_path / "plots/prm/roc.csv").read_text().startswith("scorer,fpr,tpr\n")
+    assert (tmp_path / "plots/prm/roc_prm.csv").read_text().startswith("fpr,tpr\n0.0000,0.0000\n")
+    assert (tmp_path / "plots/prm/calibration.csv").read_text().startswith("score,prm,prm_steps,confidence,confidence_steps\n")
+    assert all((tmp_path / "plots/prm" / png).stat().st_size > 5000 for png in ("roc_calibration.png", "best_of_n.png"))
     assert (tmp_path / "plots/prm/best_of_n.csv").read_text().splitlines()[0].startswith("n,prm_min,")
 
     out = tmp_path / "models/prm"
@@ -197,7 +199,7 @@ def test_cli_logs_metrics_and_registers_the_prm(workspace, monkeypatch, capsys):
 
     runs = mlflow.search_runs(experiment_names=["prmflow"], output_format="list")
     assert len(runs) == 1 and runs[0].info.run_name == "train_prm"
-    assert "prm.test_oracle.step_auc" in runs[0].data.metrics and runs[0].data.params["max_steps"] == "2"
+    assert "prm/test_oracle/step_auc" in runs[0].data.metrics and runs[0].data.params["max_steps"] == "2"
     client = mlflow.MlflowClient()
     versions = client.search_model_versions("name='prmflow-prm'")
     assert len(versions) == 1

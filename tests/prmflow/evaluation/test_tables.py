@@ -97,3 +97,26 @@ def test_iteration_row_without_a_gate_leaves_the_champion_blank(tmp_path):
     assert row["candidate_greedy_acc"] == 0.25 and row["champion_greedy_acc"] is None
     assert row["gate_reason"] == "no gate" and row["champion_gate_score"] is None
     assert "| 1 | 0.250 |  |" in iterations_markdown([row])
+
+
+def test_the_prefect_table_keeps_the_columns_a_person_reads_as_rounded_text():
+    from prmflow.evaluation.tables import iterations_table
+
+    rows = [
+        {"iteration": 1, "candidate_greedy_acc": 0.27700000000000014, "champion_greedy_acc": 0.25, "gate_gain": -1 / 30, "promoted": False},
+        {"iteration": 2, "status": "nothing changed since evaluate run 1a2b3c4d of 2026-11-27 10:00"},
+    ]
+    table = iterations_table(rows)
+    assert table[0] == {
+        "iteration": "1",
+        "candidate": "0.277",
+        "champion": "0.250",
+        "gain": "-0.033",
+        "margin": "",
+        "promoted": "no",
+        "label bal. acc": "",
+        "PRM AUC": "",
+        "status": "",
+    }
+    assert table[1]["iteration"] == "2" and table[1]["status"].startswith("nothing changed") and table[1]["candidate"] == ""
+    assert "status" not in iterations_table(rows[:1])[0]  # only when a row has one

@@ -71,7 +71,7 @@ def test_make_solutions_splits_checks_and_gets_oracle():
 def test_perfect_policy_labels_match_the_oracle_and_costs_are_counted():
     calls = []
     cfg = LabelConfig(method="mc_hard", rollouts=4, compare_methods=True)
-    rows, m = label_solutions(solutions(), oracle_policy(1.0, calls), cfg)
+    rows, m, _ = label_solutions(solutions(), oracle_policy(1.0, calls), cfg)
 
     assert [r["labels"] for r in rows] == ORACLE
     assert [r["oracle_labels"] for r in rows] == ORACLE
@@ -100,7 +100,7 @@ def test_perfect_policy_labels_match_the_oracle_and_costs_are_counted():
 def test_weak_policy_separates_mc_hard_from_mc_soft():
     # From a right prefix only 1 of 4 rollouts succeeds: soft 0.25 on good steps.
     cfg = LabelConfig(method="mc_soft", rollouts=4, compare_methods=True)
-    rows, m = label_solutions(solutions(), oracle_policy(0.25, []), cfg)
+    rows, m, _ = label_solutions(solutions(), oracle_policy(0.25, []), cfg)
     a = rows[0]
     assert a["soft_labels"] == [0.25, 0.25, 1.0]  # last step of a correct solution: known
     assert a["labels"] == [v >= MC_SOFT_THRESHOLD for v in a["soft_labels"]]
@@ -112,7 +112,7 @@ def test_weak_policy_separates_mc_hard_from_mc_soft():
 def test_first_error_only_without_comparison():
     calls = []
     cfg = LabelConfig(method="first_error", rollouts=2, compare_methods=False)
-    rows, m = label_solutions(solutions(), oracle_policy(1.0, calls), cfg)
+    rows, m, _ = label_solutions(solutions(), oracle_policy(1.0, calls), cfg)
     assert [r["labels"] for r in rows] == ORACLE
     assert [r["soft_labels"] for r in rows] == [[float(x) for x in o] for o in ORACLE]
     assert [r["rollouts"] for r in rows] == [0, 4, 4, 2, 4]
@@ -132,7 +132,7 @@ def test_comparison_on_a_subset_of_problems():
     texts = SOLUTIONS + ["b=3+4=7\n#### 7", "b=3+4=8\n#### 8", "b=3+4=7\n#### 1", "#### 7", "b=3+4=7\n#### 7", "b=3+4=9\n#### 9"]
     sols = make_solutions([PROBLEM, other], texts, len(SOLUTIONS), [PROMPT, other["question"] + "\n"])
     cfg = LabelConfig(method="mc_hard", rollouts=4, compare_num_problems=1)
-    rows, m = label_solutions(sols, oracle_policy(1.0, []), cfg)
+    rows, m, _ = label_solutions(sols, oracle_policy(1.0, []), cfg)
     assert len(rows) == m["mc_hard.solutions"] == 10 and m["first_error.solutions"] == 5
     assert m["mc_hard.rollouts"] == 48 + 4 * 3  # second problem: 3 wrong one-step solutions
     assert m["first_error.rollouts"] == 28
@@ -143,7 +143,7 @@ def test_comparison_on_a_subset_of_problems():
 def test_no_oracle_for_other_sources():
     gsm = dict(PROBLEM, source="gsm8k")
     sols = make_solutions([gsm], SOLUTIONS[:2], 2, [PROMPT])
-    rows, m = label_solutions(sols, oracle_policy(1.0, []), LabelConfig(rollouts=2))
+    rows, m, _ = label_solutions(sols, oracle_policy(1.0, []), LabelConfig(rollouts=2))
     assert m["oracle_solutions"] == 0 and "oracle_note" in m
     assert "mc_soft.step_agreement" not in m and "mc_soft.rollouts" in m
     assert all(r["oracle_labels"] == [] for r in rows)

@@ -49,3 +49,20 @@ def test_comparison_table_prints_agreement_beside_the_baselines():
     assert "| mc_hard | 0.800 | 0.250 / 0.750 | 0.700 | 1.000 | 0.500 | 0.667 | 0.500 | 2.000 |" in lines
     assert "| baseline: all good | 0.250 | 0.250 / 0.750 | 0.500 | 0.000 | 0.000 | 0.000 | 0.000 | 0 |" in lines
     assert "| baseline: all bad | 0.750 | 0.250 / 0.750 | 0.500 | 0.750 | 1.000 | 0.857 | 0.500 | 0 |" in lines
+
+
+def test_label_quality_by_step_position_by_hand():
+    from prmflow.labeling.methods import MethodLabels
+    from prmflow.labeling.report import by_position
+    from prmflow.labeling.solutions import Solution
+
+    labelled = [Solution({}, 0, "", "", ["a", "b", "c"], False, o) for o in ORACLE]  # ORACLE[1]: 1 step
+    labelled.append(Solution({}, 0, "", "", ["a"], True, None))  # no oracle: not counted
+    chosen = MethodLabels([0, 1, 2], [[True, False, True], [True], [True]], [], [])  # solution 0: right on steps 1, 2; 1: wrong
+    subset = MethodLabels([0], [[True, False, False]], [], [])  # labelled solution 0 only
+    rows = by_position({"mc_soft": chosen, "first_error": subset}, labelled)
+    assert rows == [
+        {"step": 1, "mc_soft": 0.5, "first_error": 1.0, "all_bad": 0.5, "steps": 2},  # oracle: good, bad
+        {"step": 2, "mc_soft": 1.0, "first_error": 1.0, "all_bad": 1.0, "steps": 1},
+        {"step": 3, "mc_soft": 0.0, "first_error": 1.0, "all_bad": 1.0, "steps": 1},
+    ]
