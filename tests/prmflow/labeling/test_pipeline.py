@@ -169,7 +169,7 @@ def test_a_solution_cut_at_the_budget_keeps_its_closed_steps_only():
     assert [s.cut_step for s in sols] == [True, False, False]
     assert sols[0].oracle == [True, True]  # the oracle's labels of the same steps
     calls = []
-    rows, m = label_solutions(sols, oracle_policy(1.0, calls), LabelConfig(method="mc_hard", rollouts=2, compare_methods=False))
+    rows, m, _ = label_solutions(sols, oracle_policy(1.0, calls), LabelConfig(method="mc_hard", rollouts=2, compare_methods=False))
     assert [r["completions"] for r in rows][0] == ["b=7*3=21", "c=21-4=17"]
     assert rows[0]["labels"] == [True, True] and rows[2]["labels"] == [True, True, False]
     assert (m["truncation.solutions"], m["truncation.steps_dropped"]) == (2, 1)
@@ -182,7 +182,7 @@ def test_label_quality_without_an_oracle_by_hand():
     # mc_soft (threshold 0.5) call right prefixes bad; first_error and mc_hard do not.
     gsm = dict(PROBLEM, source="gsm8k")
     sols = make_solutions([gsm], SOLUTIONS, len(SOLUTIONS), [PROMPT])
-    rows, m = label_solutions(sols, oracle_policy(0.25, []), LabelConfig(method="mc_soft", rollouts=4))
+    rows, m, _ = label_solutions(sols, oracle_policy(0.25, []), LabelConfig(method="mc_soft", rollouts=4))
     assert "mc_soft.step_agreement" not in m  # nothing to compare with an oracle
     # labelled: A TTT, B TFF, C FF, D TT, F TTT (13 steps); mc_soft: A FFT, B FFF, C FF, D FF, F FFF
     # A is the one right-answer solution: mc_soft labels 2 of its 3 steps bad, provably wrongly
@@ -203,7 +203,7 @@ def test_label_quality_without_an_oracle_by_hand():
 def test_samples_markdown_shows_each_step_with_its_label():
     from prmflow.labeling.report import samples_markdown
 
-    rows, _ = label_solutions(solutions(), oracle_policy(1.0, []), LabelConfig(method="mc_hard", rollouts=2, compare_methods=False))
+    rows, _, _ = label_solutions(solutions(), oracle_policy(1.0, []), LabelConfig(method="mc_hard", rollouts=2, compare_methods=False))
     md = samples_markdown(rows, 2)
     assert md.startswith("# 2 labelled solutions (mc_hard)")
     assert "## p0/0: final answer right (reference 22)" in md and "## p0/1: final answer not right" in md
@@ -224,6 +224,6 @@ def test_sentence_steps_are_labelled_with_rollouts_that_continue_a_newline_joine
         seen.extend(prompts)
         return ["The answer is 22." if "21." in p else "The answer is 16." for p in prompts for _ in range(n)]
 
-    rows, m = label_solutions(sols, rollout_fn, LabelConfig(method="mc_hard", rollouts=2, compare_methods=False), fmt)
+    rows, m, _ = label_solutions(sols, rollout_fn, LabelConfig(method="mc_hard", rollouts=2, compare_methods=False), fmt)
     assert PROMPT + "First 7*3 is 21.\nThen 21-4 is 17.\n" in seen  # steps joined one per line
     assert [r["labels"] for r in rows] == [[True, True, True], [False, False]]
