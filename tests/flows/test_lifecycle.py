@@ -61,8 +61,11 @@ def test_lifecycle_end_to_end(project, prefect_harness):
     assert ("champion" in aliases) == report["gate"]["promote"]
     assert client.search_model_versions("name='prmflow-prm'")
 
-    # DVC: everything up to date; the run is an experiment with its metrics
+    # DVC: everything up to date; the run is an experiment with its metrics; every plot draws
     assert stale_stages(project) == {}
+    drawn = json.loads(dvc(project, "plots", "show", "--json"))["data"]
+    top = [next(iter(p)) for p in yaml.safe_load((project / "dvc.yaml").read_text())["plots"]]
+    assert [name for name in top if not drawn.get(name)] == []
     assert result["dvc_experiment"] in dvc(project, "exp", "show", "--no-pager", "--md")
 
     # a second run changes nothing, and says so: no metrics logged as new, no promotion claimed

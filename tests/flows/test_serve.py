@@ -70,3 +70,24 @@ def test_every_deployment_is_described_and_its_form_typed(tmp_path):
     assert ablation["rl_steps"] == {**ablation["rl_steps"], "default": 7, "minimum": 1, "type": "integer"}
     stage = served["single-stage"]._parameter_openapi_schema.model_dump(exclude_unset=True)
     assert stage["required"] == ["name"] and "train_prm" in stage["properties"]["name"]["enum"]
+
+
+def test_ctrl_c_stops_serve_even_when_what_it_serves_ignores_it(tmp_path):
+    """Prefect's runner, with its API gone, swallows KeyboardInterrupt and retries for minutes:
+    here a loop that ignores it stands in. Ctrl-C stops the process after the grace period."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    hang = (
+        "import time\nfrom flows.serve import stop_on_signal\nprint('ready', flush=True)\n"
+        "with stop_on_signal(grace_s=1):\n    while True:\n        try:\n            time.sleep(10)\n"
+        "        except KeyboardInterrupt:\n            pass\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", hang], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    t0 = time.time()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 130 and time.time() - t0 < 3
+    assert "prmflow serve: stopping (within 1 s; Ctrl-C again to stop now)" in proc.stderr.read()
