@@ -131,7 +131,8 @@ def cmd_run(args) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         recipe = trl_setup.Recipe(steps=args.steps, seed=seed, **parse_sets(args.set))
-        params = load_params(ROOT / "params.yaml", trl_setup.our_overrides(recipe))
+        extra = list(args.ours) if args.trainer == "prmflow" else []
+        params = load_params(ROOT / "params.yaml", trl_setup.our_overrides(recipe) + extra)
         evaluate = Evaluator(params, args.curated)
         t0 = time.time()
         runner = run_trl if args.trainer == "trl" else run_prmflow
@@ -141,6 +142,7 @@ def cmd_run(args) -> None:
             "trainer": args.trainer,
             "seed": seed,
             "recipe": dataclasses.asdict(recipe),
+            "ours": extra,
             "threads": args.threads,
             "wall_s": round(time.time() - t0, 1),
             "curve": curve,
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--steps", type=int, default=150)
     r.add_argument("--eval-every", type=int, default=25)
     r.add_argument("--set", action="append", default=[], help="recipe field=value (trl_setup.Recipe)")
+    r.add_argument("--ours", action="append", default=[], help="extra params.yaml override for train_policy only (e.g. rl.dynamic_sampling=true)")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--base", default=str(ROOT / "models/base"))
     r.add_argument("--curated", default=str(ROOT / "data/curated"))
