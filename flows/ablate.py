@@ -1,58 +1,75 @@
-"""The ``ablate`` flow: outcome-only vs hybrid rewards, same seeds and budget, several seeds.
+"""The ``ablate`` flow: does step-level supervision beat outcome-only RL, and at what length?
 
-Every (arm, seed) run is ``params.yaml`` + the arm's overrides + ``rl.seed``, reproduced through
-DVC (curate, warm start, label and PRM are shared and cached; train_policy and evaluate re-run)
-and saved as a DVC experiment ``ablate-<arm>-s<seed>``; each has an MLflow run (stages as child
-runs) under one ``ablate`` run that holds the comparison table and plot. The gate records its
-decision but promotes nothing (``evaluate.promote=false``). ``params.yaml`` is put back at the
-end (:mod:`flows.run_params`); the hybrid arms refuse to run with a process weight of 0.
+The shared stages (curate, warm start, label, PRM) run through DVC as in the lifecycle (cached
+when nothing changed). Then every (arm, seed) runs RL from the warm start and evaluates the
+result in a process of its own (:mod:`flows.ablate_arm`, one torch thread), ``parallel`` at a
+time through Prefect's thread-pool task runner, into ``reports/ablation/runs/<arm>-s<seed>/``
+(outside DVC: arms share the workspace's inputs, not its outputs). Seeds are drawn fresh for
+each ablation unless given, so they are never the ones a recipe was tuned on; they are recorded.
+
+The summary (:mod:`prmflow.evaluation.ablation`: per arm, each measure with a 95% interval over
+seeds and problems) goes to ``reports/ablation/summary.json``, ``ablation.md`` and
+``ablation.png``, and to one MLflow ``ablate`` run with a child run per (arm, seed).
+``params.yaml`` is put back at the end (:mod:`flows.run_params`); the process arms refuse to run
+with a process weight of 0.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import time
+import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from flows import dvc_cli as dvc
 from flows import run_params
 from flows.lifecycle import run_stage
 from flows.lock import workspace_lock
-from prmflow import tracking, workspace
+from prmflow import tracking
 from prmflow.config import load_params
-from prmflow.evaluation.ablation import ARMS, BASELINE, ArmRun, markdown, summarize
+from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS, ArmRun, markdown, summarize
 from tasks import SETUP_STAGES
 
 REPORT_DIR = "reports/ablation"
 
 
-def read_curve(path: Path) -> list[tuple[int, float]]:
-    rows = csv.DictReader(io.StringIO(path.read_text()))
-    return [(int(r["step"]), float(r["eval_greedy_acc"])) for r in rows if r.get("eval_greedy_acc")]
+def fresh_seeds(n: int) -> list[int]:
+    """``n`` RL seeds drawn from the OS's entropy: never the ones a recipe was tuned on."""
+    return random.SystemRandom().sample(range(10_000, 1_000_000), n)
 
 
 def plot(summary: dict, out: Path) -> Path:
+    """Accuracy vs RL step per arm (mean over seeds), and final accuracy, tokens and unneeded
+    steps per arm with their 95% intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
     for arm, row in summary.items():
         xs, ys = zip(*row["curve"]) if row["curve"] else ((), ())
         axes[0].plot(xs, ys, marker="o", label=arm)
-    axes[0].set(xlabel="RL step", ylabel="greedy eval accuracy (mean over seeds)", title="Accuracy vs RL step")
-    axes[0].legend(fontsize=8)
+    axes[0].set(xlabel="RL step", ylabel="greedy accuracy (RL eval subset, mean over seeds)", title="Accuracy vs RL step")
+    axes[0].legend(fontsize=7)
     arms = list(summary)
-    axes[1].bar(arms, [summary[a]["mean_tokens"] for a in arms])
-    axes[1].set(ylabel="mean tokens (greedy)", title="Reasoning length")
-    axes[1].tick_params(axis="x", labelrotation=20, labelsize=8)
+    for ax, key, title in zip(
+        axes[1:], ("final_acc", "tokens", "unneeded_step_share"), ("Final accuracy", "Tokens (greedy)", "Unneeded steps")
+    ):
+        vals = [summary[a].get(key) or {} for a in arms]
+        means = [v.get("mean") or 0.0 for v in vals]
+        err = [
+            [m - (v.get("lo") if v.get("lo") is not None else m) for m, v in zip(means, vals)],
+            [(v.get("hi") if v.get("hi") is not None else m) - m for m, v in zip(means, vals)],
+        ]
+        ax.bar(arms, means, yerr=err, capsize=3)
+        ax.set(title=f"{title} (95% interval)")
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
     fig.tight_layout()
     path = out / "ablation.png"
     fig.savefig(path, dpi=100)
@@ -65,89 +82,148 @@ def check_arms(arms: list[str], cfg) -> None:
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         raise ValueError(f"unknown arm(s) {unknown}; choose from {list(ARMS)}")
-    if any(a != BASELINE for a in arms) and cfg.rl.weight("process") <= 0:
+    process = [a for a in arms if "rl.weights.process=0.0" not in ARMS[a]]
+    if process and cfg.rl.weight("process") <= 0:
         raise ValueError(
-            f"the hybrid arms need rl.weights.process > 0, but params.yaml + overrides give {cfg.rl.weight('process')}; "
+            f"the process arms {process} need rl.weights.process > 0, but params.yaml + overrides give {cfg.rl.weight('process')}; "
             "set it with -S rl.weights.process=0.5"
         )
+    oracle = [a for a in arms if "rl.process_scorer=oracle" in ARMS[a]]
+    if oracle and cfg.data.source != "synthetic":
+        raise ValueError(f"the oracle arm(s) {oracle} need the synthetic task's oracle, but data.source is {cfg.data.source!r}")
 
 
 Arm = Literal[tuple(ARMS)]  # type: ignore[valid-type]  (the arms of prmflow.evaluation.ablation.ARMS)
 
 
-@flow(name="ablate", log_prints=True)
+def at_most(parallel: int, submits: list) -> list:
+    """Call each of ``submits`` (a Prefect ``task.submit``), keeping at most ``parallel`` in
+    flight; their results in order. The first failure stops the rest (and is raised)."""
+    from prefect.futures import as_completed
+
+    results: dict[int, object] = {}
+    flying: dict = {}
+    todo = list(enumerate(submits))
+    while todo or flying:
+        while todo and len(flying) < parallel:
+            i, submit = todo.pop(0)
+            flying[submit()] = i
+        done = next(as_completed(list(flying)))
+        results[flying.pop(done)] = done.result()
+    return [results[i] for i in range(len(submits))]
+
+
+@task(task_run_name="{name}")
+def run_one(name: str, root: str, arm: str | None, seed: int, overrides: list[str], out: str) -> dict:
+    """One (arm, seed) in its own process (:mod:`flows.ablate_arm`); its output goes to the log."""
+    cmd = [sys.executable, "-m", "flows.ablate_arm", "--root", root, "--seed", str(seed), "--out", out]
+    cmd += ["--arm", arm] if arm else ["--start"]
+    for o in overrides:
+        cmd += ["-S", o]
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    log = Path(out) / "run.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(f"ablation run {name} failed (exit {proc.returncode}); see {log}:\n" + "\n".join(tail))
+    return json.loads((Path(out) / "result.json").read_text())
+
+
+@flow(name="ablate", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=16))
 def ablate(
-    arms: list[Arm] = list(ARMS),
-    seeds: Annotated[list[int], Field(min_length=1)] = [7, 8, 9],
+    arms: list[Arm] = list(DEFAULT_ARMS),
+    seeds: list[int] | None = None,
+    num_seeds: Annotated[int, Field(ge=1)] = 5,
     rl_steps: Annotated[int, Field(ge=1)] | None = None,
+    parallel: Annotated[int, Field(ge=1, le=16)] = 2,
     overrides: list[str] = [],
     root: str = ".",
 ) -> dict:
-    """Run every arm with every seed under the same budget and compare them.
+    """Run every arm with every seed under the same budget and compare them, with intervals.
 
     Args:
-        arms: reward set-ups to compare; outcome_only is the baseline, the hybrid ones add the PRM
-        seeds: RL seeds; every arm runs once with each
+        arms: reward set-ups to compare; outcome_only is the baseline
+        seeds: RL seeds (empty: num_seeds drawn fresh, so never the ones a recipe was tuned on)
+        num_seeds: how many seeds to draw when none are given
         rl_steps: RL steps of every arm (empty: params.yaml's rl.steps)
+        parallel: runs at a time, one torch thread each (about one per CPU core)
         overrides: params.yaml keys for every arm, in DVC's -S syntax, e.g. rl.weights.process=0.3
         root: the project folder (set by the deployment)
     """
     from mlflow import MlflowClient
 
     root_path = Path(root).resolve()
+    seeds = list(seeds) if seeds else fresh_seeds(num_seeds)
     common = list(overrides) + ([f"rl.steps={rl_steps}"] if rl_steps is not None else []) + ["evaluate.promote=false"]
     check_arms(arms, load_params(root_path / "params.yaml", common))  # fail fast
-    with workspace_lock(root_path, "ablate", "fail"), run_params.applied(root_path, common) as rp:
+    logger = get_run_logger()
+    logger.info("ablation: arms %s, seeds %s, %d at a time", arms, seeds, parallel)
+    with workspace_lock(root_path, "ablate", "fail"), run_params.applied(root_path, common):
         exp_id = tracking.setup(root_path)
         client = MlflowClient()
         top = client.create_run(exp_id, run_name="ablate", tags=tracking.run_tags())
+        client.log_param(top.info.run_id, "seeds", json.dumps(seeds))
+        client.log_param(top.info.run_id, "arms", json.dumps(arms))
         status = "FAILED"
         try:
             for s in SETUP_STAGES + ("label", "train_prm"):
                 run_stage(s, str(root_path), top.info.run_id)
-            runs = [_arm(rp, client, exp_id, top.info.run_id, arm, seed) for seed in seeds for arm in arms]
-            result = _report(runs, root_path, client, top.info.run_id)
+            out = root_path / REPORT_DIR / "runs"
+            jobs = [("start", None, seeds[0])] + [(f"{a}-s{s}", a, s) for s in seeds for a in arms]
+            results = at_most(
+                parallel, [lambda j=j: run_one.submit(j[0], str(root_path), j[1], j[2], common, str(out / j[0])) for j in jobs]
+            )
+            results = [ArmRun.from_dict(r) for r in results]
+            start, runs = results[0], results[1:]
+            for r in runs:  # every arm starts from the same warm start
+                if "end" in start.prm_auc:
+                    r.prm_auc["start"] = start.prm_auc["end"]
+                _log_child(client, exp_id, top.info.run_id, r)
+            result = _report(runs, start, seeds, arms, root_path, client, top.info.run_id)
             status = "FINISHED"
             return result
         finally:
             client.set_terminated(top.info.run_id, status)
 
 
-def _arm(rp: run_params.RunParams, client, exp_id: str, parent: str, arm: str, seed: int) -> ArmRun:
-    """One (arm, seed): train_policy + evaluate with the arm's overrides, a DVC experiment."""
-    root, name = rp.root, f"ablate-{arm}-s{seed}"
-    rp.reset()
-    rp.override(ARMS[arm] + [f"rl.seed={seed}"])
-    tags = {**tracking.run_tags(), "mlflow.parentRunId": parent, "prmflow.arm": arm, "prmflow.seed": str(seed)}
-    child = client.create_run(exp_id, run_name=name, tags=tags)
-    t0, status = time.time(), "FAILED"
-    try:
-        for s in ("train_policy", "evaluate"):
-            run_stage(s, str(root), child.info.run_id)
-        report = workspace.read_metrics("evaluate", root)
-        run = ArmRun(arm, seed, read_curve(root / "plots/train_policy/learning_curve.csv"), report)
-        client.log_metric(child.info.run_id, "final_greedy_acc", report["overall"]["greedy_acc"])
-        client.log_metric(child.info.run_id, "mean_tokens", report["overall"]["len_tokens_mean"])
-        client.log_metric(child.info.run_id, "wall_time_s", round(time.time() - t0, 1))
-        dvc.exp_save(name, root)
-        status = "FINISHED"
-        return run
-    finally:
-        client.set_terminated(child.info.run_id, status)
+def _log_child(client, exp_id: str, parent: str, r: ArmRun) -> None:
+    tags = {**tracking.run_tags(), "mlflow.parentRunId": parent, "prmflow.arm": r.arm, "prmflow.seed": str(r.seed)}
+    child = client.create_run(exp_id, run_name=f"ablate-{r.arm}-s{r.seed}", tags=tags)
+    metrics = {
+        "final_greedy_acc": sum(r.correct) / max(1, len(r.correct)),
+        "mean_tokens": sum(r.tokens) / max(1, len(r.tokens)),
+        "wall_time_s": r.wall_s,
+        **{f"prm_auc_{k}": v for k, v in r.prm_auc.items()},
+    }
+    for k, v in metrics.items():
+        client.log_metric(child.info.run_id, k, float(v))
+    for step, acc in r.curve:
+        client.log_metric(child.info.run_id, "eval/greedy_acc", acc, step=step)
+    client.set_terminated(child.info.run_id, "FINISHED")
 
 
-def _report(runs: list[ArmRun], root: Path, client, run_id: str) -> dict:
+def _report(runs: list[ArmRun], start: ArmRun, seeds: list[int], arms: list[str], root: Path, client, run_id: str) -> dict:
     from prefect.artifacts import create_markdown_artifact
 
     summary = summarize(runs)
     out = root / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
-    md = "## Ablation: outcome-only vs hybrid rewards\n\n" + markdown(summary)
+    start_acc = sum(start.correct) / max(1, len(start.correct))
+    md = (
+        "## Ablation: outcome-only vs process rewards\n\n"
+        f"Seeds {seeds} (drawn for this ablation unless given); warm start: greedy accuracy {start_acc:.3f} on "
+        f"{len(start.correct)} eval problems. Cells: mean [95% interval over seeds and problems].\n\n" + markdown(summary)
+    )
     (out / "ablation.md").write_text(md)
-    (out / "ablation.json").write_text(json.dumps({"summary": summary, "runs": [r.__dict__ for r in runs]}, indent=2, default=str))
+    doc = {"seeds": seeds, "arms": arms, "start": {"greedy_acc": start_acc, "prm_auc": start.prm_auc}, "summary": summary}
+    (out / "summary.json").write_text(json.dumps(doc, indent=2, default=str))
     png = plot(summary, out)
     client.log_text(run_id, md, "ablation.md")
+    client.log_artifact(run_id, str(out / "summary.json"))
     client.log_artifact(run_id, str(png))
-    create_markdown_artifact(key="ablation", markdown=md, description="outcome-only vs hybrid arms")
+    for arm, row in summary.items():
+        client.log_metric(run_id, f"{arm}/final_acc", row["final_acc"]["mean"] or 0.0)
+    create_markdown_artifact(key="ablation", markdown=md, description="outcome-only vs process-reward arms")
     get_run_logger().info("\n%s", md)
-    return {"summary": summary, "mlflow_run_id": run_id, "report_dir": str(out)}
+    return {"summary": summary, "seeds": seeds, "mlflow_run_id": run_id, "report_dir": str(out)}

@@ -2,7 +2,7 @@
 
     prmflow run [-S key=value ...]          the lifecycle flow (Prefect), then a results table
     prmflow stage NAME [-S key=value ...]   one DVC stage (and stale upstream stages)
-    prmflow ablate [--seeds 7 8 9]          outcome-only vs hybrid arms, one comparison table
+    prmflow ablate [--seeds 7 8 9]          outcome-only vs process-reward arms over fresh seeds, with intervals
     prmflow serve [--cron "0 3 * * *"]      serve deployments (lifecycle, ablate, stage) to Prefect
     prmflow params [-S key=value ...]       validate params.yaml (+ overrides) and print it
 
@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from prmflow.config import ConfigError, load_params
+from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS
 
 UI_HINT = """
 Open the UIs:
@@ -41,9 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("name")
     st.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     st.add_argument("--force", action="store_true", help="run even if DVC says it is up to date")
-    ab = sub.add_parser("ablate", help="outcome-only vs hybrid arms over seeds (Prefect flow)")
-    ab.add_argument("--arms", nargs="+", default=None, help="subset of: outcome_only hybrid_seq hybrid_step_sum hybrid_step_min")
-    ab.add_argument("--seeds", nargs="+", type=int, default=[7, 8, 9])
+    ab = sub.add_parser("ablate", help="outcome-only vs process-reward arms over seeds (Prefect flow)")
+    ab.add_argument("--arms", nargs="+", default=None, choices=list(ARMS), help=f"default: {' '.join(DEFAULT_ARMS)}")
+    ab.add_argument("--seeds", nargs="+", type=int, default=None, help="default: --num-seeds drawn fresh")
+    ab.add_argument("--num-seeds", type=int, default=5)
+    ab.add_argument("--parallel", type=int, default=2, help="runs at a time (one torch thread each)")
     ab.add_argument("--rl-steps", type=int, default=None)
     ab.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sv = sub.add_parser("serve", help="serve the deployments (lifecycle, ablate, stage) to a Prefect server")
@@ -90,9 +93,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "ablate":
         from flows.ablate import ablate
-        from prmflow.evaluation.ablation import ARMS
 
-        res = ablate(arms=args.arms or list(ARMS), seeds=args.seeds, rl_steps=args.rl_steps, overrides=args.overrides, root=str(root))
+        res = ablate(
+            arms=args.arms or list(DEFAULT_ARMS),
+            seeds=args.seeds,
+            num_seeds=args.num_seeds,
+            rl_steps=args.rl_steps,
+            parallel=args.parallel,
+            overrides=args.overrides,
+            root=str(root),
+        )
         print((Path(res["report_dir"]) / "ablation.md").read_text())
         print(f"report: {res['report_dir']}   MLflow run: {res['mlflow_run_id']}")
         return 0

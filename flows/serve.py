@@ -41,6 +41,8 @@ TITLES = {
     "arms": "Arms",
     "seeds": "Seeds",
     "rl_steps": "RL steps",
+    "num_seeds": "Number of seeds",
+    "parallel": "Runs at a time",
     "overrides": "Overrides",
     "name": "Stage",
 }
@@ -49,8 +51,8 @@ DESCRIPTIONS = {
     "retrain": "The whole lifecycle: curate new data, warm-start, label steps, train the PRM, RL-train and gate the candidate "
     "against the champion. DVC skips every stage whose inputs have not changed. Each field defaults to params.yaml; "
     "only the fields you change apply, to this run only.",
-    "ablation": "Outcome-only vs hybrid (outcome + PRM) rewards: every arm with every seed under the same RL budget, "
-    "compared in one table and plot (reports/ablation). Records the gate's decision but promotes nothing.",
+    "ablation": "Outcome-only vs process rewards (learned PRM, oracle, length term): every arm with every seed (drawn fresh) "
+    "under the same RL budget, side by side, compared with 95% intervals in one table and plot (reports/ablation). Promotes nothing.",
     "single-stage": "One DVC stage (and any stale stage before it), with params.yaml overrides for this run only.",
 }
 _MISSING = object()

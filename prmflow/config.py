@@ -367,6 +367,11 @@ class RLConfig(_Section):
     process_mode: str = "step_min"
     """How PRM scores enter (:mod:`reward.hybrid`): ``sequence`` (aggregated per solution) or
     ``step_<credit>`` per step (``step_sum``: DeepSeekMath, ``step_min``: PURE)."""
+    process_scorer: Literal["prm", "oracle", "confidence"] = "prm"
+    """Who scores the steps for the process term: ``prm`` (the learned PRM, ``models/prm``),
+    ``oracle`` (the synthetic task's own step labels: a perfect PRM, the upper bound of what
+    process rewards can give; synthetic data only) or ``confidence`` (the training-free
+    policy-confidence score of the start policy)."""
     process_agg: Literal["min", "mean", "last", "product"] = "min"
     length_budget: int = Field(64, gt=0)
     """Tokens before the overlong penalty starts (it reaches -1 at ``max_new_tokens``)."""

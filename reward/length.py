@@ -5,6 +5,8 @@ Both return one float per completion, in ``[-1, 0]`` (overlong) or ``[-0.5, 0.5]
 
 from __future__ import annotations
 
+from reward.outcome import Verdict, outcome_verdicts
+from reward.parse import DEFAULT_ANSWER_RULES
 from reward.registry import REWARDS
 
 
@@ -53,3 +55,16 @@ def group_length_penalty(n_tokens: list[int], correct: list[bool], group_size: i
 def length_reward(completions: list[str], num_tokens: list[int], length_budget: int, max_new_tokens: int, **kwargs) -> list[float]:
     """The length term of the hybrid reward: :func:`overlong_penalty` of each completion."""
     return overlong_penalty(num_tokens, length_budget, max_new_tokens)
+
+
+@REWARDS.register("length_group")
+def group_length_reward(
+    completions: list[str], num_tokens: list[int], group_size: int, verdicts=None, answers=None, answer_rules=None, **kwargs
+) -> list[float]:
+    """Kimi k1.5's group-relative length term (:func:`group_length_penalty`): within each group
+    the shortest right completion gains, the longest loses; a wrong one never gains by being
+    short. Correctness is the outcome verdict (:func:`reward.outcome.outcome_verdicts`)."""
+    if verdicts is None:
+        verdicts = outcome_verdicts(completions, answers, answer_rules or DEFAULT_ANSWER_RULES)
+    return group_length_penalty(num_tokens, [v is Verdict.CORRECT for v in verdicts], group_size)
+

@@ -22,7 +22,9 @@ from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json
 from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
-from prmflow.prm.scorers import PRMScorer
+from prmflow.lm.prompts import format_prompt
+from prmflow.prm.oracle import OracleScorer
+from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
 from prmflow.resources import usage
 from prmflow.rl import checkpoint
 from prmflow.rl.rewarder import Rewarder
@@ -42,11 +44,26 @@ from prmflow.rl.trainer import (
 __all__ = ["TrainingDiverged", "run", "main"]
 
 
-def load_scorer(prm_dir, params: Params, device):
-    """The PRM scorer when ``prm_dir`` holds one (also used by the monitors), else ``None``."""
+def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[dict] = ()):
+    """The step scorer of ``rl.process_scorer`` and what identifies it (for the checkpoint's
+    fingerprint): the learned PRM when ``prm_dir`` holds one (also used by the monitors, so it is
+    loaded even at process weight 0), the synthetic task's oracle for ``train``'s prompts, or the
+    start policy's confidence; ``None`` when there is none and none is needed."""
+    rl = params.rl
+    if rl.process_scorer == "oracle":
+        if params.data.source != "synthetic":
+            raise ValueError(f"rl.process_scorer: oracle needs the synthetic task's oracle, but data.source is {params.data.source!r}")
+        tokenizer = load_tokenizer(policy_dir)
+        questions = {format_prompt(p["question"], params.model, tokenizer): p["question"] for p in train}
+        return OracleScorer(questions, params.data.modulus, params.data.step_split), None  # rl.process_scorer is in the fingerprint
+    if rl.process_scorer == "confidence":
+        if rl.weight("process") <= 0:
+            return None, None
+        scorer = PolicyConfidenceScorer.from_pretrained(policy_dir, device, step_split=params.data.step_split)
+        return scorer, None  # the start policy is in the fingerprint already
     prm_path = Path(prm_dir) if prm_dir and workspace.has_model(prm_dir) else None
-    if prm_path is None and params.rl.weight("process") > 0:
-        raise FileNotFoundError(f"{prm_dir}: no PRM found, but rl.weights.process = {params.rl.weight('process')}")
+    if prm_path is None and rl.weight("process") > 0:
+        raise FileNotFoundError(f"{prm_dir}: no PRM found, but rl.weights.process = {rl.weight('process')}")
     return (PRMScorer.from_pretrained(prm_path, device=device) if prm_path else None), prm_path
 
 
@@ -86,7 +103,7 @@ def run(
     train = workspace.load_split("train", None, curated_dir)
     params, budget = resolve_setting(params, "rl.max_new_tokens", train, load_tokenizer(policy_dir))
     rl, device = params.rl, resolve_device(params.model.device)
-    scorer, prm_path = load_scorer(prm_dir, params, device)
+    scorer, prm_path = load_scorer(prm_dir, params, device, policy_dir, train)
     fmt = params.data.solution_format()
     fp = checkpoint.fingerprint(rl, policy_dir, prm_path, {"step_split": fmt.step_split, "answer_rules": list(fmt.answer_rules)})
     model, tokenizer, optimizer, history, start = start_or_resume(params, policy_dir, ckpt_dir, fp, device)

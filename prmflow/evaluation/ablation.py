@@ -1,46 +1,156 @@
-"""Summaries of an RL ablation (outcome-only vs hybrid arms over seeds): pure functions.
+"""Summaries of an RL ablation (outcome-only vs process-reward arms over seeds): pure functions.
 
-Input per run: the arm, the seed, the learning curve (``[(rl_step, eval_greedy_acc), ...]``),
-the final evaluation report (``metrics/eval.json``) and the RL summary. The questions answered:
-how many steps a hybrid arm needs to reach the outcome-only arm's final accuracy, how each arm
-ends on the hardest chains, and how long each arm reasons.
+Input per (arm, seed) run (:class:`ArmRun`): its learning curve (greedy accuracy on the RL eval
+subset every ``rl.eval_every`` steps) and its final greedy results per eval problem (right or
+not, tokens, steps, unneeded steps, difficulty). The questions answered, each with a 95%
+interval over seeds *and* problems (:func:`two_level_interval`: seeds are resampled, then the
+problems within each):
+
+- how many RL steps an arm needs to reach the outcome-only arm's final accuracy (and which
+  fraction of outcome-only's steps that is);
+- final accuracy overall and on the hardest difficulty, and their paired difference from
+  outcome-only (same seeds, same problems);
+- reasoning length: greedy tokens and the share of unneeded steps (right steps the answer does
+  not need: the dag task's distractors);
+- the PRM's step AUC on the policy's own samples at the start and the end of RL (off-policy
+  drift), where the run measured it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 
-from prmflow.evaluation.metrics import mean
+import numpy as np
 
 BASELINE = "outcome_only"
+LENGTH_WEIGHT = 0.2
+"""Weight of the group length term (:func:`reward.length.group_length_reward`) in the length
+arms: a fifth of the outcome's, so that being short never outweighs being right. Not tuned."""
+
 ARMS: dict[str, list[str]] = {
     "outcome_only": ["rl.weights.process=0.0"],
     "hybrid_seq": ["rl.process_mode=sequence"],
-    "hybrid_step_sum": ["rl.process_mode=step_sum"],
     "hybrid_step_min": ["rl.process_mode=step_min"],
+    "oracle_step_min": ["rl.process_mode=step_min", "rl.process_scorer=oracle"],
+    "outcome_length": ["rl.weights.process=0.0", f"rl.weights.length_group={LENGTH_WEIGHT}"],
+    "hybrid_length": ["rl.process_mode=step_min", f"rl.weights.length_group={LENGTH_WEIGHT}"],
+    "hybrid_step_sum": ["rl.process_mode=step_sum"],
 }
-"""Overrides per arm; the hybrid arms keep ``rl.weights.process`` from params.yaml + the run's
-overrides, which must be > 0 (``flows.ablate.check_arms`` refuses 0)."""
+"""Overrides per arm, on top of params.yaml and the run's overrides. The process arms keep
+``rl.weights.process`` from those, which must be > 0 (``flows.ablate.check_arms`` refuses 0);
+``oracle_step_min`` scores steps with the synthetic task's oracle (a perfect PRM: the upper
+bound of what process rewards can give); ``hybrid_step_sum`` is a known-collapsing reference
+(DeepSeekMath's sum credit), not run by default."""
+
+DEFAULT_ARMS = ["outcome_only", "hybrid_seq", "hybrid_step_min", "oracle_step_min", "outcome_length", "hybrid_length"]
 
 
 @dataclass
 class ArmRun:
+    """One (arm, seed) run: its learning curve and final greedy results per eval problem."""
+
     arm: str
     seed: int
     curve: list[tuple[int, float]]
-    """(RL step, greedy eval accuracy), step 0 first."""
-    report: dict = field(default_factory=dict)
+    """(RL step, greedy accuracy on the RL eval subset), step 0 first."""
+    correct: list[bool] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+    unneeded: list[int] = field(default_factory=list)
+    """Right but unneeded greedy steps per problem (empty: no oracle to tell)."""
+    difficulty: list[int] = field(default_factory=list)
+    prm_auc: dict[str, float] = field(default_factory=dict)
+    """The PRM's step AUC on this policy's own samples: ``start`` and ``end`` of RL."""
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ArmRun:
+        return cls(**{**d, "curve": [tuple(x) for x in d["curve"]]})
 
 
-def mean_curve(runs: list[ArmRun]) -> list[tuple[int, float]]:
+# --------------------------------------------------------------------------- intervals
+
+
+def two_level_interval(
+    per_seed: Sequence[Sequence[float]],
+    stat: Callable[[list[np.ndarray]], float] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat`` (default: the mean of all values) resampling
+    seeds, then problems within each resampled seed (both with replacement).
+
+    ``per_seed[s]`` are seed ``s``'s per-problem values (or rows of values, resampled whole:
+    see :func:`ratio_estimate`). One seed resamples problems only; a
+    statistic that is the same in every resample has a zero-width interval:
+
+    >>> two_level_interval([[1.0, 1.0], [1.0, 1.0]])
+    (1.0, 1.0)
+    """
+    arrays = [np.asarray(v, dtype=float) for v in per_seed if len(v)]
+    if not arrays:
+        return (float("nan"), float("nan"))
+    stat = stat or (lambda xs: float(np.concatenate(xs).mean()))
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        picked = rng.integers(len(arrays), size=len(arrays))
+        out[b] = stat([arrays[i][rng.integers(len(arrays[i]), size=len(arrays[i]))] for i in picked])
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(out, [tail, 100 - tail])
+    return (float(lo), float(hi))
+
+
+def seed_interval(values: Sequence[float], n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Bootstrap interval of the mean of one value per seed (e.g. a PRM AUC per run).
+
+    >>> seed_interval([0.5, 0.5, 0.5])
+    (0.5, 0.5)
+    """
+    return two_level_interval([[v] for v in values], n_boot=n_boot, seed=seed, level=level)
+
+
+def estimate(per_seed: Sequence[Sequence[float]], n_boot: int = 1000) -> dict[str, float]:
+    """``{"mean", "lo", "hi"}``: the mean over every (seed, problem) value and its interval."""
+    flat = [x for v in per_seed for x in v]
+    if not flat:
+        return {"mean": None, "lo": None, "hi": None}
+    lo, hi = two_level_interval(per_seed, n_boot=n_boot)
+    return {"mean": float(np.mean(flat)), "lo": lo, "hi": hi}
+
+
+def ratio_estimate(num: Sequence[Sequence[float]], den: Sequence[Sequence[float]], n_boot: int = 1000) -> dict[str, float]:
+    """Ratio of sums (e.g. unneeded steps / all steps) with a two-level interval that resamples
+    each (numerator, denominator) pair together."""
+    pairs = [list(zip(n, d)) for n, d in zip(num, den) if len(n)]
+    if not pairs:
+        return {"mean": None, "lo": None, "hi": None}
+
+    def ratio(xs: list[np.ndarray]) -> float:
+        both = np.concatenate(xs)
+        return float(both[:, 0].sum() / max(1.0, both[:, 1].sum()))
+
+    lo, hi = two_level_interval(pairs, ratio, n_boot)
+    return {"mean": ratio([np.asarray(p, dtype=float) for p in pairs]), "lo": lo, "hi": hi}
+
+
+# --------------------------------------------------------------------------- curves
+
+
+def mean_curve(runs: Sequence[ArmRun]) -> list[tuple[int, float]]:
     """Accuracy per step averaged over the runs (steps present in every run)."""
     if not runs:
         return []
     steps = set.intersection(*(set(s for s, _ in r.curve) for r in runs))
-    return [(s, mean([dict(r.curve)[s] for r in runs])) for s in sorted(steps)]
+    return [(s, float(np.mean([dict(r.curve)[s] for r in runs]))) for s in sorted(steps)]
 
 
-def steps_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
+def steps_to_reach(curve: Sequence[tuple[int, float]], target: float) -> int | None:
     """First step at which ``curve`` reaches ``target`` (``None``: never)."""
     for step, acc in curve:
         if acc >= target:
@@ -48,76 +158,129 @@ def steps_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
     return None
 
 
-def hardest(report: dict) -> str | None:
-    by = report.get("by_difficulty", {})
-    return max(by, key=int) if by else None
+def reach_interval(runs: Sequence[ArmRun], target: float, n_boot: int = 1000, seed: int = 0) -> tuple[float | None, float | None]:
+    """Interval of :func:`steps_to_reach` of the mean curve, resampling seeds (``None``: the
+    resampled curve never reaches ``target`` at that end of the interval)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_boot):
+        picked = [runs[i] for i in rng.integers(len(runs), size=len(runs))]
+        reach = steps_to_reach(mean_curve(picked)[1:], target)
+        out.append(float("inf") if reach is None else float(reach))
+    lo, hi = np.percentile(out, [2.5, 97.5])
+    return (None if np.isinf(lo) else float(lo), None if np.isinf(hi) else float(hi))
 
 
-def summarize(runs: list[ArmRun]) -> dict[str, dict]:
-    """Per arm: final accuracy, hardest-split accuracy, mean tokens/steps, steps to baseline.
+# --------------------------------------------------------------------------- the summary
 
-    ``steps_to_baseline_final``: first step after the start where the arm's mean curve reaches
-    the outcome-only arm's mean final accuracy; ``fraction_of_baseline_steps`` divides it by the
-    baseline's number of steps (the issue's "<= 50%" target). Both are absent when the baseline
-    did not end above its start (then every arm "reaches" it at step 0, which says nothing).
+
+def hardest_subset(run: ArmRun) -> list[int]:
+    """Indices of the eval problems of the highest difficulty."""
+    if not run.difficulty:
+        return []
+    top = max(run.difficulty)
+    return [i for i, d in enumerate(run.difficulty) if d == top]
+
+
+def paired(runs: Sequence[ArmRun], base: dict[int, ArmRun], pick: Callable[[ArmRun], list[float]]) -> list[list[float]]:
+    """Per seed, ``pick(run) - pick(baseline run of the same seed)`` problem by problem."""
+    out = []
+    for r in runs:
+        b = base.get(r.seed)
+        if b is not None and len(pick(b)) == len(pick(r)):
+            out.append([x - y for x, y in zip(pick(r), pick(b))])
+    return out
+
+
+def summarize(runs: Sequence[ArmRun], n_boot: int = 1000) -> dict[str, dict]:
+    """Per arm: seeds, the learning curve, and each measure as ``{"mean", "lo", "hi"}`` (95%).
+
+    ``steps_to_baseline_final``: the first step after the start at which the arm's mean curve
+    reaches outcome-only's final mean accuracy (``fraction_of_baseline_steps``: over
+    outcome-only's last step). Absent when outcome-only did not end above its start (then any
+    arm "reaches" it at once, which says nothing).
     """
     arms: dict[str, list[ArmRun]] = {}
     for r in runs:
         arms.setdefault(r.arm, []).append(r)
-    base_curve = mean_curve(arms.get(BASELINE, []))
-    base_final = base_curve[-1][1] if base_curve else None
-    base_steps = base_curve[-1][0] if base_curve else None
-    if base_curve and base_final <= base_curve[0][1]:
-        base_final = None  # the baseline ended no better than it started: "steps to reach it" is 0 for anyone
+    base_runs = arms.get(BASELINE, [])
+    base_by_seed = {r.seed: r for r in base_runs}
+    base_curve = mean_curve(base_runs)
+    target = base_curve[-1][1] if base_curve and base_curve[-1][1] > base_curve[0][1] else None
     out: dict[str, dict] = {}
     for arm, rs in arms.items():
-        curve = mean_curve(rs)
-        hard = [hardest(r.report) for r in rs]
-        row = {
-            "seeds": sorted(r.seed for r in rs),
-            "start_greedy_acc": curve[0][1] if curve else None,
-            "final_greedy_acc": mean([r.report["overall"]["greedy_acc"] for r in rs if r.report]),
-            "final_pass@1": mean([r.report["overall"]["pass@1"] for r in rs if r.report]),
-            "hardest_difficulty": hard[0],
-            "hardest_greedy_acc": mean([r.report["by_difficulty"][h]["greedy_acc"] for r, h in zip(rs, hard) if h]),
-            "mean_tokens": mean([r.report["overall"]["len_tokens_mean"] for r in rs if r.report]),
-            "mean_steps": mean([r.report["overall"]["len_steps_mean"] for r in rs if r.report]),
-            "curve": curve,
+        rs = sorted(rs, key=lambda r: r.seed)
+        hard = [hardest_subset(r) for r in rs]
+        row: dict = {
+            "seeds": [r.seed for r in rs],
+            "curve": mean_curve(rs),
+            "final_acc": estimate([[float(c) for c in r.correct] for r in rs], n_boot),
+            "hardest_difficulty": max(rs[0].difficulty) if rs[0].difficulty else None,
+            "hardest_acc": estimate([[float(r.correct[i]) for i in h] for r, h in zip(rs, hard)], n_boot),
+            "tokens": estimate([[float(t) for t in r.tokens] for r in rs], n_boot),
+            "unneeded_step_share": ratio_estimate([r.unneeded for r in rs], [r.steps for r in rs], n_boot),
+            "wall_s": float(np.mean([r.wall_s for r in rs])),
         }
-        if base_final is not None:
-            reach = steps_to_reach(curve[1:], base_final)
-            row["steps_to_baseline_final"] = reach
-            row["fraction_of_baseline_steps"] = reach / base_steps if reach is not None and base_steps else None
+        row["start_acc"] = row["curve"][0][1] if row["curve"] else None
+        for when in ("start", "end"):
+            vals = [r.prm_auc[when] for r in rs if r.prm_auc.get(when) is not None]
+            if vals:
+                lo, hi = seed_interval(vals, n_boot)
+                row[f"prm_auc_{when}"] = {"mean": float(np.mean(vals)), "lo": lo, "hi": hi}
+        if arm != BASELINE and base_runs:
+            row["final_acc_vs_baseline"] = estimate(paired(rs, base_by_seed, lambda r: [float(c) for c in r.correct]), n_boot)
+            row["hardest_acc_vs_baseline"] = estimate(
+                paired(rs, base_by_seed, lambda r: [float(r.correct[i]) for i in hardest_subset(r)]), n_boot
+            )
+            b_tokens = float(np.mean([t for r in base_runs for t in r.tokens])) if base_runs[0].tokens else 0.0
+            row["tokens_vs_baseline"] = row["tokens"]["mean"] / b_tokens - 1 if b_tokens and row["tokens"]["mean"] else None
+        if target is not None:
+            reach = steps_to_reach(row["curve"][1:], target)
+            lo, hi = reach_interval(rs, target, n_boot)
+            row["steps_to_baseline_final"] = {"mean": reach, "lo": lo, "hi": hi}
+            last = base_curve[-1][0]
+            row["fraction_of_baseline_steps"] = reach / last if reach is not None and last else None
         out[arm] = row
-    if BASELINE in out:
-        b = out[BASELINE]
-        for row in out.values():
-            row["tokens_vs_baseline"] = row["mean_tokens"] / b["mean_tokens"] - 1 if b["mean_tokens"] else None
-            row["hardest_vs_baseline"] = row["hardest_greedy_acc"] - b["hardest_greedy_acc"]
     return out
 
 
-def _fmt(v) -> str:
+# --------------------------------------------------------------------------- the table
+
+
+def _cell(v) -> str:
     if v is None:
         return "n/a"
+    if isinstance(v, dict):
+        if v.get("mean") is None:
+            return "never" if "lo" in v and v.get("hi") is None and v.get("lo") is None else "n/a"
+        lo, hi = v.get("lo"), v.get("hi")
+        fmt = "{:.0f}" if isinstance(v["mean"], int) else "{:.3f}"
+        band = f" [{'n/a' if lo is None else fmt.format(lo)}, {'never' if hi is None else fmt.format(hi)}]"
+        return fmt.format(v["mean"]) + band
     if isinstance(v, float):
-        return f"{v:+.3f}" if v < 0 else f"{v:.3f}"
+        return f"{v:.3f}"
     return str(v)
 
 
+COLUMNS = [
+    ("final_acc", "final acc"),
+    ("final_acc_vs_baseline", "vs outcome-only"),
+    ("hardest_acc", "hardest acc"),
+    ("hardest_acc_vs_baseline", "hardest vs outcome-only"),
+    ("steps_to_baseline_final", "steps to outcome-only's final"),
+    ("fraction_of_baseline_steps", "fraction of its steps"),
+    ("tokens", "tokens"),
+    ("tokens_vs_baseline", "tokens vs outcome-only"),
+    ("unneeded_step_share", "unneeded steps"),
+    ("prm_auc_start", "PRM AUC start"),
+    ("prm_auc_end", "PRM AUC end"),
+]
+
+
 def markdown(summary: dict[str, dict]) -> str:
-    cols = [
-        "start_greedy_acc",
-        "final_greedy_acc",
-        "final_pass@1",
-        "hardest_greedy_acc",
-        "hardest_vs_baseline",
-        "mean_tokens",
-        "tokens_vs_baseline",
-        "steps_to_baseline_final",
-        "fraction_of_baseline_steps",
-    ]
-    lines = ["| arm | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    """The summary as a markdown table: mean [95% interval] per cell."""
+    lines = ["| arm | seeds | start acc | " + " | ".join(t for _, t in COLUMNS) + " |", "|---" * (len(COLUMNS) + 3) + "|"]
     for arm, row in summary.items():
-        lines.append(f"| {arm} | {len(row['seeds'])} | " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
+        cells = [_cell(row.get(k)) for k, _ in COLUMNS]
+        lines.append(f"| {arm} | {len(row['seeds'])} | {_cell(row.get('start_acc'))} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -82,8 +82,10 @@ def test_hybrid_arms_refuse_a_zero_process_weight():
     from prmflow.config import load_params
 
     cfg = load_params(ROOT / "params.yaml", ["rl.weights.process=0"])
-    with pytest.raises(ValueError, match=r"hybrid arms need rl.weights.process > 0"):
-        check_arms(["outcome_only", "hybrid_seq"], cfg)
-    check_arms(["outcome_only"], cfg)  # the baseline alone is fine
+    with pytest.raises(ValueError, match=r"process arms \['hybrid_seq'\] need rl.weights.process > 0"):
+        check_arms(["outcome_only", "hybrid_seq", "outcome_length"], cfg)
+    check_arms(["outcome_only", "outcome_length"], cfg)  # no process term: fine
+    with pytest.raises(ValueError, match="oracle arm"):
+        check_arms(["oracle_step_min"], load_params(ROOT / "params.yaml", ["data.source=gsm8k", "data.path=x.jsonl"]))
     with pytest.raises(ValueError, match="unknown arm"):
         check_arms(["hybrid_typo"], load_params(ROOT / "params.yaml"))

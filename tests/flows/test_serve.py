@@ -8,6 +8,7 @@ import yaml
 from flows.lifecycle import FORM_KEYS, LifecycleParams
 from flows.serve import deployments, lifecycle_form
 from prmflow.config import Params, apply_overrides, load_params, read_params_file, value_at
+from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +67,7 @@ def test_every_deployment_is_described_and_its_form_typed(tmp_path):
         assert "root" not in schema["properties"] and "anyOf" not in json.dumps(schema)
         assert all(p.get("description") and p["title"][0].isupper() for p in schema["properties"].values())
     ablation = served["ablation"]._parameter_openapi_schema.properties
-    assert ablation["arms"]["items"]["enum"] == ["outcome_only", "hybrid_seq", "hybrid_step_sum", "hybrid_step_min"]
+    assert ablation["arms"]["items"]["enum"] == list(ARMS) and ablation["arms"]["default"] == DEFAULT_ARMS
     assert ablation["rl_steps"] == {**ablation["rl_steps"], "default": 7, "minimum": 1, "type": "integer"}
     stage = served["single-stage"]._parameter_openapi_schema.model_dump(exclude_unset=True)
     assert stage["required"] == ["name"] and "train_prm" in stage["properties"]["name"]["enum"]
@@ -81,8 +82,8 @@ def test_ctrl_c_stops_serve_even_when_what_it_serves_ignores_it(tmp_path):
     import time
 
     hang = (
-        "import time\nfrom flows.serve import stop_on_signal\nprint('ready', flush=True)\n"
-        "with stop_on_signal(grace_s=1):\n    while True:\n        try:\n            time.sleep(10)\n"
+        "import time\nfrom flows.serve import stop_on_signal\n"
+        "with stop_on_signal(grace_s=1):\n    while True:\n        try:\n            print('ready', flush=True)\n            time.sleep(10)\n"
         "        except KeyboardInterrupt:\n            pass\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", hang], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

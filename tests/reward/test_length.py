@@ -42,3 +42,16 @@ def test_group_length_penalty_checks_shapes():
         group_length_penalty([1, 2, 3], [True] * 3, 2)
     with pytest.raises(ValueError):
         group_length_penalty([1, 2], [True], 2)
+
+
+def test_the_group_length_term_is_registered_and_reads_the_verdicts():
+    from reward import REWARDS
+    from reward.outcome import Verdict
+
+    term = REWARDS.get("length_group")
+    texts = ["a\n#### 1", "a\nb\n#### 1", "a\nb\nc\n#### 2", "#### 1"]
+    # group 1: lengths 2, 4, both right: +0.5, -0.5; group 2: 6 (wrong: min(0, -0.5)), 1 (right): -0.5, +0.5
+    out = term(texts, num_tokens=[2, 4, 6, 1], group_size=2, answers=["1", "1", "1", "1"])
+    assert out == [0.5, -0.5, -0.5, 0.5]
+    given = [Verdict.WRONG, Verdict.CORRECT, Verdict.CORRECT, Verdict.CORRECT]
+    assert term(texts, num_tokens=[2, 4, 6, 1], group_size=2, verdicts=given) == [0.0, -0.5, -0.5, 0.5]

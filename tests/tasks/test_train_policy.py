@@ -109,3 +109,24 @@ def test_resume_restores_the_optimizer_and_the_rng_state(micro, monkeypatch):
     monkeypatch.setattr(checkpoint, "restore", spy)
     run(root, params, "rng")
     assert torch.equal(seen["rng"], saved) and seen["optimizer_steps"] == 1.0
+
+
+@pytest.mark.parametrize("scorer", ["oracle", "confidence"])
+def test_the_process_term_can_come_from_the_oracle_or_the_policy_confidence(micro, scorer):
+    """No PRM needed (prm_dir=None): the step credit comes from the oracle's perfect step scores
+    or the training-free score (the values: tests/prmflow/rl/test_rewarder.py)."""
+    root, params = micro
+    p = params.model_copy(deep=True)
+    p.rl = p.rl.model_copy(update={"steps": 1, "process_scorer": scorer, "weights": {"outcome": 1.0, "process": 0.5}})
+    rows = []
+    run(root, p, f"scorer-{scorer}", log_fn=lambda row, step: rows.append(row))
+    assert "reward/process_step" in rows[-1] and "monitor/prm_outcome_disagreement" in rows[-1]
+
+
+def test_the_oracle_scorer_needs_synthetic_data(micro):
+    from prmflow.config import Params
+    from tasks.train_policy import load_scorer
+
+    p = Params.model_validate({"rl": {"process_scorer": "oracle"}, "data": {"source": "gsm8k", "path": "x.jsonl"}})
+    with pytest.raises(ValueError, match="rl.process_scorer: oracle needs"):
+        load_scorer(None, p, "cpu", micro[0] / "base", [])

@@ -162,3 +162,19 @@ def test_hybrid_step_sum_mode_by_hand():
     a1, b1 = -R2 + 0.5 * (N[2] + N[3]), -R2 + 0.5 * N[3]
     assert adv[0] == pytest.approx([a0, a0, b0, b0, R2, R2], abs=1e-5)
     assert adv[1] == pytest.approx([a1, a1, b1, b1, -R2, -R2], abs=1e-5)
+
+
+def test_the_oracle_scorer_gives_the_step_credit_of_a_perfect_prm_by_hand():
+    from prmflow.prm.oracle import OracleScorer
+
+    # a=5; b=a+3 (8); c=b*2 (16). c0 right; c1 wrong at its second step: oracle steps [1, 1 | 1, 0].
+    texts = ["b=5+3=8\nc=8*2=16\n#### 16", "b=5+3=8\nc=8*2=17\n#### 17"]
+    pieces = [["b=5+3=8", "\n", "c=8*2=16", "\n", "####", " 16"], ["b=5+3=8", "\n", "c=8*2=17", "\n", "####", " 17"]]
+    rl = RLConfig(group_size=2, process_mode="step_min", weights={"outcome": 1.0, "process": 0.5, "length": 0.0})
+    scorer = OracleScorer({"q\n": "a=5;b=a+3;c=b*2;c=?"})
+    adv, stats = Rewarder(rl, scorer)(["q\n"] * 2, texts, ["16", "16"], [6, 6], pieces)
+    # step rewards [1, 1 | 1, 0]: mean 0.75, unbiased std 0.5 -> [0.5, 0.5 | 0.5, -1.5]; min credit c0 0.5, c1 -1.5
+    c0, c1 = R2 + 0.5 * 0.5, -R2 + 0.5 * -1.5
+    assert adv[0].tolist() == pytest.approx([c0, c0, c0, c0, R2, R2], abs=1e-5)
+    assert adv[1].tolist() == pytest.approx([c1, c1, c1, c1, -R2, -R2], abs=1e-5)
+    assert stats["reward/process_step"] == pytest.approx(0.75)
