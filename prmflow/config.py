@@ -336,8 +336,8 @@ class RLConfig(_Section):
     """Token budget of the RL samples (the length penalty reaches -1 there); ``None``: derived
     from the train references (:func:`prmflow.lm.budgets.derive_budget`). A budget that cuts
     over a quarter of them fails before training; cut samples are logged (``train/truncated``)."""
-    learning_rate: float = Field(3e-4, gt=0)
-    lr_warmup_steps: int = Field(0, ge=0)
+    learning_rate: float = Field(1e-4, gt=0)
+    lr_warmup_steps: int = Field(10, ge=0)
     """Linear warm-up from 0 (as transformers' schedulers: the first step's rate is 0): Adam's
     first updates are sign-like (its moments start at 0), so without one the first steps move
     every weight by about ``learning_rate`` whatever the signal."""
@@ -345,7 +345,7 @@ class RLConfig(_Section):
     """After the warm-up: constant, or decaying to ``min_lr_ratio`` x ``learning_rate`` at ``steps``."""
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     adam_betas: list[float] = Field(default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2)
-    dynamic_sampling: bool = False
+    dynamic_sampling: bool = True
     """DAPO's dynamic sampling: keep only groups whose outcomes differ (a group all right or all
     wrong has zero advantage), drawing more problems until ``prompts_per_step`` such groups are
     found or ``max_sampling_rounds`` rounds were sampled."""
