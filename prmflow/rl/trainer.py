@@ -85,6 +85,17 @@ def learning_rate(step: int, rl: RLConfig) -> float:
     return rl.learning_rate * (rl.min_lr_ratio + (1 - rl.min_lr_ratio) * decay)
 
 
+def informative_groups(right: list[bool], group_size: int) -> list[int]:
+    """Indices of the groups (rows ``i*G .. i*G+G-1``) whose outcomes differ: the only ones with
+    a nonzero GRPO advantage.
+
+    >>> informative_groups([True, False, True, True, False, False], 2)
+    [0]
+    """
+    groups = [right[i : i + group_size] for i in range(0, len(right), group_size)]
+    return [i for i, g in enumerate(groups) if 0 < sum(g) < len(g)]
+
+
 def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tuple[list[dict], Samples, dict]:
     """The step's problems and their groups of completions, and sampling stats.
 
@@ -121,7 +132,7 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tupl
         keep = list(range(len(probs)))
         if rl.dynamic_sampling:
             right = [verify(t, p["final_answer"], rules=params.data.solution_format().answer_rules) for i, p in enumerate(probs) for t in s.group(i)]
-            keep = [i for i in keep if 0 < sum(right[i * rl.group_size : (i + 1) * rl.group_size]) < rl.group_size]
+            keep = informative_groups(right, rl.group_size)
             if rnd == 0:
                 stats["train/accuracy_drawn"] = sum(right) / len(right)  # before any filtering
             keep = keep[: rl.prompts_per_step - len(kept)]

@@ -131,3 +131,14 @@ def test_the_oracle_scorer_needs_synthetic_data(micro):
     p = Params.model_validate({"rl": {"process_scorer": "oracle"}, "data": {"source": "gsm8k", "path": "x.jsonl"}})
     with pytest.raises(ValueError, match="rl.process_scorer: oracle needs"):
         load_scorer(None, p, "cpu", micro[0] / "base", [])
+
+
+def test_dynamic_sampling_skips_a_step_without_an_informative_group(micro):
+    """A random policy gets every group wrong: no group has an advantage, the step trains on
+    nothing (instead of on zeros) and says so."""
+    root, params = micro
+    p = params.model_copy(deep=True)
+    p.rl = p.rl.model_copy(update={"steps": 1, "dynamic_sampling": True, "max_sampling_rounds": 2})
+    rows = []
+    run(root, p, "dyn", log_fn=lambda row, step: rows.append(row))
+    assert rows[-1]["sampling/informative_groups"] == 0.0 and rows[-1]["sampling/rounds"] == 2.0
