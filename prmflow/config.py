@@ -423,6 +423,30 @@ class LifecycleConfig(_Section):
     """Cron of the scheduled ``lifecycle`` deployment (``prmflow serve``), e.g. ``0 3 * * *``."""
 
 
+class ComputeConfig(_Section):
+    """Where sampling and training run (:mod:`prmflow.compute`). Results do not depend on these
+    settings (sampling goes shard by shard, each shard seeded on its own), except as said for
+    ``rl_shard_prompts``; they are not DVC params, so changing them re-runs nothing."""
+
+    backend: Literal["local", "ray"] = "local"
+    """``local``: ``label`` and ``evaluate`` sample in this process; ``ray``: on ``workers`` Ray
+    actors that each load the policy once and sample shards of prompts."""
+    ray_address: str | None = None
+    """``host:port`` of a running cluster's head (``ray start --head``), ``ray://host:port``
+    (Ray Client) or ``auto``; ``null``: start a local cluster for the run."""
+    workers: int = Field(2, ge=1)
+    """Ray actors sampling for one policy."""
+    cpus_per_worker: float = Field(1.0, gt=0)
+    """CPUs each actor reserves (and its torch threads)."""
+    gpus_per_worker: float = Field(0.0, ge=0)
+    """GPUs each actor reserves (fractions share a GPU between actors)."""
+    rl_shard_prompts: int | None = Field(None, gt=0)
+    """``train_policy`` under ``torchrun``: prompts per sampling shard, each rank sampling whole
+    shards. ``null``: one shard per rank (the samples depend on the number of processes); a
+    number that divides ``rl.prompts_per_step / processes`` makes the samples, and so the
+    weights, the same for any number of processes."""
+
+
 class Params(_Section):
     """All of ``params.yaml``. ``Params()`` is the shipped file; a params file must hold every
     section (:func:`validate_params`), so that a forgotten section cannot run on defaults."""
@@ -436,6 +460,7 @@ class Params(_Section):
     prm: PrmConfig = PrmConfig()
     rl: RLConfig = RLConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    compute: ComputeConfig = ComputeConfig()
 
 
 def _format_error(err: ValidationError, source: str) -> str:

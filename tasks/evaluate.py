@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from prmflow import tracking, workspace
+from prmflow.compute.samplers import connect, policy_sampler
 from prmflow.config import Params, load_params
 from prmflow.errors import reported
 from prmflow.evaluation import champion
@@ -27,7 +28,7 @@ from prmflow.evaluation.policy import Evaluation, gate_scores, report, run_polic
 from prmflow.evaluation.tables import format_table
 from prmflow.io import atomic_write_json
 from prmflow.lm.budgets import resolve_setting
-from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
+from prmflow.lm.models import load_tokenizer, resolve_device
 from prmflow.prm.scorers import load_scorer
 from prmflow.problems.sources import read_problems
 from prmflow.resources import usage
@@ -50,9 +51,8 @@ class PolicyRunner:
 
     def _run(self, path, problems: list[dict]) -> Evaluation:
         p = self.params
-        return run_policy(
-            load_causal_lm(path, p.model), load_tokenizer(path), problems, p.evaluate, p.model, self.progress, p.data.solution_format()
-        )
+        with policy_sampler(p.compute, path, p.model) as policy:
+            return run_policy(policy, problems, p.evaluate, p.model, self.progress, p.data.solution_format())
 
 
 def gate(params: Params, runner: PolicyRunner, cand: Evaluation, base_dir, champion_dir, prm_dir) -> dict:
@@ -96,6 +96,7 @@ def run(
     """Evaluate the candidate against the champion and the base; return (report, the candidate's evaluation)."""
     t0 = time.time()
     problems = workspace.load_split("eval", params.evaluate.num_problems, curated_dir)
+    connect(params.compute)  # an unreachable Ray cluster fails before any sampling
     has_candidate = workspace.has_model(candidate_dir)
     main_dir = Path(candidate_dir if has_candidate else base_dir)
     params, budget = resolve_setting(params, "evaluate.max_new_tokens", problems, load_tokenizer(main_dir))  # before any sampling

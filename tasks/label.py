@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from prmflow import tracking, workspace
+from prmflow.compute.samplers import connect, policy_sampler
 from prmflow.config import Params, load_params
 from prmflow.errors import reported
 from prmflow.io import atomic_write_json, atomic_write_text
@@ -34,7 +35,7 @@ from prmflow.labeling.report import comparison_table, samples_markdown
 from prmflow.labeling.sampler import PolicySampler, Progress, rollout_token_budget
 from prmflow.labeling.solutions import make_solutions
 from prmflow.lm.budgets import resolve_setting
-from prmflow.lm.models import count_parameters, load_causal_lm, load_tokenizer
+from prmflow.lm.models import load_tokenizer
 from prmflow.lm.prompts import format_prompt
 from prmflow.plots import Panel, csv_text, save
 from prmflow.resources import usage
@@ -57,23 +58,24 @@ def run(
         raise ValueError(f"{curated_dir}: no train problems to label")
     params, budget = resolve_setting(params, "label.max_new_tokens", problems, tokenizer)  # before any sampling
     cfg, fmt = params.label, params.data.solution_format()
-    model = load_causal_lm(policy_dir, params.model)
+    connect(params.compute)  # an unreachable Ray cluster fails before any sampling
 
-    solver = PolicySampler(model, tokenizer, cfg, cfg.max_new_tokens, progress)
-    prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
-    out = solver.sample(prompts, cfg.samples_per_problem, seed=cfg.seed, desc="solutions")
-    solutions = make_solutions(problems, out.texts, cfg.samples_per_problem, prompts, fmt, params.data.modulus, out.finished)
+    with policy_sampler(params.compute, policy_dir, params.model) as policy:
+        solver = PolicySampler(policy, cfg, cfg.max_new_tokens, progress)
+        prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
+        out = solver.sample(prompts, cfg.samples_per_problem, seed=cfg.seed, desc="solutions")
+        solutions = make_solutions(problems, out.texts, cfg.samples_per_problem, prompts, fmt, params.data.modulus, out.finished)
 
-    rollout_budget = rollout_token_budget(problems, tokenizer, cfg)
-    roller = PolicySampler(model, tokenizer, cfg, rollout_budget, progress)
-    rows, metrics, positions = label_solutions(solutions, roller, cfg, fmt)
+        rollout_budget = rollout_token_budget(problems, tokenizer, cfg)
+        roller = PolicySampler(policy, cfg, rollout_budget, progress)
+        rows, metrics, positions = label_solutions(solutions, roller, cfg, fmt)
     workspace.save_labels(rows, out_dir, samples=samples_markdown(rows, cfg.num_examples_logged))
     write_position_plot(positions, plots_dir)
 
     metrics.update(solver.stats("sampling.solutions"))
     metrics.update(roller.stats("sampling.rollouts"))
     metrics.update(budget.metrics())
-    metrics.update(method=cfg.method, rollout_max_new_tokens=rollout_budget, policy_parameters=count_parameters(model), **usage(t0))
+    metrics.update(method=cfg.method, rollout_max_new_tokens=rollout_budget, policy_parameters=policy.num_parameters, **usage(t0))
     atomic_write_json(metrics_path, metrics)
     return metrics
 

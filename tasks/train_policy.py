@@ -5,7 +5,8 @@ Each step samples a group of completions per drawn problem, rewards them (``rl.w
 and takes clipped policy-gradient steps (:mod:`prmflow.rl.trainer`). Checkpoints every
 ``rl.checkpoint_every`` steps; a re-run with the same inputs resumes from the last one.
 Writes the candidate policy ``models/policy``, ``metrics/train_policy.json`` and the learning
-curve ``plots/train_policy/``.
+curve ``plots/train_policy/``. Under ``torchrun --nproc_per_node N`` the ranks share each step's
+prompts and train with DDP (:mod:`prmflow.compute.distributed`); rank 0 writes and logs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import torch
 
 from prmflow import tracking, workspace
-from prmflow.config import Params, load_params
+from prmflow.compute import distributed
+from prmflow.config import ConfigError, Params, load_params
 from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json
 from prmflow.lm.budgets import resolve_setting
@@ -81,6 +83,13 @@ def start_or_resume(params: Params, policy_dir: Path, ckpt_dir: Path, fp: str, d
     return model, tokenizer, optimizer, state["history"], state["step"]
 
 
+def save_checkpoint(ckpt_dir: Path, model, tokenizer, optimizer, step: int, history: list[dict], fp: str) -> None:
+    """Rank 0 writes the checkpoint; under torchrun every rank waits for it."""
+    if distributed.is_main():
+        checkpoint.save(ckpt_dir, model, tokenizer, optimizer, step, history, fp)
+    distributed.barrier()
+
+
 def run(
     params: Params,
     policy_dir=workspace.BASE,
@@ -103,18 +112,23 @@ def run(
     train = workspace.load_split("train", None, curated_dir)
     params, budget = resolve_setting(params, "rl.max_new_tokens", train, load_tokenizer(policy_dir))
     rl, device = params.rl, resolve_device(params.model.device)
+    if rl.dynamic_sampling and distributed.world_size() > 1:
+        raise ConfigError("rl.dynamic_sampling: not supported under torchrun (each rank would keep a different number of groups)")
+    distributed.my_shards(rl.prompts_per_step, params.compute.rl_shard_prompts, distributed.world_size(), 0)  # shards split evenly, or fail now
     scorer, prm_path = load_scorer(prm_dir, params, device, policy_dir, train)
     fmt = params.data.solution_format()
     fp = checkpoint.fingerprint(rl, policy_dir, prm_path, {"step_split": fmt.step_split, "answer_rules": list(fmt.answer_rules)})
     model, tokenizer, optimizer, history, start = start_or_resume(params, policy_dir, ckpt_dir, fp, device)
     ref = load_causal_lm(policy_dir, params.model, device).eval() if rl.kl_coef > 0 else None
+    trained = distributed.wrap(model)  # under torchrun: DDP, gradients all-reduced
+    writer = distributed.is_main()  # rank 0 alone logs and writes
 
     eval_set = workspace.load_split("eval", rl.eval_problems, curated_dir)
     rewarder, pieces = Rewarder(rl, scorer, fmt), PieceDecoder(tokenizer)
     if start == 0 and rl.eval_every:
         acc, steps_ = greedy_accuracy(model, tokenizer, eval_set, params)
         history.append({"step": 0, "eval/greedy_acc": acc, "eval/mean_steps": steps_})
-        if log_fn:
+        if log_fn and writer:
             log_fn(history[-1], 0)
     base_steps = None
     end = rl.steps if max_steps_this_run is None else min(rl.steps, start + max_steps_this_run)
@@ -123,28 +137,31 @@ def run(
         last_good = f"{ckpt_dir}, step {history[-1].get('step', start) if history else start}"
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, rl)
-        loss_stats = optimise(model, optimizer, ref, r.batch, rl, step, last_good) if r.batch is not None else {}
+        loss_stats = optimise(trained, optimizer, ref, r.batch, rl, step, last_good) if r.batch is not None else {}
         loss_stats["lr"] = learning_rate(step, rl)
-        row = step_row(step, r, loss_stats, fmt)
+        row = distributed.pool_stats(step_row(step, r, loss_stats, fmt))
         if base_steps is None:  # step inflation is measured against the start policy's greedy steps
             base_steps = history[0].get("eval/mean_steps") if history else row["train/mean_steps"]
         row["monitor/step_inflation"] = row["train/mean_steps"] / base_steps if base_steps else 1.0
         if rl.eval_every and ((step + 1) % rl.eval_every == 0 or step + 1 == rl.steps):
             row["eval/greedy_acc"], row["eval/mean_steps"] = greedy_accuracy(model, tokenizer, eval_set, params)
         history.append(row)
-        if log_fn:
+        if log_fn and writer:
             log_fn(row, step + 1)
-        print(progress_line(row, rl.steps), flush=True)
+        if writer:
+            print(progress_line(row, rl.steps), flush=True)
         if (step + 1) % rl.checkpoint_every == 0 or step + 1 == rl.steps:
-            checkpoint.save(ckpt_dir, model, tokenizer, optimizer, step + 1, history, fp)
+            save_checkpoint(ckpt_dir, model, tokenizer, optimizer, step + 1, history, fp)
 
     if end != rl.steps:
-        checkpoint.save(ckpt_dir, model, tokenizer, optimizer, end, history, fp)
+        save_checkpoint(ckpt_dir, model, tokenizer, optimizer, end, history, fp)
         return {"stopped_at": end}
+    summary = {**summarize(history, rl), **budget.metrics()}
+    if not writer:
+        return summary
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-    summary = {**summarize(history, rl), **budget.metrics()}
     summary.update(usage(t0))
     write_learning_curve(history, plots_dir)
     atomic_write_json(metrics_path, summary)
@@ -158,6 +175,12 @@ def main(argv: list[str] | None = None) -> None:
         ap.add_argument("--policy", default=workspace.BASE, help="policy to start from (lifecycle.start_policy)")
         args = ap.parse_args(argv)
         params = load_params(args.params)
+        if distributed.init() > 1 and not distributed.is_main():  # torchrun: rank 0 logs to MLflow
+            try:
+                run(params, policy_dir=args.policy)
+            finally:
+                distributed.close()
+            return
 
         import mlflow
 
@@ -181,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
                 tags={"stage": "train_policy", "rl_steps": rl.steps, **({"eval_greedy_acc_end": end} if end is not None else {})},
             )
         print(f"train_policy: {summary}")
+        distributed.close()
 
 
 if __name__ == "__main__":

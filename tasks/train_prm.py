@@ -31,9 +31,12 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 from prmflow import tracking, workspace
+from prmflow.compute import distributed
 from prmflow.config import Params, load_params, load_state
 from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json
@@ -77,6 +80,9 @@ def run(
         "soft_labels": cfg.soft_labels,
         **budget.metrics(),
     }
+    if not distributed.is_main():  # torchrun: the other ranks train their share of each batch, rank 0 does the rest
+        with tempfile.TemporaryDirectory() as tmp:
+            return {**metrics, **train_model(model, tokenizer, train_recs, params, Path(tmp))}
     with atomic_dir(out_dir) as tmp:
         metrics.update(train_model(model, tokenizer, train_recs, params, tmp, log_fn))
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
@@ -126,6 +132,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         args = ap.parse_args(argv)
         params = load_params(args.params, args.overrides)
+        state = load_state(args.state)
+        if distributed.init() > 1 and not distributed.is_main():  # torchrun: rank 0 logs to MLflow
+            try:
+                run(params, args.policy, args.labels, args.curated, args.out, history_dir=state.label_history)
+            finally:
+                distributed.close()
+            return
 
         import mlflow
 
@@ -136,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
                 labels_dir=args.labels,
                 curated_dir=args.curated,
                 out_dir=args.out,
-                history_dir=load_state(args.state).label_history,
+                history_dir=state.label_history,
                 log_fn=lambda m, s: mlflow.log_metrics(m, step=s),
             )
             mlflow.log_metrics(tracking.metric_dict(metrics))
@@ -157,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
                 },
             )
         print(table, end="")
+        distributed.close()
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from prmflow.compute.samplers import ShardedPolicy
 from prmflow.config import EvaluateConfig, ModelConfig
 from prmflow.evaluation.metrics import group_by, majority_vote, mean, pass_at_k, summarize
 from prmflow.lm.prompts import format_prompt
-from prmflow.lm.sampling import sample
 from prmflow.problems.synthetic import oracle_needed_steps, oracle_step_labels
 from reward.outcome import Verdict, judge, same_answer, verdict_counts
 from reward.parse import SolutionFormat, reference_answer
@@ -86,13 +86,14 @@ class Evaluation:
 
 
 def run_policy(
-    model, tokenizer, problems: list[dict], cfg: EvaluateConfig, model_cfg: ModelConfig, progress=None, fmt: SolutionFormat = SolutionFormat()
+    policy: ShardedPolicy, problems: list[dict], cfg: EvaluateConfig, model_cfg: ModelConfig, progress=None, fmt: SolutionFormat = SolutionFormat()
 ) -> Evaluation:
-    """Greedy and sampled solutions of ``model`` for ``problems`` (same seed for every policy)."""
-    prompts = [format_prompt(p["question"], model_cfg, tokenizer) for p in problems]
+    """Greedy and sampled solutions of ``policy`` (here or on Ray: :mod:`prmflow.compute.samplers`)
+    for ``problems`` (same seed for every policy)."""
+    prompts = [format_prompt(p["question"], model_cfg, policy.tokenizer) for p in problems]
     kw = dict(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=progress)
-    greedy = sample(model, tokenizer, prompts, 1, greedy=True, **kw)
-    sampled = sample(model, tokenizer, prompts, cfg.num_samples, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, **kw)
+    greedy = policy.sample(prompts, 1, greedy=True, **kw)
+    sampled = policy.sample(prompts, cfg.num_samples, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, **kw)
     n = cfg.num_samples
     return Evaluation(
         problems=problems,

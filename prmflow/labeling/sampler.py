@@ -1,7 +1,7 @@
 """Sampling for the label stage: a rollout function over the policy that counts its cost.
 
-:class:`PolicySampler` is a :data:`prmflow.labeling.solutions.RolloutFn` over
-:func:`prmflow.lm.sampling.sample`, counting sequences, tokens, sequences cut at the token budget
+:class:`PolicySampler` is a :data:`prmflow.labeling.solutions.RolloutFn` over a policy that
+samples in shards, here or on Ray (:mod:`prmflow.compute.samplers`), counting sequences, tokens, sequences cut at the token budget
 (``truncated``) and seconds, and reporting progress (a callback, or tqdm on stderr). :func:`rollout_token_budget` caps rollouts.
 """
 
@@ -13,8 +13,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
+from prmflow.compute.samplers import ShardedPolicy
 from prmflow.config import LabelConfig
-from prmflow.lm.sampling import Samples, sample
+from prmflow.lm.sampling import Samples
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, desc)``: sequences sampled so far in the current phase."""
@@ -41,11 +42,11 @@ def _progress_bar(total: int, desc: str, progress: Progress | None) -> Iterator[
 
 
 class PolicySampler:
-    """A :data:`RolloutFn` over :func:`prmflow.lm.sampling.sample`, counting sequences, tokens,
-    truncated sequences and time."""
+    """A :data:`RolloutFn` over ``policy`` (:class:`prmflow.compute.samplers.ShardedPolicy`),
+    counting sequences, tokens, truncated sequences and time."""
 
-    def __init__(self, model, tokenizer, cfg: LabelConfig, max_new_tokens: int, progress: Progress | None = None):
-        self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+    def __init__(self, policy: ShardedPolicy, cfg: LabelConfig, max_new_tokens: int, progress: Progress | None = None):
+        self.policy, self.cfg = policy, cfg
         self.max_new_tokens = max_new_tokens
         self.progress = progress
         self.sequences = self.tokens = self.truncated = 0
@@ -58,9 +59,7 @@ class PolicySampler:
         """``n`` completions per prompt, with which ones finished (ended with EOS)."""
         t0 = time.perf_counter()
         with _progress_bar(len(prompts) * n, desc, self.progress) as tick:
-            out = sample(
-                self.model,
-                self.tokenizer,
+            out = self.policy.sample(
                 prompts,
                 n,
                 temperature=self.cfg.temperature,

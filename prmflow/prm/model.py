@@ -64,6 +64,9 @@ class PRMModel(torch.nn.Module):
     The head sees ``features`` (see :data:`FEATURES`); ``head_hidden == 0`` is a linear head.
     """
 
+    accepts_loss_kwargs = True
+    """The ``Trainer`` passes ``num_items_in_batch`` (step ends over all ranks under ``torchrun``)."""
+
     def __init__(
         self,
         backbone,
@@ -118,9 +121,13 @@ class PRMModel(torch.nn.Module):
         attention_mask: torch.Tensor,
         prompt_lens: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        num_items_in_batch: torch.Tensor | int | None = None,
     ) -> dict:
         """``input_ids``/``attention_mask`` ``(B, T)`` right-padded, ``prompt_lens`` ``(B,)``
-        (prompt tokens are not the solution's; ``None``: no prompt), ``labels`` ``(B, T)``."""
+        (prompt tokens are not the solution's; ``None``: no prompt), ``labels`` ``(B, T)``.
+        The loss is the mean over labelled positions, or their sum over ``num_items_in_batch``
+        (the ``Trainer``'s count over the global batch, so that DDP's gradient average is the
+        global batch's)."""
         need_hidden = "hidden" in self.features or self.factored
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=need_hidden)
         feats = []
@@ -145,9 +152,10 @@ class PRMModel(torch.nn.Module):
             keep = labels != -100
             y = labels[keep].to(logits.dtype)
             if self.factored:
-                result["loss"] = factored_bce(logits[keep], result["progress_logits"][keep], y)
+                loss = factored_bce(logits[keep], result["progress_logits"][keep], y, reduction="sum")
             else:
-                result["loss"] = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], y)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], y, reduction="sum")
+            result["loss"] = loss / (num_items_in_batch if num_items_in_batch is not None else keep.sum().clamp(min=1))
         return result
 
     def save(self, path: str | Path, tokenizer, threshold: float = 0.5, extra: dict | None = None, backbone_ref: dict | None = None) -> None:
@@ -219,7 +227,7 @@ def referenced_backbone(prm_dir: str | Path, ref: dict) -> Path:
     return found
 
 
-def factored_bce(correct_logits: torch.Tensor, progress_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def factored_bce(correct_logits: torch.Tensor, progress_logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """BCE of ``p = sigmoid(correct) * sigmoid(progress)`` against ``targets`` in [0, 1], stably.
 
     The factored value head: a Monte-Carlo label estimates "the policy reaches the answer from
@@ -230,7 +238,8 @@ def factored_bce(correct_logits: torch.Tensor, progress_logits: torch.Tensor, ta
     """
     logp = torch.nn.functional.logsigmoid(correct_logits) + torch.nn.functional.logsigmoid(progress_logits)
     log1mp = torch.log(-torch.expm1(logp.clamp(max=-1e-6)))
-    return -(targets * logp + (1 - targets) * log1mp).mean()
+    loss = -(targets * logp + (1 - targets) * log1mp)
+    return loss.sum() if reduction == "sum" else loss.mean()
 
 
 def read_prm_config(path: str | Path) -> dict:

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from prmflow import workspace
-from prmflow.config import Params
+from prmflow.compute import distributed
+from prmflow.config import ConfigError, Params
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
 from prmflow.prm.data import StepwiseDataset, collate_steps, own_label_records, read_stepwise
 from prmflow.prm.model import PRMModel, backbone_reference
@@ -125,10 +126,13 @@ def train_model(model, tokenizer, records: list[dict], params: Params, work_dir:
         groups.append({"params": [p for p in model.backbone.parameters()], "lr": cfg.backbone_learning_rate})
     optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
     device = resolve_device(params.model.device)
+    ranks = distributed.world_size()  # under torchrun: the Trainer's DDP; prm.batch_size stays the global batch
+    if cfg.batch_size % ranks:
+        raise ConfigError(f"prm.batch_size: {cfg.batch_size} does not split evenly over {ranks} processes")
     args = TrainingArguments(
         output_dir=str(work_dir / "trainer"),
         max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=cfg.batch_size // ranks,
         learning_rate=cfg.learning_rate,
         warmup_steps=cfg.warmup_steps,
         lr_scheduler_type="cosine",

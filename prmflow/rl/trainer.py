@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from prmflow.compute import distributed
 from prmflow.config import Params, RLConfig
 from prmflow.io import atomic_write_text
 from prmflow.lm.logprobs import sequence_logprobs
@@ -119,7 +120,7 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tupl
         if not probs:
             break
         prompts = [format_prompt(p["question"], params.model, tokenizer) for p in probs]
-        s = sample(
+        mine, s = distributed.sample_my_share(  # under torchrun: this rank's shards of the prompts
             model,
             tokenizer,
             prompts,
@@ -128,7 +129,9 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tupl
             max_new_tokens=rl.max_new_tokens,
             batch_size=512,
             seed=rl.seed * 7919 + step + 1_000_003 * rnd,
+            shard_prompts=params.compute.rl_shard_prompts,
         )
+        probs = [probs[i] for i in mine]
         keep = list(range(len(probs)))
         if rl.dynamic_sampling:
             right = [verify(t, p["final_answer"], rules=params.data.solution_format().answer_rules) for i, p in enumerate(probs) for t in s.group(i)]
@@ -189,9 +192,10 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
             agg=rl.loss_agg,
             max_len=rl.max_new_tokens,
         )
+        loss = loss * distributed.loss_scale(b.completion_mask, rl.loss_agg)  # under DDP: the global batch's loss
         if ref_logp is not None:
             kl = masked_mean(kl_k3(logp, ref_logp[idx]), b.completion_mask)
-            loss = loss + rl.kl_coef * kl
+            loss = loss + rl.kl_coef * kl * distributed.loss_scale(b.completion_mask, "token_mean")
             stats["kl"] = float(kl)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
