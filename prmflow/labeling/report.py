@@ -14,7 +14,8 @@ Without an oracle (real data) the labels are still judged: ``agree.<a>.<b>.step_
 ``.kappa`` (chance-corrected) and ``.first_error_acc`` (same first bad step) of every two methods
 on the solutions both labelled (:func:`method_agreement`), and per method
 ``<method>.bad_on_correct``: the share of steps of right-answer solutions it labels bad, each
-provably wrong (the solution itself reaches the answer from every one of its prefixes).
+provably wrong (the solution itself reaches the answer from every one of its prefixes); 0 for
+every registered method, which all label those steps good without rollouts (a guard for new ones).
 Truncation: ``truncation.solutions`` / ``.rate`` (sampled solutions cut at the budget) and
 ``truncation.steps_dropped`` (their cut-off last steps, never labelled).
 :func:`samples_markdown` prints labelled solutions for a reader to check by hand.

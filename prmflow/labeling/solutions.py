@@ -76,7 +76,7 @@ def make_solutions(
 
 
 class Rollouts:
-    """Rollouts of step prefixes, memoised by ``(solution, step, seed)``.
+    """Rollouts of step prefixes, memoised by ``(solution, step, seed, count)``.
 
     Methods that need the same prefixes with the same seed (``mc_hard`` and ``mc_soft``) share
     one sampling run: the second asks and pays nothing. :attr:`sampled` counts the rollouts
@@ -85,17 +85,18 @@ class Rollouts:
 
     def __init__(self, solutions: list[Solution], rollout_fn: RolloutFn, n: int, fmt: SolutionFormat = SolutionFormat()):
         self.solutions, self.rollout_fn, self.n, self.fmt = solutions, rollout_fn, n, fmt
-        self.cache: dict[tuple[int, int, int], list[bool]] = {}
+        self.cache: dict[tuple[int, int, int, int], list[bool]] = {}
         self.sampled = 0
 
-    def outcomes(self, jobs: list[tuple[int, int]], seed: int, desc: str) -> list[list[bool]]:
-        """Outcomes of ``n`` rollouts of each prefix ``(solution index, step k)`` in ``jobs``."""
-        todo = [job for job in dict.fromkeys(jobs) if (*job, seed) not in self.cache]
-        for job, res in zip(todo, self._run(todo, seed, desc)):
-            self.cache[(*job, seed)] = res
-        return [self.cache[(*job, seed)] for job in jobs]
+    def outcomes(self, jobs: list[tuple[int, int]], seed: int, desc: str, n: int | None = None) -> list[list[bool]]:
+        """Outcomes of ``n`` (default :attr:`n`) rollouts of each prefix ``(solution index, step k)`` in ``jobs``."""
+        n = self.n if n is None else n
+        todo = [job for job in dict.fromkeys(jobs) if (*job, seed, n) not in self.cache]
+        for job, res in zip(todo, self._run(todo, seed, desc, n)):
+            self.cache[(*job, seed, n)] = res
+        return [self.cache[(*job, seed, n)] for job in jobs]
 
-    def _run(self, jobs: list[tuple[int, int]], seed: int, desc: str) -> list[list[bool]]:
+    def _run(self, jobs: list[tuple[int, int]], seed: int, desc: str, n: int) -> list[list[bool]]:
         """One ``rollout_fn`` call for all ``jobs``, ordered by the reference steps still to go
         and the prompt length, so that a batch holds sequences that finish at about the same
         time (sampling runs until the longest sequence of a batch ends)."""
@@ -111,12 +112,12 @@ class Rollouts:
         order = sorted(range(len(jobs)), key=lambda j: remaining(jobs[j]))
         prefixes = [fmt.prefix(sols[jobs[j][0]].steps, jobs[j][1]) for j in order]
         prompts = [sols[jobs[j][0]].prompt + prefix for j, prefix in zip(order, prefixes)]
-        texts = self.rollout_fn(prompts, self.n, seed=seed, desc=desc)
-        if len(texts) != len(prompts) * self.n:
-            raise ValueError(f"rollout_fn returned {len(texts)} texts for {len(prompts)} prompts x {self.n}")
+        texts = self.rollout_fn(prompts, n, seed=seed, desc=desc)
+        if len(texts) != len(prompts) * n:
+            raise ValueError(f"rollout_fn returned {len(texts)} texts for {len(prompts)} prompts x {n}")
         self.sampled += len(texts)
         out: list[list[bool]] = [[] for _ in jobs]
         for pos, (j, prefix) in enumerate(zip(order, prefixes)):
             answer = sols[jobs[j][0]].answer
-            out[j] = [verify(prefix + t, answer, rules=fmt.answer_rules) for t in texts[pos * self.n : (pos + 1) * self.n]]
+            out[j] = [verify(prefix + t, answer, rules=fmt.answer_rules) for t in texts[pos * n : (pos + 1) * n]]
         return out
