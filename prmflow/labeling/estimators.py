@@ -13,8 +13,8 @@ Two estimators:
   :func:`mc_soft` is the success fraction, :func:`mc_hard` is "any rollout succeeded". Cost
   ``R`` rollouts per step.
 - **First-error search** (OmegaPRM-like, Luo et al. 2024): assume monotonicity (once a prefix is
-  bad, every longer one is bad) and binary-search for the first bad prefix, probing
-  ``O(log2 n)`` prefixes instead of all ``n``. See :func:`first_error_search`. A probe's verdict
+  bad, every longer one is bad) and search for the first bad prefix, galloping from step 0 then
+  bisecting, probing ``O(log2 n)`` prefixes instead of all ``n``. See :func:`first_error_search`. A probe's verdict
   is MC's hard criterion (any of ``R`` rollouts succeeded), drawn in waves that stop at the
   first success (:func:`probe_waves`, :func:`probe_verdict`): the same verdict for fewer rollouts.
 
@@ -69,25 +69,36 @@ class FirstErrorResult:
 
 
 def first_error_search(num_steps: int, prefix_ok: Callable[[int], bool]) -> FirstErrorResult:
-    """Binary-search the first step whose prefix can no longer reach the answer.
+    """Search for the first step whose prefix can no longer reach the answer: gallop, then bisect.
 
     ``prefix_ok(k)`` says whether the prefix through step ``k`` is good (the stage: "any of its
     ``R`` rollouts succeeded", i.e. the OmegaPRM criterion ``MC(prefix) > 0``). Assuming
-    monotonicity, the first bad step is found with at most ``ceil(log2(num_steps + 1))``
-    probes (bisection over the ``num_steps + 1`` outcomes "step 0 .. n-1 or none").
-    A non-monotone ``prefix_ok`` still gets a consistent answer: some ``k`` with a good
-    prefix ``k-1`` (or ``k == 0``) and a bad prefix ``k``. The last prefix is searched too: the
-    caller applies :func:`known_good` first, so a solution searched here has a wrong answer.
+    monotonicity, probe prefixes 0, 1, 3, 7, ... (``2**j - 1``) until one is bad or the chain
+    is passed, then binary-search between the last good probe and the first bad one. A first
+    error at step ``f`` costs ``O(log2(f + 1))`` probes, at most ``2 * ceil(log2(num_steps + 1))``,
+    and one probe when ``f == 0``: a weak policy's errors are early (measured: two thirds of its
+    wrong solutions fail at step 0), where plain bisection probes mostly bad prefixes, the
+    expensive ones (every rollout fails). A non-monotone ``prefix_ok`` still gets a consistent
+    answer: some ``k`` with a good prefix ``k-1`` (or ``k == 0``) and a bad prefix ``k``. The
+    last prefix is searched too: the caller applies :func:`known_good` first, so a solution
+    searched here has a wrong answer.
 
     >>> r = first_error_search(4, lambda k: k < 2)
     >>> r.first_error, r.labels, r.probes
-    (2, [True, True, False, False], [2, 1])
+    (2, [True, True, False, False], [0, 1, 3, 2])
     """
     if num_steps < 0:
         raise ValueError(f"num_steps must be >= 0, got {num_steps}")
     probes: list[int] = []
     lo, hi = 0, num_steps  # invariant: prefixes < lo are good, prefix hi is bad (hi == n: none)
-    while lo < hi:
+    k, stride = 0, 1
+    while k < hi:  # gallop
+        probes.append(k)
+        if not prefix_ok(k):
+            hi = k
+            break
+        lo, k, stride = k + 1, k + stride, 2 * stride
+    while lo < hi:  # bisect
         mid = (lo + hi) // 2
         probes.append(mid)
         if prefix_ok(mid):

@@ -39,7 +39,7 @@ class MethodLabels:
     rollouts: list[int]
 
 
-def mc_outcomes(solutions: list[Solution], rollouts: Rollouts, index: list[int], seed: int) -> tuple[list[list[list[bool]]], list[int]]:
+def mc_outcomes(solutions: list[Solution], rollouts: Rollouts, index: list[int]) -> tuple[list[list[list[bool]]], list[int]]:
     """Math-Shepherd outcomes per solution and step, and the rollouts spent per solution.
 
     Every step prefix of a wrong-answer solution gets ``rollouts.n`` rollouts; a right-answer
@@ -47,7 +47,7 @@ def mc_outcomes(solutions: list[Solution], rollouts: Rollouts, index: list[int],
     """
     known = {i: known_good(solutions[i].correct, len(solutions[i].steps)) for i in index}
     jobs = [(i, k) for i in index if known[i] is None for k in range(len(solutions[i].steps))]
-    res = iter(rollouts.outcomes(jobs, seed, "mc rollouts"))
+    res = iter(rollouts.outcomes(jobs, "mc rollouts"))
     outcomes, spent = [], []
     for i in index:
         if known[i] is not None:
@@ -62,14 +62,14 @@ def mc_outcomes(solutions: list[Solution], rollouts: Rollouts, index: list[int],
 @LABEL_METHODS.register("mc_hard")
 def label_mc_hard(solutions: list[Solution], rollouts: Rollouts, index: list[int], cfg: LabelConfig) -> MethodLabels:
     """Math-Shepherd hard labels: a step is good when any rollout of its prefix succeeded."""
-    outcomes, spent = mc_outcomes(solutions, rollouts, index, cfg.seed + 1)
+    outcomes, spent = mc_outcomes(solutions, rollouts, index)
     return MethodLabels(index, [mc_hard(o) for o in outcomes], [mc_soft(o) for o in outcomes], spent)
 
 
 @LABEL_METHODS.register("mc_soft")
 def label_mc_soft(solutions: list[Solution], rollouts: Rollouts, index: list[int], cfg: LabelConfig) -> MethodLabels:
     """Math-Shepherd soft labels (success fraction); hard labels at :data:`MC_SOFT_THRESHOLD`."""
-    outcomes, spent = mc_outcomes(solutions, rollouts, index, cfg.seed + 1)
+    outcomes, spent = mc_outcomes(solutions, rollouts, index)
     soft = [mc_soft(o) for o in outcomes]
     return MethodLabels(index, [[v >= MC_SOFT_THRESHOLD for v in s] for s in soft], soft, spent)
 
@@ -85,21 +85,21 @@ class _Pending(Exception):
 def label_first_error(solutions: list[Solution], rollouts: Rollouts, index: list[int], cfg: LabelConfig) -> MethodLabels:
     """:func:`first_error_search` on every wrong-answer solution, probes batched across solutions.
 
-    A probe's ``label.rollouts`` rollouts are drawn in waves (:func:`probe_waves`) and stop at
-    the first success (:func:`probe_verdict`): the verdict is MC's hard label ("any rollout
+    A probe reads its prefix's rollouts in waves (:func:`probe_waves`) and stops at the first
+    success (:func:`probe_verdict`): the verdict is MC's hard label ("any of ``label.rollouts``
     succeeded"), paid in full only by bad prefixes. Each round replays every unfinished search
     with the verdicts known so far; a search that needs an undecided probe stops there and the
-    probe's next wave joins the round (one sampling call per wave size). Binary search is
-    deterministic, so replaying is exact and costs nothing next to sampling.
+    probe's next wave joins the round. The search is deterministic,
+    so replaying is exact and costs nothing next to sampling.
     """
     waves = probe_waves(rollouts.n)
-    next_wave = dict(zip(accumulate([0, *waves[:-1]]), waves))  # rollouts drawn so far -> next wave
+    next_wave = dict(zip(accumulate([0, *waves[:-1]]), waves))  # rollouts read so far -> next wave
     drawn: dict[tuple[int, int], list[bool]] = {}
     results = {i: known_good(solutions[i].correct, len(solutions[i].steps)) for i in index}
     spent = dict.fromkeys(index, 0)
     rnd = 0
     while True:
-        pending: dict[int, list[tuple[int, int]]] = {}  # wave size -> probes (solution, step)
+        pending: dict[int, list[tuple[int, int]]] = {}  # rollouts read so far -> probes (solution, step)
         for i in index:
             if results[i] is not None:
                 continue
@@ -113,13 +113,14 @@ def label_first_error(solutions: list[Solution], rollouts: Rollouts, index: list
             try:
                 results[i] = first_error_search(len(solutions[i].steps), ok).labels
             except _Pending as p:
-                pending.setdefault(next_wave[len(drawn.get((i, p.k), []))], []).append((i, p.k))
+                pending.setdefault(len(drawn.get((i, p.k), [])), []).append((i, p.k))
         if not pending:
             break
-        for size, jobs in pending.items():
-            rnd += 1
-            for (i, k), o in zip(jobs, rollouts.outcomes(jobs, cfg.seed + 1000 + rnd, f"first_error round {rnd}", n=size)):
-                drawn.setdefault((i, k), []).extend(o)
-                spent[i] += size
+        rnd += 1
+        for start, jobs in sorted(pending.items()):
+            size = next_wave[start]
+            for job, o in zip(jobs, rollouts.outcomes(jobs, f"first_error round {rnd}", n=size, start=start)):
+                drawn.setdefault(job, []).extend(o)
+                spent[job[0]] += size
     hard = [results[i] for i in index]
     return MethodLabels(index, hard, [[float(x) for x in h] for h in hard], [spent[i] for i in index])

@@ -108,7 +108,7 @@ def method_agreement(by_method: dict[str, MethodLabels]) -> dict[str, float]:
     """``agree.<a>.<b>.<k>`` for every two methods (in registry order) on the solutions both
     labelled: ``step_agreement``, ``kappa`` (:func:`cohen_kappa`), ``first_error_acc`` (same first
     bad step, or none) and ``solutions``. Needs no oracle: where two estimators with different
-    assumptions (MC: every prefix rolled out; first error: monotone, bisected) disagree, at
+    assumptions (MC: every prefix rolled out; first error: monotone, searched) disagree, at
     least one is wrong."""
     names = [m for m in LABEL_METHODS if m in by_method]
     out: dict[str, float] = {}

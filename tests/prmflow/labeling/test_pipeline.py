@@ -100,19 +100,12 @@ def test_perfect_policy_labels_match_the_oracle_and_costs_are_counted():
     assert [r["rollouts"] for r in rows] == [0, 12, 8, 8, 12]
     assert m["mc_hard.rollouts"] == m["mc_soft.rollouts"] == 40
     assert m["mc_hard.rollouts_per_step"] == pytest.approx(40 / 13)
-    # First error, waves 1, 1, 2: a good probe stops at its first rollout, a bad one draws 4.
-    # B probes 1 (bad, 4), 0 (good, 1); C 1 (bad, 4), 0 (bad, 4); D 1 (good, 1); F 1, 2 (good, 1 + 1).
-    assert m["first_error.rollouts"] == 5 + 8 + 1 + 2
-    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(16 / 40)
-    assert calls == [
-        ("mc rollouts", 10, 4),
-        ("first_error round 1", 4, 1),  # B1 C1 D1 F1: D and F's probes 1 are good
-        ("first_error round 2", 3, 1),  # B1 C1 second wave, F2 (good)
-        ("first_error round 3", 2, 2),  # B1 C1 last wave: bad
-        ("first_error round 4", 2, 1),  # B0 (good) C0
-        ("first_error round 5", 1, 1),
-        ("first_error round 6", 1, 2),  # C0: bad
-    ]
+    # First error reads the same rollout streams MC sampled (no new sampling), in waves 1, 1, 2:
+    # a good probe stops at its first rollout, a bad one reads all 4. Gallop 0, 1, 3, then bisect:
+    # B 0 (good, 1), 1 (bad, 4); C 0 (bad, 4); D 0, 1 (good, 1 + 1); F 0, 1, 2 (good, 1 + 1 + 1).
+    assert m["first_error.rollouts"] == 5 + 4 + 2 + 3
+    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(14 / 40)
+    assert calls == [("mc rollouts", 10, 4)]
 
 
 def test_weak_policy_separates_mc_hard_from_mc_soft():
@@ -134,8 +127,17 @@ def test_first_error_only_without_comparison():
     rows, m, _ = label_solutions(solutions(), oracle_policy(1.0, calls), cfg)
     assert [r["labels"] for r in rows] == ORACLE
     assert [r["soft_labels"] for r in rows] == [[float(x) for x in o] for o in ORACLE]
-    # waves 1, 1: B probes 1 (bad, 2), 0 (good, 1); C 1, 0 (bad, 2 + 2); D 1 (good, 1); F 1, 2 (1 + 1)
-    assert [r["rollouts"] for r in rows] == [0, 3, 4, 1, 2]
+    # waves 1, 1, each request sampling only what the prefix's stream lacks:
+    # round 1: B0 C0 D0 F0 (first rollout; C0 fails); round 2: B1 D1 F1 (first), C0 (second: bad);
+    # round 3: F2 (first), B1 (second: bad). B 1 + 2, C 2, D 1 + 1, F 1 + 1 + 1.
+    assert [r["rollouts"] for r in rows] == [0, 3, 2, 2, 3]
+    assert calls == [
+        ("first_error round 1", 4, 1),
+        ("first_error round 2", 3, 1),
+        ("first_error round 2", 1, 1),
+        ("first_error round 3", 1, 1),
+        ("first_error round 3", 1, 1),
+    ]
     assert "mc_hard.rollouts" not in m and "first_error.rollout_ratio_vs_mc" not in m
     assert all(desc.startswith("first_error") for desc, _, _ in calls)
     assert "| first_error |" in comparison_table(m)
@@ -155,8 +157,8 @@ def test_comparison_on_a_subset_of_problems():
     rows, m, _ = label_solutions(sols, oracle_policy(1.0, []), cfg)
     assert len(rows) == m["mc_hard.solutions"] == 10 and m["first_error.solutions"] == 5
     assert m["mc_hard.rollouts"] == 40 + 4 * 3  # second problem: 3 wrong one-step solutions
-    assert m["first_error.rollouts"] == 16
-    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(16 / 40)  # on problem p0 only
+    assert m["first_error.rollouts"] == 14
+    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(14 / 40)  # on problem p0 only
     assert m["mc_hard.step_agreement"] == m["first_error.step_agreement"] == 1.0
 
 
@@ -209,7 +211,7 @@ def test_label_quality_without_an_oracle_by_hand():
     # mc_hard and first_error agree on every step (the policy is monotone here); a good probe
     # succeeds at its 4th rollout, so first_error pays 4 for it too
     assert m["agree.mc_hard.first_error.step_agreement"] == 1.0 and m["agree.mc_hard.first_error.kappa"] == 1.0
-    assert m["first_error.rollouts"] == 4 * 7  # B 1, 0; C 1, 0; D 1; F 1, 2
+    assert m["first_error.rollouts"] == 4 * 8  # B 0, 1; C 0; D 0, 1; F 0, 1, 2
     # mc_soft agrees with mc_hard on A's 3 steps and the 4 bad steps: 7 of 13
     assert m["agree.mc_hard.mc_soft.step_agreement"] == pytest.approx(7 / 13)
     assert m["agree.mc_hard.mc_soft.solutions"] == 5
