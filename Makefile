@@ -27,8 +27,11 @@ run: setup
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
+# One table: stage times and peak memory (dvc repro first if metrics are missing), RL vs TRL,
+# labelling cost per method, sampler vs generate; also logged to MLflow (experiment prmflow-bench).
 bench: setup
-	$(PY) benchmarks/label_prm.py
+	$(PY) -c "import trl" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check -e ".[bench]"
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf data/curated data/rejects data/labels models metrics plots mlflow.db mlartifacts

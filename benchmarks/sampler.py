@@ -78,7 +78,9 @@ def timed(fn, model, tok, prompts, n, *, greedy, max_new_tokens, batch_size, rep
     return statistics.median(wall), statistics.median(cpu), statistics.median(toks)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Print the table; return its rows: ``shape``, ``mode`` and tokens/s (wall) per sampler
+    (``generate``, ``fast``), with ``speedup`` (fast / generate) when both ran."""
     import torch
 
     from prmflow.lm.sampling import generate_sample, sample
@@ -111,12 +113,13 @@ def main(argv: list[str] | None = None) -> None:
                 tps, cps, _ = timed(sample, model, tok, prompts, 8, greedy=greedy, max_new_tokens=40, batch_size=bs, repeats=args.repeats)
                 print(f"{bs:>6} {'greedy' if greedy else 'T=1.0':>7} {tps:>8.0f} {cps:>10.0f}", flush=True)
         print(f"load average {os.getloadavg()[0]:.1f}")
-        return
+        return []
     shapes = [("rl 16x8", rl_prompts(), 8, 80, 128)]
     for size in map(int, args.label_sizes.split(",")):
         shapes.append((f"label-{size}", label_prompts(size), 8, 40, args.label_batch))
     cols = " ".join(f"{k + ' tok/s':>14} {'(/CPU-s)':>9}" for k in fns)
     print(f"{'shape':>10} {'mode':>7} {cols} {'speedup':>8} {'tokens':>7}")
+    rows = []
     for name, prompts, n, max_new, bs in shapes:
         for greedy in modes:
             res = [
@@ -126,7 +129,12 @@ def main(argv: list[str] | None = None) -> None:
             speed = f"{res[-1][0] / res[0][0]:>7.2f}x" if len(res) > 1 else ""
             cells = " ".join(f"{w:>14.0f} {c:>9.0f}" for w, c, _ in res)
             print(f"{name:>10} {'greedy' if greedy else 'T=1.0':>7} {cells} {speed:>8} {res[-1][2]:>7}", flush=True)
+            row = {"shape": name, "mode": "greedy" if greedy else "T=1.0", **{k: round(r[0], 1) for k, r in zip(fns, res)}}
+            if len(res) > 1:
+                row["speedup"] = round(res[-1][0] / res[0][0], 2)
+            rows.append(row)
     print(f"load average {os.getloadavg()[0]:.1f}")
+    return rows
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def prefect_harness():
 MICRO = {
     "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 160}},
     "data": {"num_train": 40, "num_eval": 16, "min_steps": 2, "max_steps": 4},
-    "warmstart": {"max_steps": 4, "batch_size": 8, "num_examples": 64, "warmup_steps": 0, "check_every": 2, "probe_problems": 16},
+    "warmstart": {"max_steps": 4, "batch_size": 8, "num_examples": 64, "warmup_steps": 0, "check_every": 2, "probe_problems": 16, "probe_below_loss": None},
     "evaluate": {"num_samples": 2, "max_new_tokens": 40, "batch_size": 64, "num_examples_logged": 2},
     "label": {"num_problems": 6, "samples_per_problem": 2, "rollouts": 2, "max_new_tokens": 40},
     "prm": {"max_steps": 3, "batch_size": 4, "best_of_n": 2, "eval_problems": 4},

@@ -11,10 +11,16 @@ Two estimators:
 
 - **Monte-Carlo** (Math-Shepherd, Wang et al. 2024): roll out every prefix ``R`` times.
   :func:`mc_soft` is the success fraction, :func:`mc_hard` is "any rollout succeeded". Cost
-  ``R`` rollouts per step. The caller may skip rollouts whose outcome is known (see :mod:`prmflow.labeling.methods`).
+  ``R`` rollouts per step.
 - **First-error search** (OmegaPRM-like, Luo et al. 2024): assume monotonicity (once a prefix is
-  bad, every longer one is bad) and binary-search for the first bad prefix, probing
-  ``O(log2 n)`` prefixes instead of all ``n``. See :func:`first_error_search`.
+  bad, every longer one is bad) and search for the first bad prefix, galloping from step 0 then
+  bisecting, probing ``O(log2 n)`` prefixes instead of all ``n``. See :func:`first_error_search`. A probe's verdict
+  is MC's hard criterion (any of ``R`` rollouts succeeded), drawn in waves that stop at the
+  first success (:func:`probe_waves`, :func:`probe_verdict`): the same verdict for fewer rollouts.
+
+One shortcut for every method: a solution whose own final answer is right proves every one of
+its prefixes good (the solution is a continuation that reaches the answer from each), so all its
+steps are labelled good (soft 1.0) without a rollout (:func:`known_good`).
 
 No model code here: the stage turns rollouts into the ``outcomes``/``prefix_ok`` these take.
 """
@@ -62,37 +68,37 @@ class FirstErrorResult:
     """Prefixes probed, in order (one ``prefix_ok`` call each; the caller's cost unit)."""
 
 
-def first_error_search(
-    num_steps: int,
-    prefix_ok: Callable[[int], bool],
-    solution_correct: bool | None = None,
-) -> FirstErrorResult:
-    """Binary-search the first step whose prefix can no longer reach the answer.
+def first_error_search(num_steps: int, prefix_ok: Callable[[int], bool]) -> FirstErrorResult:
+    """Search for the first step whose prefix can no longer reach the answer: gallop, then bisect.
 
     ``prefix_ok(k)`` says whether the prefix through step ``k`` is good (the stage: "any of its
     ``R`` rollouts succeeded", i.e. the OmegaPRM criterion ``MC(prefix) > 0``). Assuming
-    monotonicity, the first bad step is found with at most ``ceil(log2(num_steps + 1))``
-    probes (bisection over the ``num_steps + 1`` outcomes "step 0 .. n-1 or none").
-    A non-monotone ``prefix_ok`` still gets a consistent answer: some ``k`` with a good
-    prefix ``k-1`` (or ``k == 0``) and a bad prefix ``k``.
-
-    Shortcut, sound and free: with ``solution_correct=True`` (the sampled solution's own final
-    answer is right) every prefix provably *can* reach the answer — the solution itself is a
-    continuation that does — so all steps are good, with no probe. A wrong final answer proves
-    nothing about the prefixes (the last step may be right and the answer line wrong, or the
-    solution may stop early), so ``False``/``None`` search normally, the last prefix included.
+    monotonicity, probe prefixes 0, 1, 3, 7, ... (``2**j - 1``) until one is bad or the chain
+    is passed, then binary-search between the last good probe and the first bad one. A first
+    error at step ``f`` costs ``O(log2(f + 1))`` probes, at most ``2 * ceil(log2(num_steps + 1))``,
+    and one probe when ``f == 0``: a weak policy's errors are early (measured: two thirds of its
+    wrong solutions fail at step 0), where plain bisection probes mostly bad prefixes, the
+    expensive ones (every rollout fails). A non-monotone ``prefix_ok`` still gets a consistent
+    answer: some ``k`` with a good prefix ``k-1`` (or ``k == 0``) and a bad prefix ``k``. The
+    last prefix is searched too: the caller applies :func:`known_good` first, so a solution
+    searched here has a wrong answer.
 
     >>> r = first_error_search(4, lambda k: k < 2)
     >>> r.first_error, r.labels, r.probes
-    (2, [True, True, False, False], [2, 1])
+    (2, [True, True, False, False], [0, 1, 3, 2])
     """
     if num_steps < 0:
         raise ValueError(f"num_steps must be >= 0, got {num_steps}")
-    if solution_correct:
-        return FirstErrorResult(None, [True] * num_steps, [])
     probes: list[int] = []
     lo, hi = 0, num_steps  # invariant: prefixes < lo are good, prefix hi is bad (hi == n: none)
-    while lo < hi:
+    k, stride = 0, 1
+    while k < hi:  # gallop
+        probes.append(k)
+        if not prefix_ok(k):
+            hi = k
+            break
+        lo, k, stride = k + 1, k + stride, 2 * stride
+    while lo < hi:  # bisect
         mid = (lo + hi) // 2
         probes.append(mid)
         if prefix_ok(mid):
@@ -101,6 +107,47 @@ def first_error_search(
             hi = mid
     first = lo if lo < num_steps else None
     return FirstErrorResult(first, [k < lo for k in range(num_steps)], probes)
+
+
+def known_good(solution_correct: bool, num_steps: int) -> list[bool] | None:
+    """The labels a solution's own outcome proves, for every method: all good when its final
+    answer is right, else ``None`` (a wrong answer proves nothing about the prefixes: the answer
+    line may be the error, or the solution stopped early).
+
+    >>> known_good(True, 3), known_good(False, 3)
+    ([True, True, True], None)
+    """
+    return [True] * num_steps if solution_correct else None
+
+
+def probe_waves(rollouts: int) -> list[int]:
+    """How a probe's ``rollouts`` are drawn: waves of 1, 1, 2, 4, ... (doubling, the last cut so
+    they sum to ``rollouts``). A good prefix usually stops after one or two; a bad one draws all.
+
+    >>> probe_waves(8), probe_waves(1), probe_waves(6), probe_waves(16)
+    ([1, 1, 2, 4], [1], [1, 1, 2, 2], [1, 1, 2, 4, 8])
+    """
+    if rollouts < 1:
+        raise ValueError(f"probe_waves: rollouts must be >= 1, got {rollouts}")
+    waves, total, size = [], 0, 1
+    while total < rollouts:
+        waves.append(min(size, rollouts - total))
+        total += waves[-1]
+        size = 1 if len(waves) == 1 else 2 * size
+    return waves
+
+
+def probe_verdict(outcomes: Sequence[bool], rollouts: int) -> bool | None:
+    """An early-stopped probe: ``True`` once any rollout succeeded, ``False`` once all
+    ``rollouts`` failed, ``None`` while undecided. The same verdict as MC's hard label on the
+    same rollouts (:func:`mc_hard`), for the rollouts up to the first success only.
+
+    >>> probe_verdict([False, True], 8), probe_verdict([False] * 8, 8), probe_verdict([False] * 4, 8)
+    (True, False, None)
+    """
+    if any(outcomes):
+        return True
+    return False if len(outcomes) >= rollouts else None
 
 
 def first_false(labels: Sequence[bool]) -> int | None:

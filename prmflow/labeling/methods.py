@@ -1,20 +1,23 @@
 """Labelling methods: the registry the label stage draws from (``label.method``).
 
-A method is ``fn(solutions, rollouts, cfg) -> MethodLabels``: hard and soft labels per step of
-each solution and the rollouts it spent, using :class:`prmflow.labeling.solutions.Rollouts` for
-any sampling. A new method is one function plus ``@LABEL_METHODS.register("name")``.
+A method is ``fn(solutions, rollouts, index, cfg) -> MethodLabels``: hard and soft labels per
+step of each solution and the rollouts it spent, using
+:class:`prmflow.labeling.solutions.Rollouts` for any sampling. A new method is one function plus
+``@LABEL_METHODS.register("name")``.
 
-A correct solution's own text is a rollout of each of its prefixes that reached the answer; a
-wrong final answer proves nothing about any prefix (the answer line may be the error, or the
-solution stopped early), so those prefixes are rolled out.
+Every method takes the same shortcut, and only this one: a solution whose final answer is right
+has every step good (hard ``True``, soft ``1.0``) with no rollout
+(:func:`prmflow.labeling.estimators.known_good`); a wrong final answer proves nothing about any
+prefix, so every method rolls out what it needs of them, the last prefix included.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 
 from prmflow.config import LabelConfig
-from prmflow.labeling.estimators import first_error_search, mc_hard, mc_soft
+from prmflow.labeling.estimators import first_error_search, known_good, mc_hard, mc_soft, probe_verdict, probe_waves
 from prmflow.labeling.solutions import Rollouts, Solution
 from reward.registry import Registry
 
@@ -36,38 +39,37 @@ class MethodLabels:
     rollouts: list[int]
 
 
-def mc_outcomes(solutions: list[Solution], rollouts: Rollouts, index: list[int], seed: int) -> tuple[list[list[list[bool]]], list[int]]:
+def mc_outcomes(solutions: list[Solution], rollouts: Rollouts, index: list[int]) -> tuple[list[list[list[bool]]], list[int]]:
     """Math-Shepherd outcomes per solution and step, and the rollouts spent per solution.
 
-    Every step prefix gets ``rollouts.n`` rollouts, except the last step of a correct solution,
-    whose outcome is the solution's own (``[True]``, no rollout).
+    Every step prefix of a wrong-answer solution gets ``rollouts.n`` rollouts; a right-answer
+    solution's steps are known good (one ``True`` outcome each, no rollout: :func:`known_good`).
     """
-
-    def rolled(s: Solution) -> int:
-        return len(s.steps) - 1 if s.correct else len(s.steps)
-
-    jobs = [(i, k) for i in index for k in range(rolled(solutions[i]))]
-    res = iter(rollouts.outcomes(jobs, seed, "mc rollouts"))
+    known = {i: known_good(solutions[i].correct, len(solutions[i].steps)) for i in index}
+    jobs = [(i, k) for i in index if known[i] is None for k in range(len(solutions[i].steps))]
+    res = iter(rollouts.outcomes(jobs, "mc rollouts"))
     outcomes, spent = [], []
     for i in index:
-        s = solutions[i]
-        per_step = [next(res) for _ in range(rolled(s))]
-        outcomes.append(per_step + [[True]] * (len(s.steps) - rolled(s)))
-        spent.append(rollouts.n * rolled(s))
+        if known[i] is not None:
+            outcomes.append([[ok] for ok in known[i]])
+            spent.append(0)
+        else:
+            outcomes.append([next(res) for _ in solutions[i].steps])
+            spent.append(rollouts.n * len(solutions[i].steps))
     return outcomes, spent
 
 
 @LABEL_METHODS.register("mc_hard")
 def label_mc_hard(solutions: list[Solution], rollouts: Rollouts, index: list[int], cfg: LabelConfig) -> MethodLabels:
     """Math-Shepherd hard labels: a step is good when any rollout of its prefix succeeded."""
-    outcomes, spent = mc_outcomes(solutions, rollouts, index, cfg.seed + 1)
+    outcomes, spent = mc_outcomes(solutions, rollouts, index)
     return MethodLabels(index, [mc_hard(o) for o in outcomes], [mc_soft(o) for o in outcomes], spent)
 
 
 @LABEL_METHODS.register("mc_soft")
 def label_mc_soft(solutions: list[Solution], rollouts: Rollouts, index: list[int], cfg: LabelConfig) -> MethodLabels:
     """Math-Shepherd soft labels (success fraction); hard labels at :data:`MC_SOFT_THRESHOLD`."""
-    outcomes, spent = mc_outcomes(solutions, rollouts, index, cfg.seed + 1)
+    outcomes, spent = mc_outcomes(solutions, rollouts, index)
     soft = [mc_soft(o) for o in outcomes]
     return MethodLabels(index, [[v >= MC_SOFT_THRESHOLD for v in s] for s in soft], soft, spent)
 
@@ -81,37 +83,44 @@ class _Pending(Exception):
 
 @LABEL_METHODS.register("first_error")
 def label_first_error(solutions: list[Solution], rollouts: Rollouts, index: list[int], cfg: LabelConfig) -> MethodLabels:
-    """:func:`first_error_search` on every solution, probes batched across solutions.
+    """:func:`first_error_search` on every wrong-answer solution, probes batched across solutions.
 
-    Each round replays every unfinished search with the probe answers known so far; a search
-    that needs an unknown one stops there and its prefix joins the round's batch. Binary search
-    is deterministic, so replaying is exact and costs nothing next to sampling. A probe is
-    good when any of its rollouts reaches the answer. Rounds <= ceil(log2(n+1)).
+    A probe reads its prefix's rollouts in waves (:func:`probe_waves`) and stops at the first
+    success (:func:`probe_verdict`): the verdict is MC's hard label ("any of ``label.rollouts``
+    succeeded"), paid in full only by bad prefixes. Each round replays every unfinished search
+    with the verdicts known so far; a search that needs an undecided probe stops there and the
+    probe's next wave joins the round. The search is deterministic,
+    so replaying is exact and costs nothing next to sampling.
     """
-    known: dict[int, dict[int, bool]] = {i: {} for i in index}
-    results: dict[int, list[bool]] = {}
+    waves = probe_waves(rollouts.n)
+    next_wave = dict(zip(accumulate([0, *waves[:-1]]), waves))  # rollouts read so far -> next wave
+    drawn: dict[tuple[int, int], list[bool]] = {}
+    results = {i: known_good(solutions[i].correct, len(solutions[i].steps)) for i in index}
     spent = dict.fromkeys(index, 0)
     rnd = 0
     while True:
-        pending = []
+        pending: dict[int, list[tuple[int, int]]] = {}  # rollouts read so far -> probes (solution, step)
         for i in index:
-            if i in results:
+            if results[i] is not None:
                 continue
 
-            def ok(k: int, memo=known[i]) -> bool:
-                if k not in memo:
+            def ok(k: int, i=i) -> bool:
+                verdict = probe_verdict(drawn.get((i, k), []), rollouts.n)
+                if verdict is None:
                     raise _Pending(k)
-                return memo[k]
+                return verdict
 
             try:
-                results[i] = first_error_search(len(solutions[i].steps), ok, solutions[i].correct).labels
+                results[i] = first_error_search(len(solutions[i].steps), ok).labels
             except _Pending as p:
-                pending.append((i, p.k))
+                pending.setdefault(len(drawn.get((i, p.k), [])), []).append((i, p.k))
         if not pending:
             break
         rnd += 1
-        for (i, k), o in zip(pending, rollouts.outcomes(pending, cfg.seed + 1000 + rnd, f"first_error round {rnd}")):
-            known[i][k] = any(o)
-            spent[i] += rollouts.n
+        for start, jobs in sorted(pending.items()):
+            size = next_wave[start]
+            for job, o in zip(jobs, rollouts.outcomes(jobs, f"first_error round {rnd}", n=size, start=start)):
+                drawn.setdefault(job, []).extend(o)
+                spent[job[0]] += size
     hard = [results[i] for i in index]
     return MethodLabels(index, hard, [[float(x) for x in h] for h in hard], [spent[i] for i in index])

@@ -55,10 +55,10 @@ def label_solutions(
     labelled = [s for s in solutions if s.steps]
     every = list(range(len(labelled)))
     subset = compare_subset(labelled, cfg.compare_num_problems) if cfg.compare_methods else []
-    rollouts = Rollouts(labelled, rollout_fn, cfg.rollouts, fmt)
+    rollouts = Rollouts(labelled, rollout_fn, cfg.rollouts, fmt, seed=cfg.seed + 1)
     by_method: dict[str, MethodLabels] = {}
     by_method[cfg.method] = LABEL_METHODS.get(cfg.method)(labelled, rollouts, every, cfg)
-    if cfg.compare_methods:  # after the chosen one: what they share with it is already sampled
+    if cfg.compare_methods:  # after the chosen one: the rollouts they share with it are already sampled
         for name, method in LABEL_METHODS.items():
             if name != cfg.method:
                 by_method[name] = method(labelled, rollouts, subset, cfg)

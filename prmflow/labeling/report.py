@@ -14,7 +14,8 @@ Without an oracle (real data) the labels are still judged: ``agree.<a>.<b>.step_
 ``.kappa`` (chance-corrected) and ``.first_error_acc`` (same first bad step) of every two methods
 on the solutions both labelled (:func:`method_agreement`), and per method
 ``<method>.bad_on_correct``: the share of steps of right-answer solutions it labels bad, each
-provably wrong (the solution itself reaches the answer from every one of its prefixes).
+provably wrong (the solution itself reaches the answer from every one of its prefixes); 0 for
+every registered method, which all label those steps good without rollouts (a guard for new ones).
 Truncation: ``truncation.solutions`` / ``.rate`` (sampled solutions cut at the budget) and
 ``truncation.steps_dropped`` (their cut-off last steps, never labelled).
 :func:`samples_markdown` prints labelled solutions for a reader to check by hand.
@@ -107,7 +108,7 @@ def method_agreement(by_method: dict[str, MethodLabels]) -> dict[str, float]:
     """``agree.<a>.<b>.<k>`` for every two methods (in registry order) on the solutions both
     labelled: ``step_agreement``, ``kappa`` (:func:`cohen_kappa`), ``first_error_acc`` (same first
     bad step, or none) and ``solutions``. Needs no oracle: where two estimators with different
-    assumptions (MC: every prefix rolled out; first error: monotone, bisected) disagree, at
+    assumptions (MC: every prefix rolled out; first error: monotone, searched) disagree, at
     least one is wrong."""
     names = [m for m in LABEL_METHODS if m in by_method]
     out: dict[str, float] = {}

@@ -76,26 +76,38 @@ def make_solutions(
 
 
 class Rollouts:
-    """Rollouts of step prefixes, memoised by ``(solution, step, seed)``.
+    """Rollouts of step prefixes: one stream of outcomes per prefix ``(solution, step)``, shared
+    by every method.
 
-    Methods that need the same prefixes with the same seed (``mc_hard`` and ``mc_soft``) share
-    one sampling run: the second asks and pays nothing. :attr:`sampled` counts the rollouts
-    really sampled.
+    A method asks for outcomes ``start .. start + n - 1`` of a prefix's stream; what the stream
+    does not hold yet is sampled (one ``rollout_fn`` call per missing count, seeded
+    ``seed + call number``) and appended. So methods read the same draws for the same prefix
+    (common random numbers): ``mc_hard`` and ``mc_soft`` share theirs outright, and where
+    ``first_error`` disagrees with MC it is the search's assumption, not sampling noise. Each
+    method counts what it read (its cost); :attr:`sampled` counts the rollouts really sampled.
     """
 
-    def __init__(self, solutions: list[Solution], rollout_fn: RolloutFn, n: int, fmt: SolutionFormat = SolutionFormat()):
-        self.solutions, self.rollout_fn, self.n, self.fmt = solutions, rollout_fn, n, fmt
-        self.cache: dict[tuple[int, int, int], list[bool]] = {}
-        self.sampled = 0
+    def __init__(self, solutions: list[Solution], rollout_fn: RolloutFn, n: int, fmt: SolutionFormat = SolutionFormat(), seed: int = 0):
+        self.solutions, self.rollout_fn, self.n, self.fmt, self.seed = solutions, rollout_fn, n, fmt, seed
+        self.streams: dict[tuple[int, int], list[bool]] = {}
+        self.sampled = self.calls = 0
 
-    def outcomes(self, jobs: list[tuple[int, int]], seed: int, desc: str) -> list[list[bool]]:
-        """Outcomes of ``n`` rollouts of each prefix ``(solution index, step k)`` in ``jobs``."""
-        todo = [job for job in dict.fromkeys(jobs) if (*job, seed) not in self.cache]
-        for job, res in zip(todo, self._run(todo, seed, desc)):
-            self.cache[(*job, seed)] = res
-        return [self.cache[(*job, seed)] for job in jobs]
+    def outcomes(self, jobs: list[tuple[int, int]], desc: str, n: int | None = None, start: int = 0) -> list[list[bool]]:
+        """Outcomes ``start .. start + n - 1`` (``n`` default :attr:`n`) of the stream of each
+        prefix ``(solution index, step k)`` in ``jobs``, sampling what the streams lack."""
+        n = self.n if n is None else n
+        missing: dict[int, list[tuple[int, int]]] = {}  # rollouts to sample -> prefixes
+        for job in dict.fromkeys(jobs):
+            lack = start + n - len(self.streams.get(job, []))
+            if lack > 0:
+                missing.setdefault(lack, []).append(job)
+        for lack, todo in sorted(missing.items()):
+            self.calls += 1
+            for job, res in zip(todo, self._run(todo, self.seed + self.calls, desc, lack)):
+                self.streams.setdefault(job, []).extend(res)
+        return [self.streams[job][start : start + n] for job in jobs]
 
-    def _run(self, jobs: list[tuple[int, int]], seed: int, desc: str) -> list[list[bool]]:
+    def _run(self, jobs: list[tuple[int, int]], seed: int, desc: str, n: int) -> list[list[bool]]:
         """One ``rollout_fn`` call for all ``jobs``, ordered by the reference steps still to go
         and the prompt length, so that a batch holds sequences that finish at about the same
         time (sampling runs until the longest sequence of a batch ends)."""
@@ -111,12 +123,12 @@ class Rollouts:
         order = sorted(range(len(jobs)), key=lambda j: remaining(jobs[j]))
         prefixes = [fmt.prefix(sols[jobs[j][0]].steps, jobs[j][1]) for j in order]
         prompts = [sols[jobs[j][0]].prompt + prefix for j, prefix in zip(order, prefixes)]
-        texts = self.rollout_fn(prompts, self.n, seed=seed, desc=desc)
-        if len(texts) != len(prompts) * self.n:
-            raise ValueError(f"rollout_fn returned {len(texts)} texts for {len(prompts)} prompts x {self.n}")
+        texts = self.rollout_fn(prompts, n, seed=seed, desc=desc)
+        if len(texts) != len(prompts) * n:
+            raise ValueError(f"rollout_fn returned {len(texts)} texts for {len(prompts)} prompts x {n}")
         self.sampled += len(texts)
         out: list[list[bool]] = [[] for _ in jobs]
         for pos, (j, prefix) in enumerate(zip(order, prefixes)):
             answer = sols[jobs[j][0]].answer
-            out[j] = [verify(prefix + t, answer, rules=fmt.answer_rules) for t in texts[pos * self.n : (pos + 1) * self.n]]
+            out[j] = [verify(prefix + t, answer, rules=fmt.answer_rules) for t in texts[pos * n : (pos + 1) * n]]
         return out

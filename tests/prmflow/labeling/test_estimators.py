@@ -6,7 +6,17 @@ import math
 
 import pytest
 
-from prmflow.labeling.estimators import first_error_search, first_false, good_auc, label_agreement, mc_hard, mc_soft
+from prmflow.labeling.estimators import (
+    first_error_search,
+    first_false,
+    good_auc,
+    known_good,
+    label_agreement,
+    mc_hard,
+    mc_soft,
+    probe_verdict,
+    probe_waves,
+)
 
 
 def fake_policy(success_rates: list[float], rollouts: int) -> list[list[bool]]:
@@ -28,7 +38,7 @@ def test_mc_hard_is_any_success():
 
 
 def test_mc_allows_different_rollout_counts_per_step():
-    # The stage gives the last step a single outcome (the solution's own).
+    # The stage gives a right-answer solution's steps a single outcome each (the solution's own).
     assert mc_soft([[True, False, False, False], [True]]) == [0.25, 1.0]
     assert mc_hard([[False, False], [False]]) == [False, False]
 
@@ -55,12 +65,15 @@ def chain(first_bad: int | None):
 @pytest.mark.parametrize(
     "n, first_bad, probes",
     [
-        # bisection over n+1 outcomes {0..n-1, none}: hand-traced probe sequences
-        (8, 0, [4, 2, 1, 0]),
-        (8, 3, [4, 2, 3]),
-        (8, 7, [4, 6, 7]),
-        (8, None, [4, 6, 7]),
-        (5, 2, [2, 1]),
+        # gallop 0, 1, 3, 7, ... to the first bad probe, then bisect: hand-traced probe sequences
+        (8, 0, [0]),
+        (8, 1, [0, 1]),
+        (8, 3, [0, 1, 3, 2]),
+        (8, 5, [0, 1, 3, 7, 5, 4]),
+        (8, 7, [0, 1, 3, 7, 5, 6]),
+        (8, None, [0, 1, 3, 7]),
+        (5, 2, [0, 1, 3, 2]),
+        (5, None, [0, 1, 3, 4]),
         (1, 0, [0]),
         (1, None, [0]),
     ],
@@ -75,26 +88,47 @@ def test_first_error_search_finds_the_first_bad_step(n, first_bad, probes):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 15, 16, 31])
-def test_first_error_probes_are_logarithmic(n):
-    bound = math.ceil(math.log2(n + 1))
+def test_first_error_probes_are_logarithmic_in_the_first_error(n):
     for first_bad in [*range(n), None]:
         ok, _ = chain(first_bad)
         r = first_error_search(n, ok)
         assert r.first_error == first_bad
-        assert len(r.probes) <= bound, (n, first_bad, r.probes)
+        f = n if first_bad is None else first_bad
+        assert len(r.probes) <= min(2 * math.ceil(math.log2(f + 1)) + 1, 2 * math.ceil(math.log2(n + 1))), (n, first_bad, r.probes)
 
 
-def test_correct_solution_is_all_good_without_probes():
-    ok, calls = chain(0)  # would say step 0 is bad: never asked
-    r = first_error_search(4, ok, solution_correct=True)
-    assert (r.first_error, r.labels, r.probes, calls) == (None, [True] * 4, [], [])
+def test_a_right_answer_proves_every_step_good_and_a_wrong_one_proves_nothing():
+    assert known_good(True, 4) == [True] * 4
+    assert known_good(True, 0) == []
+    assert known_good(False, 4) is None
 
 
 def test_wrong_solution_still_searches_the_last_prefix():
     ok, calls = chain(None)  # all steps right, answer line wrong
-    r = first_error_search(3, ok, solution_correct=False)
+    r = first_error_search(3, ok)
     assert r.first_error is None and r.labels == [True, True, True]
-    assert calls == [1, 2]
+    assert calls == [0, 1, 2]
+
+
+@pytest.mark.parametrize("rollouts, waves", [(1, [1]), (2, [1, 1]), (3, [1, 1, 1]), (4, [1, 1, 2]), (8, [1, 1, 2, 4]), (10, [1, 1, 2, 4, 2])])
+def test_probe_waves_double_and_sum_to_the_rollouts(rollouts, waves):
+    assert probe_waves(rollouts) == waves and sum(waves) == rollouts
+
+
+def test_probe_waves_rejects_no_rollouts():
+    with pytest.raises(ValueError, match="probe_waves: rollouts must be >= 1, got 0"):
+        probe_waves(0)
+
+
+def test_probe_verdict_stops_at_the_first_success_and_needs_every_failure():
+    assert probe_verdict([], 4) is None
+    assert probe_verdict([True], 4) is True  # one wave of 1: decided, 3 rollouts saved
+    assert probe_verdict([False, False, True], 4) is True
+    assert probe_verdict([False, False], 4) is None
+    assert probe_verdict([False] * 4, 4) is False
+    # the verdict equals MC's hard label on the same rollouts, whenever it is decided
+    for outcomes in ([False, True, False, False], [False] * 4, [True] * 4):
+        assert probe_verdict(outcomes, 4) == mc_hard([outcomes])[0]
 
 
 def test_first_error_search_of_no_steps():

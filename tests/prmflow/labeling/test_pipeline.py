@@ -37,19 +37,28 @@ ORACLE = [[True, True, True], [True, False, False], [False, False], [True, True]
 
 
 def oracle_policy(success: float, calls: list):
-    """A fake policy: from a prefix that is right so far, ``round(success * n)`` of the ``n``
-    rollouts finish the chain correctly; from a wrong prefix none does. Records its calls."""
+    """A fake policy: from a prefix that is right so far, the ``j``-th rollout of a stream
+    succeeds when ``floor((j + 1) * success) > floor(j * success)``: ``round(success * n)`` of any
+    ``n`` consecutive rollouts, spread evenly (0.25: the 4th, 8th, ...), so that a probe drawn in
+    waves meets the same rate; from a wrong prefix none does. A stream is one method family
+    (``desc``'s first word) rolling out one prompt, the i-th time it appears in a call (two
+    solutions with the same prefix are two streams). Records its calls."""
+    drawn: dict[tuple, int] = {}
 
     def rollout_fn(prompts, n, *, seed, desc):
         calls.append((desc, len(prompts), n))
-        out = []
+        out, seen = [], {}
         for p in prompts:
             question, *prefix = [line for line in p.split("\n") if line]
             chain = parse_question(question)
             ref = chain.reference_steps()
-            good = round(success * n) if prefix == ref[: len(prefix)] else 0
             rest = join_solution(ref[len(prefix) :], str(chain.answer))
-            out += [rest if j < good else "x=1\n#### 99" for j in range(n)]
+            stream = (p, desc.split()[0], seen.setdefault(p, 0))
+            seen[p] += 1
+            for _ in range(n):
+                j = drawn[stream] = drawn.get(stream, -1) + 1
+                good = prefix == ref[: len(prefix)] and int((j + 1) * success) > int(j * success)
+                out.append(rest if good else "x=1\n#### 99")
         return out
 
     return rollout_fn
@@ -86,25 +95,28 @@ def test_perfect_policy_labels_match_the_oracle_and_costs_are_counted():
     assert m["mc_soft.good_auc"] == 1.0
     assert m["oracle.bad_rate"] == pytest.approx(4 / 13)
 
-    # MC: every step prefix x 4, except the last step of the correct solution A (known good):
-    # A 2 + B 3 + C 2 + D 2 + F 3 = 12 prefixes.
-    assert [r["rollouts"] for r in rows] == [8, 12, 8, 8, 12]
-    assert m["mc_hard.rollouts"] == m["mc_soft.rollouts"] == 48
-    assert m["mc_hard.rollouts_per_step"] == pytest.approx(48 / 13)
-    # First error: A none (correct); B probes 1, 0; C 1, 0; D 1; F 1, 2 -> 7 probes in 2 rounds.
-    assert m["first_error.rollouts"] == 28
-    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(28 / 48)
-    assert calls == [("mc rollouts", 12, 4), ("first_error round 1", 4, 4), ("first_error round 2", 3, 4)]
+    # MC: every step prefix of the wrong-answer solutions x 4; A's answer is right, so all its
+    # steps are good without a rollout: B 3 + C 2 + D 2 + F 3 = 10 prefixes.
+    assert [r["rollouts"] for r in rows] == [0, 12, 8, 8, 12]
+    assert m["mc_hard.rollouts"] == m["mc_soft.rollouts"] == 40
+    assert m["mc_hard.rollouts_per_step"] == pytest.approx(40 / 13)
+    # First error reads the same rollout streams MC sampled (no new sampling), in waves 1, 1, 2:
+    # a good probe stops at its first rollout, a bad one reads all 4. Gallop 0, 1, 3, then bisect:
+    # B 0 (good, 1), 1 (bad, 4); C 0 (bad, 4); D 0, 1 (good, 1 + 1); F 0, 1, 2 (good, 1 + 1 + 1).
+    assert m["first_error.rollouts"] == 5 + 4 + 2 + 3
+    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(14 / 40)
+    assert calls == [("mc rollouts", 10, 4)]
 
 
 def test_weak_policy_separates_mc_hard_from_mc_soft():
     # From a right prefix only 1 of 4 rollouts succeeds: soft 0.25 on good steps.
     cfg = LabelConfig(method="mc_soft", rollouts=4, compare_methods=True)
     rows, m, _ = label_solutions(solutions(), oracle_policy(0.25, []), cfg)
-    a = rows[0]
-    assert a["soft_labels"] == [0.25, 0.25, 1.0]  # last step of a correct solution: known
-    assert a["labels"] == [v >= MC_SOFT_THRESHOLD for v in a["soft_labels"]]
-    assert a["method"] == "mc_soft"
+    assert rows[0]["soft_labels"] == [1.0, 1.0, 1.0]  # A's answer is right: known good, no rollout
+    b = rows[1]
+    assert b["soft_labels"] == [0.25, 0.0, 0.0]
+    assert b["labels"] == [v >= MC_SOFT_THRESHOLD for v in b["soft_labels"]] == [False, False, False]
+    assert b["method"] == "mc_soft"
     assert m["mc_hard.step_agreement"] == 1.0
     assert m["mc_soft.good_auc"] == 1.0  # the soft values still rank good above bad
 
@@ -115,7 +127,17 @@ def test_first_error_only_without_comparison():
     rows, m, _ = label_solutions(solutions(), oracle_policy(1.0, calls), cfg)
     assert [r["labels"] for r in rows] == ORACLE
     assert [r["soft_labels"] for r in rows] == [[float(x) for x in o] for o in ORACLE]
-    assert [r["rollouts"] for r in rows] == [0, 4, 4, 2, 4]
+    # waves 1, 1, each request sampling only what the prefix's stream lacks:
+    # round 1: B0 C0 D0 F0 (first rollout; C0 fails); round 2: B1 D1 F1 (first), C0 (second: bad);
+    # round 3: F2 (first), B1 (second: bad). B 1 + 2, C 2, D 1 + 1, F 1 + 1 + 1.
+    assert [r["rollouts"] for r in rows] == [0, 3, 2, 2, 3]
+    assert calls == [
+        ("first_error round 1", 4, 1),
+        ("first_error round 2", 3, 1),
+        ("first_error round 2", 1, 1),
+        ("first_error round 3", 1, 1),
+        ("first_error round 3", 1, 1),
+    ]
     assert "mc_hard.rollouts" not in m and "first_error.rollout_ratio_vs_mc" not in m
     assert all(desc.startswith("first_error") for desc, _, _ in calls)
     assert "| first_error |" in comparison_table(m)
@@ -134,9 +156,9 @@ def test_comparison_on_a_subset_of_problems():
     cfg = LabelConfig(method="mc_hard", rollouts=4, compare_num_problems=1)
     rows, m, _ = label_solutions(sols, oracle_policy(1.0, []), cfg)
     assert len(rows) == m["mc_hard.solutions"] == 10 and m["first_error.solutions"] == 5
-    assert m["mc_hard.rollouts"] == 48 + 4 * 3  # second problem: 3 wrong one-step solutions
-    assert m["first_error.rollouts"] == 28
-    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(28 / 48)  # on problem p0 only
+    assert m["mc_hard.rollouts"] == 40 + 4 * 3  # second problem: 3 wrong one-step solutions
+    assert m["first_error.rollouts"] == 14
+    assert m["first_error.rollout_ratio_vs_mc"] == pytest.approx(14 / 40)  # on problem p0 only
     assert m["mc_hard.step_agreement"] == m["first_error.step_agreement"] == 1.0
 
 
@@ -184,17 +206,17 @@ def test_label_quality_without_an_oracle_by_hand():
     sols = make_solutions([gsm], SOLUTIONS, len(SOLUTIONS), [PROMPT])
     rows, m, _ = label_solutions(sols, oracle_policy(0.25, []), LabelConfig(method="mc_soft", rollouts=4))
     assert "mc_soft.step_agreement" not in m  # nothing to compare with an oracle
-    # labelled: A TTT, B TFF, C FF, D TT, F TTT (13 steps); mc_soft: A FFT, B FFF, C FF, D FF, F FFF
-    # A is the one right-answer solution: mc_soft labels 2 of its 3 steps bad, provably wrongly
-    assert m["mc_soft.bad_on_correct"] == pytest.approx(2 / 3)
-    assert m["mc_hard.bad_on_correct"] == 0.0 and m["first_error.bad_on_correct"] == 0.0
-    # mc_hard and first_error agree on every step (the policy is monotone here)
+    # labelled: A TTT, B TFF, C FF, D TT, F TTT (13 steps); mc_soft: A TTT (right answer: known), B FFF, C FF, D FF, F FFF
+    assert m["mc_soft.bad_on_correct"] == m["mc_hard.bad_on_correct"] == m["first_error.bad_on_correct"] == 0.0
+    # mc_hard and first_error agree on every step (the policy is monotone here); a good probe
+    # succeeds at its 4th rollout, so first_error pays 4 for it too
     assert m["agree.mc_hard.first_error.step_agreement"] == 1.0 and m["agree.mc_hard.first_error.kappa"] == 1.0
-    # mc_soft agrees with mc_hard on the 4 bad steps and A's last step: 5 of 13
-    assert m["agree.mc_hard.mc_soft.step_agreement"] == pytest.approx(5 / 13)
+    assert m["first_error.rollouts"] == 4 * 8  # B 0, 1; C 0; D 0, 1; F 0, 1, 2
+    # mc_soft agrees with mc_hard on A's 3 steps and the 4 bad steps: 7 of 13
+    assert m["agree.mc_hard.mc_soft.step_agreement"] == pytest.approx(7 / 13)
     assert m["agree.mc_hard.mc_soft.solutions"] == 5
-    # same first bad step: only C (0 = 0); A (none vs 0), B (1 vs 0), D, F differ
-    assert m["agree.mc_hard.mc_soft.first_error_acc"] == pytest.approx(1 / 5)
+    # same first bad step: A (none = none) and C (0 = 0); B (1 vs 0), D, F (none vs 0) differ
+    assert m["agree.mc_hard.mc_soft.first_error_acc"] == pytest.approx(2 / 5)
     table = comparison_table(m)
     assert "| mc_hard vs first_error | 5 | 1.000 | 1.000 | 1.000 |" in table
     assert "each provably wrong" in table
@@ -215,9 +237,9 @@ def test_sentence_steps_are_labelled_with_rollouts_that_continue_a_newline_joine
 
     fmt = SolutionFormat("sentence", ("answer_is",))
     gsm = dict(PROBLEM, source="gsm8k", final_answer="22")
-    texts = ["First 7*3 is 21. Then 21-4 is 17. The answer is 22.", "First 7*3 is 20. The answer is 16."]
+    texts = ["First 7*3 is 21. Then 21-4 is 17. The answer is 23.", "First 7*3 is 20. The answer is 16."]
     sols = make_solutions([gsm], texts, 2, [PROMPT], fmt)
-    assert sols[0].steps == ["First 7*3 is 21.", "Then 21-4 is 17.", "The answer is 22."] and sols[0].correct
+    assert sols[0].steps == ["First 7*3 is 21.", "Then 21-4 is 17.", "The answer is 23."] and not sols[0].correct
     seen = []
 
     def rollout_fn(prompts, n, *, seed, desc):
@@ -226,4 +248,5 @@ def test_sentence_steps_are_labelled_with_rollouts_that_continue_a_newline_joine
 
     rows, m, _ = label_solutions(sols, rollout_fn, LabelConfig(method="mc_hard", rollouts=2, compare_methods=False), fmt)
     assert PROMPT + "First 7*3 is 21.\nThen 21-4 is 17.\n" in seen  # steps joined one per line
-    assert [r["labels"] for r in rows] == [[True, True, True], [False, False]]
+    # the step that states the wrong answer is bad: every continuation keeps its "is 23"
+    assert [r["labels"] for r in rows] == [[True, True, False], [False, False]]
