@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 
 from prmflow import workspace
+from prmflow.compute.samplers import policy_sampler
 from prmflow.config import Params, load_params
 from prmflow.errors import reported
 from prmflow.evaluation.ablation import ARMS, ArmRun
 from prmflow.evaluation.policy import Evaluation, run_policy
 from prmflow.io import atomic_write_json
-from prmflow.lm.models import load_causal_lm, load_tokenizer
 from prmflow.prm.metrics import step_metrics
 from prmflow.prm.scorers import load_scorer
 from prmflow.problems.synthetic import oracle_step_labels
@@ -58,9 +58,9 @@ def own_sample_auc(ev: Evaluation, prm_dir: Path, params: Params) -> float | Non
 
 def evaluate(policy_dir: Path, root: Path, params: Params) -> tuple[Evaluation, float | None]:
     """The policy's greedy and sampled solutions on the eval problems, and the PRM's AUC on them."""
-    model = load_causal_lm(policy_dir, params.model).eval()
     problems = workspace.load_split("eval", params.evaluate.num_problems, root / workspace.CURATED)
-    ev = run_policy(model, load_tokenizer(policy_dir), problems, params.evaluate, params.model, fmt=params.data.solution_format())
+    with policy_sampler(params.compute, policy_dir, params.model) as policy:
+        ev = run_policy(policy, problems, params.evaluate, params.model, fmt=params.data.solution_format())
     return ev, own_sample_auc(ev, root / workspace.PRM, params)
 
 

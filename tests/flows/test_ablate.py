@@ -13,7 +13,8 @@ def test_ablation_runs_arms_side_by_side_and_reports_intervals(project, prefect_
 
     before = (project / "params.yaml").read_bytes()
     arms = ["outcome_only", "oracle_step_min"]
-    res = ablate(arms=arms, num_seeds=2, rl_steps=2, parallel=2, root=str(project))
+    # a micro policy rarely has a group with differing outcomes: train on every group here
+    res = ablate(arms=arms, num_seeds=2, rl_steps=2, parallel=2, overrides=["rl.dynamic_sampling=false"], root=str(project))
 
     doc = json.loads((project / "reports/ablation/summary.json").read_text())
     seeds = doc["seeds"]
@@ -29,7 +30,7 @@ def test_ablation_runs_arms_side_by_side_and_reports_intervals(project, prefect_
         assert len(result["correct"]) == 16 and len(result["unneeded"]) == 16  # every eval problem, judged by the oracle
     # the oracle arm trained on the oracle's step scores: its RL history says so
     oracle_log = json.loads((project / f"reports/ablation/runs/oracle_step_min-s{seeds[0]}/train_policy.json").read_text())
-    assert "final_reward_process_step" in oracle_log or any("process_step" in k for k in oracle_log)
+    assert "final_reward_process_step" in oracle_log
     assert "final_acc_vs_baseline" in doc["summary"]["oracle_step_min"]
     assert (project / "reports/ablation/ablation.png").stat().st_size > 0
     assert "| oracle_step_min | 2 |" in (project / "reports/ablation/ablation.md").read_text()
