@@ -32,7 +32,7 @@ from flows.lifecycle import run_stage
 from flows.lock import workspace_lock
 from prmflow import tracking
 from prmflow.config import load_params
-from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS, ArmRun, markdown, summarize
+from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS, ArmRun, markdown, summarize, uses_process
 from tasks import SETUP_STAGES
 
 REPORT_DIR = "reports/ablation"
@@ -77,17 +77,14 @@ def plot(summary: dict, out: Path) -> Path:
     return path
 
 
-def check_arms(arms: list[str], cfg) -> None:
+def check_arms(arms: list[str], cfg, process_weight: float) -> None:
     """Refuse arms that cannot mean what their names say (before any work)."""
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         raise ValueError(f"unknown arm(s) {unknown}; choose from {list(ARMS)}")
-    process = [a for a in arms if "rl.weights.process=0.0" not in ARMS[a]]
-    if process and cfg.rl.weight("process") <= 0:
-        raise ValueError(
-            f"the process arms {process} need rl.weights.process > 0, but params.yaml + overrides give {cfg.rl.weight('process')}; "
-            "set it with -S rl.weights.process=0.5"
-        )
+    process = [a for a in arms if uses_process(a)]
+    if process and not process_weight > 0:
+        raise ValueError(f"the process arms {process} need a process weight > 0, got process_weight={process_weight}")
     oracle = [a for a in arms if "rl.process_scorer=oracle" in ARMS[a]]
     if oracle and cfg.data.source != "synthetic":
         raise ValueError(f"the oracle arm(s) {oracle} need the synthetic task's oracle, but data.source is {cfg.data.source!r}")
@@ -114,9 +111,21 @@ def at_most(parallel: int, submits: list) -> list:
 
 
 @task(task_run_name="{name}")
-def run_one(name: str, root: str, arm: str | None, seed: int, overrides: list[str], out: str) -> dict:
+def run_one(name: str, root: str, arm: str | None, seed: int, overrides: list[str], out: str, process_weight: float) -> dict:
     """One (arm, seed) in its own process (:mod:`flows.ablate_arm`); its output goes to the log."""
-    cmd = [sys.executable, "-m", "flows.ablate_arm", "--root", root, "--seed", str(seed), "--out", out]
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows.ablate_arm",
+        "--root",
+        root,
+        "--seed",
+        str(seed),
+        "--out",
+        out,
+        "--process-weight",
+        str(process_weight),
+    ]
     cmd += ["--arm", arm] if arm else ["--start"]
     for o in overrides:
         cmd += ["-S", o]
@@ -137,6 +146,7 @@ def ablate(
     num_seeds: Annotated[int, Field(ge=1)] = 5,
     rl_steps: Annotated[int, Field(ge=1)] | None = None,
     parallel: Annotated[int, Field(ge=1, le=16)] = 2,
+    process_weight: Annotated[float, Field(gt=0, le=10)] = 0.5,
     overrides: list[str] = [],
     root: str = ".",
 ) -> dict:
@@ -148,6 +158,7 @@ def ablate(
         num_seeds: how many seeds to draw when none are given
         rl_steps: RL steps of every arm (empty: params.yaml's rl.steps)
         parallel: runs at a time, one torch thread each (about one per CPU core)
+        process_weight: rl.weights.process of the arms that train on step scores
         overrides: params.yaml keys for every arm, in DVC's -S syntax, e.g. rl.weights.process=0.3
         root: the project folder (set by the deployment)
     """
@@ -156,7 +167,7 @@ def ablate(
     root_path = Path(root).resolve()
     seeds = list(seeds) if seeds else fresh_seeds(num_seeds)
     common = list(overrides) + ([f"rl.steps={rl_steps}"] if rl_steps is not None else []) + ["evaluate.promote=false"]
-    check_arms(arms, load_params(root_path / "params.yaml", common))  # fail fast
+    check_arms(arms, load_params(root_path / "params.yaml", common), process_weight)  # fail fast
     logger = get_run_logger()
     logger.info("ablation: arms %s, seeds %s, %d at a time", arms, seeds, parallel)
     with workspace_lock(root_path, "ablate", "fail"), run_params.applied(root_path, common):
@@ -172,7 +183,8 @@ def ablate(
             out = root_path / REPORT_DIR / "runs"
             jobs = [("start", None, seeds[0])] + [(f"{a}-s{s}", a, s) for s in seeds for a in arms]
             results = at_most(
-                parallel, [lambda j=j: run_one.submit(j[0], str(root_path), j[1], j[2], common, str(out / j[0])) for j in jobs]
+                parallel,
+                [lambda j=j: run_one.submit(j[0], str(root_path), j[1], j[2], common, str(out / j[0]), process_weight) for j in jobs],
             )
             results = [ArmRun.from_dict(r) for r in results]
             start, runs = results[0], results[1:]

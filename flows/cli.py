@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     ab.add_argument("--num-seeds", type=int, default=5)
     ab.add_argument("--parallel", type=int, default=2, help="runs at a time (one torch thread each)")
     ab.add_argument("--rl-steps", type=int, default=None)
+    ab.add_argument("--process-weight", type=float, default=0.5, help="rl.weights.process of the process arms")
     ab.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sv = sub.add_parser("serve", help="serve the deployments (lifecycle, ablate, stage) to a Prefect server")
     sv.add_argument("--cron", default=None, help="schedule of lifecycle/retrain (default: lifecycle.schedule_cron)")
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             num_seeds=args.num_seeds,
             rl_steps=args.rl_steps,
             parallel=args.parallel,
+            process_weight=args.process_weight,
             overrides=args.overrides,
             root=str(root),
         )

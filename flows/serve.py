@@ -43,6 +43,7 @@ TITLES = {
     "rl_steps": "RL steps",
     "num_seeds": "Number of seeds",
     "parallel": "Runs at a time",
+    "process_weight": "Process weight",
     "overrides": "Overrides",
     "name": "Stage",
 }

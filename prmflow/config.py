@@ -340,7 +340,7 @@ class MonitorConfig(_Section):
     """Mean steps per solution of the candidate / of the warm-started base."""
 
 
-DEFAULT_WEIGHTS = {"outcome": 1.0, "process": 0.5, "length": 0.0}
+DEFAULT_WEIGHTS = {"outcome": 1.0, "process": 0.0, "length": 0.0}
 
 
 class RLConfig(_Section):

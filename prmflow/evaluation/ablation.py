@@ -37,11 +37,26 @@ ARMS: dict[str, list[str]] = {
     "hybrid_length": ["rl.process_mode=step_min", f"rl.weights.length_group={LENGTH_WEIGHT}"],
     "hybrid_step_sum": ["rl.process_mode=step_sum"],
 }
-"""Overrides per arm, on top of params.yaml and the run's overrides. The process arms keep
-``rl.weights.process`` from those, which must be > 0 (``flows.ablate.check_arms`` refuses 0);
+"""Overrides per arm, on top of params.yaml and the run's overrides. The process arms (those
+not setting ``rl.weights.process=0.0``) get the ablation's process weight
+(:func:`arm_overrides`), which must be > 0 (``flows.ablate.check_arms`` refuses 0);
 ``oracle_step_min`` scores steps with the synthetic task's oracle (a perfect PRM: the upper
 bound of what process rewards can give); ``hybrid_step_sum`` is a known-collapsing reference
 (DeepSeekMath's sum credit), not run by default."""
+
+def uses_process(arm: str) -> bool:
+    """Does the arm train on step scores (the PRM, the oracle)?"""
+    return "rl.weights.process=0.0" not in ARMS[arm]
+
+
+def arm_overrides(arm: str, process_weight: float) -> list[str]:
+    """The arm's overrides, with the process weight for the process arms.
+
+    >>> arm_overrides("hybrid_seq", 0.5), arm_overrides("outcome_only", 0.5)
+    (['rl.weights.process=0.5', 'rl.process_mode=sequence'], ['rl.weights.process=0.0'])
+    """
+    return ([f"rl.weights.process={process_weight}"] if uses_process(arm) else []) + ARMS[arm]
+
 
 DEFAULT_ARMS = ["outcome_only", "hybrid_seq", "hybrid_step_min", "oracle_step_min", "outcome_length", "hybrid_length"]
 

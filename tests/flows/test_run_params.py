@@ -77,15 +77,16 @@ def test_prmflow_stage_refused_by_the_lock_changes_nothing(ws, capsys):
     assert (ws / "params.yaml").read_bytes() == before and not (ws / ".prmflow").exists()
 
 
-def test_hybrid_arms_refuse_a_zero_process_weight():
+def test_process_arms_refuse_a_zero_process_weight():
     from flows.ablate import check_arms
     from prmflow.config import load_params
 
-    cfg = load_params(ROOT / "params.yaml", ["rl.weights.process=0"])
-    with pytest.raises(ValueError, match=r"process arms \['hybrid_seq'\] need rl.weights.process > 0"):
-        check_arms(["outcome_only", "hybrid_seq", "outcome_length"], cfg)
-    check_arms(["outcome_only", "outcome_length"], cfg)  # no process term: fine
+    cfg = load_params(ROOT / "params.yaml")
+    with pytest.raises(ValueError, match=r"process arms \['hybrid_seq'\] need a process weight > 0"):
+        check_arms(["outcome_only", "hybrid_seq", "outcome_length"], cfg, 0.0)
+    check_arms(["outcome_only", "outcome_length"], cfg, 0.0)  # no process term: fine
+    check_arms(["hybrid_seq"], load_params(ROOT / "params.yaml", ["rl.weights.process=0"]), 0.5)  # the arm's own weight
     with pytest.raises(ValueError, match="oracle arm"):
-        check_arms(["oracle_step_min"], load_params(ROOT / "params.yaml", ["data.source=gsm8k", "data.path=x.jsonl"]))
+        check_arms(["oracle_step_min"], load_params(ROOT / "params.yaml", ["data.source=gsm8k", "data.path=x.jsonl"]), 0.5)
     with pytest.raises(ValueError, match="unknown arm"):
-        check_arms(["hybrid_typo"], load_params(ROOT / "params.yaml"))
+        check_arms(["hybrid_typo"], cfg, 0.5)

@@ -52,8 +52,8 @@ def test_an_untouched_form_overrides_nothing_and_a_changed_field_overrides_only_
     cfg = Params()
     sent = lifecycle_form(cfg)["properties"]["params"]["default"]
     assert LifecycleParams.model_validate(sent).to_overrides(cfg) == []
-    changed = LifecycleParams.model_validate({**sent, "rl_steps": 120, "weight_process": 0, "model_name_or_path": ""})
-    assert changed.to_overrides(cfg) == ["rl.steps=120", "rl.weights.process=0.0"]
+    changed = LifecycleParams.model_validate({**sent, "rl_steps": 120, "weight_process": 0.5, "model_name_or_path": ""})
+    assert changed.to_overrides(cfg) == ["rl.steps=120", "rl.weights.process=0.5"]
     assert LifecycleParams(iterations=2, overrides=["data.max_steps=6"]).to_overrides(cfg) == ["lifecycle.iterations=2", "data.max_steps=6"]
 
 
