@@ -513,8 +513,8 @@ def load_yaml(text: str) -> Any:
 def value_at(params: Params, key: str) -> Any:
     """The value at a dotted key of validated params.
 
-    >>> value_at(Params(), "rl.weights.process")
-    0.5
+    >>> value_at(Params(), "rl.weights.outcome")
+    1.0
     """
     node: Any = params.model_dump()
     for part in key.split("."):

@@ -69,7 +69,6 @@ def test_learning_rate_schedules_agree_step_for_step(r):
 
 
 def test_trl_accepts_the_arguments():
-    pytest.importorskip("trl")  # a bench extra: not installed by `make test`
     from trl import GRPOConfig
 
     cfg = GRPOConfig(**trl_setup.trl_kwargs(trl_setup.Recipe(), "/tmp/trl-cfg-check"))

@@ -43,11 +43,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http(url: str, body: dict | None = None, method: str | None = None):
+def http(url: str, body: dict | None = None, method: str | None = None, tries: int = 6):
+    """One API call; a 503 (the server's SQLite busy under load) is retried with back-off."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method=method or ("POST" if data else "GET"))
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read() or b"null")
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            if e.code != 503 or attempt == tries - 1:
+                raise
+            time.sleep(2**attempt)
 
 
 def wait_for(fn, timeout: float, what: str, every: float = 1.0):
