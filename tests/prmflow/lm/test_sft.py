@@ -76,7 +76,8 @@ def test_packed_sft_trains_and_keeps_the_models_attention(tmp_path):
 
     torch.set_num_threads(1)
     overrides = [f"model.tiny.{k}={v}" for k, v in MICRO["model"]["tiny"].items()]
-    params = load_params(ROOT / "params.yaml", overrides + ["warmstart.max_steps=3", "warmstart.batch_size=4", "warmstart.target_accuracy=null"])
+    fast = ["warmstart.pack_length=128", "warmstart.cpu_attention=eager", "warmstart.cpu_bf16=true"]  # the packed recipe
+    params = load_params(ROOT / "params.yaml", overrides + fast + ["warmstart.max_steps=3", "warmstart.batch_size=4", "warmstart.target_accuracy=null"])
     assert params.warmstart.pack_length and params.warmstart.cpu_attention == "eager" and params.warmstart.cpu_bf16
     tok = build_tokenizer(params.data.modulus)
     model = build_tiny_model(tok, params.model, seed=0)
