@@ -24,6 +24,8 @@ OVERRIDES = [
     "rl.max_new_tokens=null",
     "label.temperature=0.3",  # a checkpoint trained for seconds writes noise at temperature 1
     "rl.temperature=0.5",
+    "rl.weights.process=0.5",  # PRM step credit over real text (the default is outcome-only)
+    "rl.dynamic_sampling=false",  # every group trains, so every step is scored
     "evaluate.temperature=0.5",
 ]
 
