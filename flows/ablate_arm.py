@@ -28,8 +28,8 @@ from prmflow.evaluation.ablation import ARMS, ArmRun, arm_overrides
 from prmflow.evaluation.policy import Evaluation, run_policy
 from prmflow.io import atomic_write_json
 from prmflow.prm.metrics import step_metrics
+from prmflow.prm.oracle import OracleScorer
 from prmflow.prm.scorers import load_scorer
-from prmflow.problems.synthetic import oracle_step_labels
 from tasks import train_policy
 
 
@@ -51,8 +51,8 @@ def own_sample_auc(ev: Evaluation, prm_dir: Path, params: Params) -> float | Non
         texts += samples
         done += finished
     scores = scorer.score(prompts, texts, finished=done)
-    questions = [p["question"] for p, samples in zip(ev.problems, ev.sample_texts) for _ in samples]
-    labels = [oracle_step_labels(q, "\n".join(ev.fmt.steps(t, f)), params.data.modulus) for q, t, f in zip(questions, texts, done)]
+    oracle = OracleScorer({q: p["question"] for q, p in zip(ev.prompts, ev.problems)}, params.data.modulus, params.data.step_split)
+    labels = [[x == 1.0 for x in row] for row in oracle.score(prompts, texts, finished=done)]
     return step_metrics(scores, labels)["auc"]
 
 

@@ -46,7 +46,7 @@ from prmflow.rl.trainer import (
 __all__ = ["TrainingDiverged", "run", "main"]
 
 
-def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[dict] = ()):
+def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[dict] = (), tokenizer=None):
     """The step scorer of ``rl.process_scorer`` and what identifies it (for the checkpoint's
     fingerprint): the learned PRM when ``prm_dir`` holds one (also used by the monitors, so it is
     loaded even at process weight 0), the synthetic task's oracle for ``train``'s prompts, or the
@@ -55,7 +55,7 @@ def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[di
     if rl.process_scorer == "oracle":
         if params.data.source != "synthetic":
             raise ValueError(f"rl.process_scorer: oracle needs the synthetic task's oracle, but data.source is {params.data.source!r}")
-        tokenizer = load_tokenizer(policy_dir)
+        tokenizer = tokenizer or load_tokenizer(policy_dir)
         questions = {format_prompt(p["question"], params.model, tokenizer): p["question"] for p in train}
         return OracleScorer(questions, params.data.modulus, params.data.step_split), None  # rl.process_scorer is in the fingerprint
     if rl.process_scorer == "confidence":
@@ -110,12 +110,13 @@ def run(
     t0 = time.time()
     policy_dir, ckpt_dir = Path(policy_dir), Path(ckpt_dir)
     train = workspace.load_split("train", None, curated_dir)
-    params, budget = resolve_setting(params, "rl.max_new_tokens", train, load_tokenizer(policy_dir))
+    start_tokenizer = load_tokenizer(policy_dir)
+    params, budget = resolve_setting(params, "rl.max_new_tokens", train, start_tokenizer)
     rl, device = params.rl, resolve_device(params.model.device)
     if rl.dynamic_sampling and distributed.world_size() > 1:
         raise ConfigError("rl.dynamic_sampling: not supported under torchrun (each rank would keep a different number of groups)")
     distributed.my_shards(rl.prompts_per_step, params.compute.rl_shard_prompts, distributed.world_size(), 0)  # shards split evenly, or fail now
-    scorer, prm_path = load_scorer(prm_dir, params, device, policy_dir, train)
+    scorer, prm_path = load_scorer(prm_dir, params, device, policy_dir, train, start_tokenizer)
     fmt = params.data.solution_format()
     fp = checkpoint.fingerprint(rl, policy_dir, prm_path, {"step_split": fmt.step_split, "answer_rules": list(fmt.answer_rules)})
     model, tokenizer, optimizer, history, start = start_or_resume(params, policy_dir, ckpt_dir, fp, device)

@@ -63,10 +63,4 @@ def merge(prompts: list[str], n: int, shards: list[Shard], parts: list[Samples])
             for r in range(n):
                 k = j * n + r
                 rows[i * n + r] = (part.texts[k], part.prompt_ids[k], part.completion_ids[k], part.finished[k])
-    out = Samples(list(prompts), n)
-    for text, prompt_ids, completion_ids, finished in rows:
-        out.texts.append(text)
-        out.prompt_ids.append(prompt_ids)
-        out.completion_ids.append(completion_ids)
-        out.finished.append(finished)
-    return out
+    return Samples.from_rows(prompts, n, rows)

@@ -222,6 +222,7 @@ def summarize(runs: Sequence[ArmRun], n_boot: int = 1000) -> dict[str, dict]:
     base_by_seed = {r.seed: r for r in base_runs}
     base_curve = mean_curve(base_runs)
     target = base_curve[-1][1] if base_curve and base_curve[-1][1] > base_curve[0][1] else None
+    b_tokens = float(np.mean([t for r in base_runs for t in r.tokens])) if base_runs and base_runs[0].tokens else 0.0
     out: dict[str, dict] = {}
     for arm, rs in arms.items():
         rs = sorted(rs, key=lambda r: r.seed)
@@ -247,7 +248,6 @@ def summarize(runs: Sequence[ArmRun], n_boot: int = 1000) -> dict[str, dict]:
             row["hardest_acc_vs_baseline"] = estimate(
                 paired(rs, base_by_seed, lambda r: [float(r.correct[i]) for i in hardest_subset(r)]), n_boot
             )
-            b_tokens = float(np.mean([t for r in base_runs for t in r.tokens])) if base_runs[0].tokens else 0.0
             row["tokens_vs_baseline"] = row["tokens"]["mean"] / b_tokens - 1 if b_tokens and row["tokens"]["mean"] else None
         if target is not None:
             reach = steps_to_reach(row["curve"][1:], target)

@@ -31,6 +31,17 @@ class Samples:
     finished: list[bool] = field(default_factory=list)
     """Whether the completion ended with EOS before ``max_new_tokens``."""
 
+    @classmethod
+    def from_rows(cls, prompts: list[str], n: int, rows) -> Samples:
+        """Samples from ``(text, prompt_ids, completion_ids, finished)`` rows in output order."""
+        out = cls(list(prompts), n)
+        for text, prompt_ids, completion_ids, finished in rows:
+            out.texts.append(text)
+            out.prompt_ids.append(prompt_ids)
+            out.completion_ids.append(completion_ids)
+            out.finished.append(finished)
+        return out
+
     @property
     def num_tokens(self) -> list[int]:
         return [len(c) for c in self.completion_ids]
@@ -182,7 +193,7 @@ def sample(
         order.sort(key=lengths.__getitem__)
     expanded = [i for i in order for _ in range(n)]  # prompt index of each sequence, in batch order
     slot = [i * n + j for i in order for j in range(n)]  # its place in the output
-    res = [None] * len(expanded)  # (prompt_ids, completion_ids, finished, text) per output place
+    res = [None] * len(expanded)  # (text, prompt_ids, completion_ids, finished) per output place
     try:
         with torch.inference_mode():
             for start in range(0, len(expanded), batch_size):
@@ -212,16 +223,10 @@ def sample(
                 for k, (row, g) in enumerate(zip(new.tolist(), gid)):
                     done = eos_id in row
                     comp = row[: row.index(eos_id) + 1] if done else row
-                    res[slot[start + k]] = (list(prompt_ids[g]), comp, done, tokenizer.decode(comp, skip_special_tokens=True))
+                    res[slot[start + k]] = (tokenizer.decode(comp, skip_special_tokens=True), list(prompt_ids[g]), comp, done)
                 if progress is not None:
                     progress(len(chunk))
     finally:
         if was_training:
             model.train()
-    out = Samples(prompts=list(prompts), n=n)
-    for prompt_ids, comp, done, text in res:
-        out.prompt_ids.append(prompt_ids)
-        out.completion_ids.append(comp)
-        out.finished.append(done)
-        out.texts.append(text)
-    return out
+    return Samples.from_rows(prompts, n, res)
