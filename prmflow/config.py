@@ -249,6 +249,13 @@ class LabelConfig(_Section):
     samples_per_problem: int = Field(4, ge=1)
     rollouts: int = Field(8, ge=1)
     temperature: float = Field(1.0, gt=0)
+    """Sampling temperature of the solutions that get labelled (the policy's own samples)."""
+    rollout_temperature: float | None = Field(None, gt=0)
+    """Temperature of the completions from each step prefix; ``None``: ``temperature``. Lower
+    makes the completer more reliable (Math-Shepherd asks of a completer only that it finishes a
+    correct prefix correctly), so a correct step of a long chain is less often called bad because
+    every rollout after it slipped; the estimate is then the value under that sharper completer,
+    not under the policy."""
     max_new_tokens: int | None = Field(96, gt=0)
     """Cap for the sampled solutions; ``None``: derived from the train references
     (:func:`prmflow.lm.budgets.derive_budget`). A budget that cuts over a quarter of them fails

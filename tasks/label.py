@@ -67,7 +67,7 @@ def run(
         solutions = make_solutions(problems, out.texts, cfg.samples_per_problem, prompts, fmt, params.data.modulus, out.finished)
 
         rollout_budget = rollout_token_budget(problems, tokenizer, cfg)
-        roller = PolicySampler(policy, cfg, rollout_budget, progress)
+        roller = PolicySampler(policy, cfg, rollout_budget, progress, temperature=cfg.rollout_temperature)
         rows, metrics, positions = label_solutions(solutions, roller, cfg, fmt)
     workspace.save_labels(rows, out_dir, samples=samples_markdown(rows, cfg.num_examples_logged))
     write_position_plot(positions, plots_dir)
@@ -75,7 +75,7 @@ def run(
     metrics.update(solver.stats("sampling.solutions"))
     metrics.update(roller.stats("sampling.rollouts"))
     metrics.update(budget.metrics())
-    metrics.update(method=cfg.method, rollout_max_new_tokens=rollout_budget, policy_parameters=policy.num_parameters, **usage(t0))
+    metrics.update(method=cfg.method, rollout_max_new_tokens=rollout_budget, rollout_temperature=roller.temperature, policy_parameters=policy.num_parameters, **usage(t0))
     atomic_write_json(metrics_path, metrics)
     return metrics
 

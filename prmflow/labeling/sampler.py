@@ -45,9 +45,17 @@ class PolicySampler:
     """A :data:`RolloutFn` over ``policy`` (:class:`prmflow.compute.samplers.ShardedPolicy`),
     counting sequences, tokens, truncated sequences and time."""
 
-    def __init__(self, policy: ShardedPolicy, cfg: LabelConfig, max_new_tokens: int, progress: Progress | None = None):
+    def __init__(
+        self,
+        policy: ShardedPolicy,
+        cfg: LabelConfig,
+        max_new_tokens: int,
+        progress: Progress | None = None,
+        temperature: float | None = None,
+    ):
         self.policy, self.cfg = policy, cfg
         self.max_new_tokens = max_new_tokens
+        self.temperature = cfg.temperature if temperature is None else temperature
         self.progress = progress
         self.sequences = self.tokens = self.truncated = 0
         self.seconds = 0.0
@@ -62,7 +70,7 @@ class PolicySampler:
             out = self.policy.sample(
                 prompts,
                 n,
-                temperature=self.cfg.temperature,
+                temperature=self.temperature,
                 max_new_tokens=self.max_new_tokens,
                 batch_size=self.cfg.batch_size,
                 seed=seed,

@@ -81,3 +81,18 @@ def test_label_cli_logs_to_mlflow(workspace, capsys):
     assert runs[0].data.params["rollouts"] == "2"
     client = mlflow.MlflowClient()
     assert {"label_methods.md", "samples.md"} <= {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+
+
+def test_rollout_temperature_changes_the_rollouts_not_the_solutions(workspace):
+    from tasks.label import run
+
+    tmp_path, params = workspace
+    default = run(params, out_dir=tmp_path / "labels_default")
+    sharp = params.model_copy(update={"label": params.label.model_copy(update={"rollout_temperature": 0.05})})
+    m = run(sharp, out_dir=tmp_path / "labels_sharp")
+
+    assert default["rollout_temperature"] == 1.0 and m["rollout_temperature"] == 0.05
+    a, b = ws.load_labels(tmp_path / "labels_default"), ws.load_labels(tmp_path / "labels_sharp")
+    assert a["completions"] == b["completions"]  # the policy's own samples, at label.temperature
+    assert default["sampling.solutions.tokens"] == m["sampling.solutions.tokens"]
+    assert default["sampling.rollouts.tokens"] != m["sampling.rollouts.tokens"]  # other completions
