@@ -25,7 +25,7 @@ run: setup
 	$(VENV)/bin/prmflow run
 
 test: setup
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=15
 
 # One table: stage times and peak memory (dvc repro first if metrics are missing), RL vs TRL,
 # labelling cost per method, sampler vs generate; also logged to MLflow (experiment prmflow-bench).

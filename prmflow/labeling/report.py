@@ -3,7 +3,9 @@
 Metric keys (flat): per method, ``<method>.rollouts``, ``.rollouts_per_step``,
 ``.pred_bad_rate``, ``.solutions`` and, over the oracle-labelled solutions, ``.step_agreement``,
 ``.balanced_accuracy``, ``.bad_precision``, ``.bad_recall``, ``.bad_f1``, ``.first_error_acc``,
-``.oracle_bad_rate`` (of the steps it labelled: the agreement of an all-bad labeller on them;
+``.perfect_completer_agreement`` (step agreement with the perfect completer's labels: what is
+left is the completer's own misses), ``.oracle_bad_rate`` (of the steps it labelled: the
+agreement of an all-bad labeller on them;
 and ``mc_soft.good_auc``, the soft labels' ROC AUC); ``first_error.rollout_ratio_vs_mc`` (on the
 solutions both labelled); ``num_problems``, ``num_solutions``, ``num_labelled_solutions``,
 ``skipped_no_steps``, ``num_steps``, ``policy_solve_rate``, ``oracle_solutions``,
@@ -19,6 +21,12 @@ every registered method, which all label those steps good without rollouts (a gu
 Truncation: ``truncation.solutions`` / ``.rate`` (sampled solutions cut at the budget) and
 ``truncation.steps_dropped`` (their cut-off last steps, never labelled).
 :func:`samples_markdown` prints labelled solutions for a reader to check by hand.
+
+The perfect completer (``baseline.perfect_completer.<k>``, synthetic data) is the ceiling of
+every rollout method: the labels of a completer that makes no mistake (can the prefix still reach
+the right answer?), scored against the oracle's prefix correctness. Where a wrong step does not
+change the answer (modular arithmetic forgets it, or a later step writes the right value again),
+the two disagree, and no number of rollouts closes that gap.
 
 Baselines: step agreement alone flatters a labeller when the classes are skewed (with 72% bad
 steps, calling every step bad agrees on 72%). ``baseline.all_good.<k>`` and
@@ -59,6 +67,10 @@ def run_metrics(solutions: list[Solution], labelled: list[Solution]) -> dict:
         oracle = [s.oracle for s in labelled if s.oracle is not None]
         metrics["oracle.bad_rate"] = bad_rate(oracle)
         metrics.update(trivial_baselines(oracle))
+        reachable = [s.reachable for s in labelled if s.oracle is not None]
+        if all(r is not None for r in reachable):
+            agree = label_agreement(reachable, oracle)
+            metrics.update({f"baseline.perfect_completer.{k}": agree[k] for k in BASELINE_KEYS})
     return metrics
 
 
@@ -97,6 +109,9 @@ def method_metrics(name: str, ml: MethodLabels, labelled: list[Solution]) -> dic
     agree = label_agreement([ml.hard[j] for j in with_oracle], oracle)
     for key in BASELINE_KEYS + ("oracle_bad_rate",):
         m[f"{name}.{key}"] = agree[key]
+    reachable = [labelled[ml.index[j]].reachable for j in with_oracle]
+    if all(r is not None for r in reachable):  # vs what rollouts estimate: the completer's own misses
+        m[f"{name}.perfect_completer_agreement"] = label_agreement([ml.hard[j] for j in with_oracle], reachable)["step_agreement"]
     if name == "mc_soft":
         auc = good_auc([ml.soft[j] for j in with_oracle], oracle)
         if auc is not None:
@@ -168,6 +183,7 @@ COLUMNS = (
     "bad_recall",
     "bad_f1",
     "first_error_acc",
+    "perfect_completer_agreement",
     "rollouts_per_step",
 )
 """The comparison table's columns; ``trivial``: the all-good / all-bad labellers' step agreement
@@ -195,7 +211,7 @@ def comparison_table(metrics: dict) -> str:
     for m in LABEL_METHODS:
         if f"{m}.rollouts" in metrics:
             lines.append(_row(m, m, metrics, metrics.get(f"{m}.oracle_bad_rate")))
-    for name in ("all_good", "all_bad"):
+    for name in ("all_good", "all_bad", "perfect_completer"):
         if f"baseline.{name}.step_agreement" in metrics:
             lines.append(_row(f"baseline: {name.replace('_', ' ')}", f"baseline.{name}", metrics, metrics.get("oracle.bad_rate")))
     notes = [
@@ -206,6 +222,12 @@ def comparison_table(metrics: dict) -> str:
         notes.append(
             f"oracle bad-step rate {metrics['oracle.bad_rate']:.3f}: calling every step bad agrees on that share of steps; "
             "balanced accuracy (mean recall on good and on bad steps) is 0.5 for either trivial labeller"
+        )
+    if "baseline.perfect_completer.step_agreement" in metrics:
+        notes.append(
+            "perfect completer: Monte-Carlo labels from a completer that makes no mistake (can the prefix still reach the "
+            f"right answer?) agree with the oracle on {metrics['baseline.perfect_completer.step_agreement']:.3f} of steps: "
+            "the most any rollout method can reach; the rest are wrong steps the answer survives"
         )
     if "oracle_note" in metrics:
         notes.append(metrics["oracle_note"])

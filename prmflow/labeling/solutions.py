@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from prmflow.problems.synthetic import oracle_step_labels
+from prmflow.problems.synthetic import oracle_reachable_labels, oracle_step_labels
 from reward.outcome import verify
 from reward.parse import SolutionFormat
 
@@ -40,6 +40,9 @@ class Solution:
     """It ended with EOS; ``False``: cut at the token budget."""
     cut_step: bool = False
     """Cut at the budget in the middle of a step, which was dropped (not in ``steps``)."""
+    reachable: list[bool] | None = None
+    """Where there is an oracle: can a completer that makes no mistake still reach the right
+    answer from each step? (What Monte-Carlo labels estimate with a perfect completer.)"""
 
     @property
     def answer(self) -> str:
@@ -66,12 +69,13 @@ def make_solutions(
         for j, text in enumerate(texts[i * n : (i + 1) * n]):
             done = finished[i * n + j]
             steps = fmt.steps(text, done)
-            oracle = None
+            oracle = reachable = None
             if p.get("source") == "synthetic" and fmt.step_split == "line":  # the oracle reads lines
                 oracle = oracle_step_labels(p["question"], text, modulus)[: len(steps)]
+                reachable = oracle_reachable_labels(p["question"], text, modulus)[: len(steps)]
             correct = verify(text, str(p["final_answer"]), rules=fmt.answer_rules)
             cut = not done and len(fmt.steps(text)) > len(steps)
-            out.append(Solution(p, j, prompts[i], text, steps, correct, oracle, done, cut))
+            out.append(Solution(p, j, prompts[i], text, steps, correct, oracle, done, cut, reachable))
     return out
 
 

@@ -93,6 +93,21 @@ class Program:
     def answer(self) -> int:
         return self.values()[self.target]
 
+    def finish(self, written: dict[str, int]) -> int:
+        """The target's value when every derived variable not in ``written`` is computed right
+        from the values there (``written``: derived variables a solution has computed, maybe
+        wrongly): the answer a completer that makes no mistake reaches from that prefix."""
+        vals: dict[str, int] = {}
+        for var, expr in self.assignments:
+            if isinstance(expr, int):
+                vals[var] = expr
+            elif var in written:
+                vals[var] = written[var]
+            else:
+                x, op, y = expr
+                vals[var] = apply_op(self.operand(x, vals), op, self.operand(y, vals), self.modulus)
+        return vals[self.target]
+
     def question(self) -> str:
         parts = [f"{v}={e}" if isinstance(e, int) else f"{v}={e[0]}{e[1]}{e[2]}" for v, e in self.assignments]
         return ";".join([*parts, f"{self.target}=?"])
@@ -168,6 +183,34 @@ def prefix_labels(verdicts: list[StepVerdict]) -> list[bool]:
         ok = ok and v.right
         labels.append(ok)
     return labels
+
+
+def reachable_labels(program: Program, solution: str) -> list[bool]:
+    r"""For each step: does a completer that makes no mistake, finishing the solution from the
+    values written so far, reach the right answer? (A line that is not a step of the form
+    ``v=x op y=z`` for a derived ``v`` writes nothing.)
+
+    This is what Monte-Carlo labels estimate with a perfect completer, so it bounds their
+    agreement with :func:`prefix_labels`. The two differ where a wrong step does not change the
+    answer: arithmetic mod ``m`` forgets part of an error (``x*5`` depends only on ``x mod 20``
+    when ``m`` is 100), or a later step writes the right value again.
+
+    >>> p = parse_program("a=3;b=a*5;c=b+1;c=?", modulus=10)
+    >>> reachable_labels(p, "b=3*5=7\nc=7+1=8")  # b is wrong (5), and so is the answer (8 vs 6)
+    [False, False]
+    >>> reachable_labels(p, "b=3*5=15\nc=15+1=6")  # 15 is 5 mod 10: the answer is still right
+    [True, True]
+    >>> prefix_labels(step_verdicts(p, "b=3*5=15\nc=15+1=6"))  # the oracle calls 15 wrong
+    [False, False]
+    """
+    written: dict[str, int] = {}
+    out = []
+    for step in split_steps(solution):
+        m = _STEP_RE.match(step.replace(" ", ""))
+        if m and m.group(1) in program.derived:
+            written[m.group(1)] = int(m.group(5))
+        out.append(program.finish(written) == program.answer)
+    return out
 
 
 def first_error(program: Program, solution: str) -> int | None:

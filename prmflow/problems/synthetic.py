@@ -29,7 +29,16 @@ import re
 import string
 from dataclasses import dataclass
 
-from prmflow.problems.programs import OPS, Program, apply_op, first_error, parse_program, prefix_labels, step_verdicts
+from prmflow.problems.programs import (
+    OPS,
+    Program,
+    apply_op,
+    first_error,
+    parse_program,
+    prefix_labels,
+    reachable_labels,
+    step_verdicts,
+)
 from reward.parse import join_solution
 
 VARIABLES = string.ascii_lowercase
@@ -139,6 +148,13 @@ def oracle_step_labels(question: str, solution: str, modulus: int = 100) -> list
     estimate ("can this prefix still reach the answer"). Steps beyond the chain are wrong.
     """
     return prefix_labels(step_verdicts(parse_program(question, modulus), solution))
+
+
+def oracle_reachable_labels(question: str, solution: str, modulus: int = 100) -> list[bool]:
+    """For each step: does a completer that makes no mistake still reach the right answer from
+    it? What Monte-Carlo labels estimate with a perfect completer
+    (:func:`prmflow.problems.programs.reachable_labels`)."""
+    return reachable_labels(parse_program(question, modulus), solution)
 
 
 def oracle_needed_steps(question: str, solution: str, modulus: int = 100) -> list[bool]:

@@ -44,11 +44,11 @@ def test_comparison_table_prints_agreement_beside_the_baselines():
     lines = comparison_table(metrics).splitlines()
     assert lines[0] == (
         "| method | step_agreement | all-good / all-bad agreement, same steps | balanced_accuracy | bad_precision | bad_recall "
-        "| bad_f1 | first_error_acc | rollouts_per_step |"
+        "| bad_f1 | first_error_acc | perfect_completer_agreement | rollouts_per_step |"
     )
-    assert "| mc_hard | 0.800 | 0.250 / 0.750 | 0.700 | 1.000 | 0.500 | 0.667 | 0.500 | 2.000 |" in lines
-    assert "| baseline: all good | 0.250 | 0.250 / 0.750 | 0.500 | 0.000 | 0.000 | 0.000 | 0.000 | 0 |" in lines
-    assert "| baseline: all bad | 0.750 | 0.250 / 0.750 | 0.500 | 0.750 | 1.000 | 0.857 | 0.500 | 0 |" in lines
+    assert "| mc_hard | 0.800 | 0.250 / 0.750 | 0.700 | 1.000 | 0.500 | 0.667 | 0.500 | n/a | 2.000 |" in lines
+    assert "| baseline: all good | 0.250 | 0.250 / 0.750 | 0.500 | 0.000 | 0.000 | 0.000 | 0.000 | n/a | 0 |" in lines
+    assert "| baseline: all bad | 0.750 | 0.250 / 0.750 | 0.500 | 0.750 | 1.000 | 0.857 | 0.500 | n/a | 0 |" in lines
 
 
 def test_label_quality_by_step_position_by_hand():
@@ -66,3 +66,24 @@ def test_label_quality_by_step_position_by_hand():
         {"step": 2, "mc_soft": 1.0, "first_error": 1.0, "all_bad": 1.0, "steps": 1},
         {"step": 3, "mc_soft": 0.0, "first_error": 1.0, "all_bad": 1.0, "steps": 1},
     ]
+
+
+def test_the_perfect_completer_bounds_rollout_labels_by_hand():
+    from prmflow.labeling.methods import MethodLabels
+    from prmflow.labeling.report import method_metrics, run_metrics
+    from prmflow.labeling.solutions import Solution
+
+    # solution 0: its 2nd step is wrong, but the answer survives it (reachable to the end);
+    # solution 1: one wrong step that loses the answer
+    labelled = [
+        Solution({}, 0, "", "", ["a", "b", "c"], False, ORACLE[0], reachable=[True, True, True]),
+        Solution({}, 0, "", "", ["a"], False, ORACLE[1], reachable=[False]),
+    ]
+    m = run_metrics(labelled, labelled)
+    assert m["baseline.perfect_completer.step_agreement"] == 0.5  # steps b, c: reachable, oracle-bad
+    assert m["baseline.perfect_completer.bad_recall"] == 1 / 3 and m["baseline.perfect_completer.bad_precision"] == 1.0
+    # a method whose completer missed step a (labelled bad): 1 of 4 steps off the perfect completer
+    ml = MethodLabels([0, 1], [[False, True, True], [False]], [[0.0, 1.0, 1.0], [0.0]], [8, 8])
+    mm = method_metrics("mc_soft", ml, labelled)
+    assert mm["mc_soft.perfect_completer_agreement"] == 0.75 and mm["mc_soft.step_agreement"] == 0.25
+    assert "| baseline: perfect completer | 0.500 |" in comparison_table({**m, "num_labelled_solutions": 2, "policy_solve_rate": 0.0})

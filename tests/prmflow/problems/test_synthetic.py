@@ -123,3 +123,19 @@ def test_make_dag_keeps_the_chain_arithmetic():
     for _x, _op, y in prog.derived.values():
         digit = prog.values()[y] if isinstance(y, str) else y
         assert 1 <= digit <= 9  # every step is "value op digit", as in the chain task
+
+
+def test_reachable_labels_follow_the_answer_not_the_first_error():
+    from prmflow.problems.synthetic import oracle_reachable_labels, oracle_step_labels
+
+    q = "a=4;b=a*5;c=b+1;c=?"  # b = 20, c = 21
+    assert oracle_reachable_labels(q, "b=4*5=20\nc=20+1=21\n#### 21") == [True, True]
+    assert oracle_reachable_labels(q, "b=4*5=40\nc=40+1=41\n#### 41") == [False, False]
+    # b is wrong, but the next step writes c's right value again: the answer survives
+    slip = "b=4*5=30\nc=20+1=21\n#### 21"
+    assert oracle_step_labels(q, slip) == [False, False]
+    assert oracle_reachable_labels(q, slip) == [False, True]
+    # 120 is 20 mod 100: wrong as written, yet every continuation of it is right
+    assert oracle_step_labels(q, "b=4*5=120") == [False]
+    assert oracle_reachable_labels(q, "b=4*5=120") == [True]
+    assert oracle_reachable_labels(q, "garbage") == [True]  # writes nothing: a perfect completer finishes it
