@@ -250,12 +250,13 @@ class LabelConfig(_Section):
     rollouts: int = Field(8, ge=1)
     temperature: float = Field(1.0, gt=0)
     """Sampling temperature of the solutions that get labelled (the policy's own samples)."""
-    rollout_temperature: float | None = Field(None, gt=0)
+    rollout_temperature: float | None = Field(0.5, gt=0)
     """Temperature of the completions from each step prefix; ``None``: ``temperature``. Lower
     makes the completer more reliable (Math-Shepherd asks of a completer only that it finishes a
     correct prefix correctly), so a correct step of a long chain is less often called bad because
     every rollout after it slipped; the estimate is then the value under that sharper completer,
-    not under the policy."""
+    not under the policy. 0.5 measured: mc_soft agreement with the oracle 0.808 -> 0.832 (README:
+    Measured)."""
     max_new_tokens: int | None = Field(96, gt=0)
     """Cap for the sampled solutions; ``None``: derived from the train references
     (:func:`prmflow.lm.budgets.derive_budget`). A budget that cuts over a quarter of them fails
@@ -353,10 +354,13 @@ DEFAULT_WEIGHTS = {"outcome": 1.0, "process": 0.0, "length": 0.0}
 class RLConfig(_Section):
     """GRPO-family RL with hybrid rewards (stage ``train_policy``)."""
 
-    steps: int = Field(80, ge=0)
+    steps: int = Field(150, ge=0)
     prompts_per_step: int = Field(16, gt=0)
     group_size: int = Field(8, ge=2)
-    temperature: float = Field(1.0, gt=0)
+    temperature: float = Field(0.4, gt=0)
+    """Sampling temperature of the RL groups. The tiny policy at 1.0 solves a fifth of its
+    samples where greedy decoding solves 45%: its tail is noise, and sharper sampling learns
+    faster (README: RL recipe; 0.4 measured best of 1.0 / 0.8 / 0.6 / 0.4 / 0.2)."""
     max_new_tokens: int | None = Field(80, gt=0)
     """Token budget of the RL samples (the length penalty reaches -1 there); ``None``: derived
     from the train references (:func:`prmflow.lm.budgets.derive_budget`). A budget that cuts

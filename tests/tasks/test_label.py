@@ -87,9 +87,12 @@ def test_rollout_temperature_changes_the_rollouts_not_the_solutions(workspace):
     from tasks.label import run
 
     tmp_path, params = workspace
-    default = run(params, out_dir=tmp_path / "labels_default")
-    sharp = params.model_copy(update={"label": params.label.model_copy(update={"rollout_temperature": 0.05})})
-    m = run(sharp, out_dir=tmp_path / "labels_sharp")
+
+    def at(t):
+        return params.model_copy(update={"label": params.label.model_copy(update={"rollout_temperature": t})})
+
+    default = run(at(None), out_dir=tmp_path / "labels_default")  # None: label.temperature
+    m = run(at(0.05), out_dir=tmp_path / "labels_sharp")
 
     assert default["rollout_temperature"] == 1.0 and m["rollout_temperature"] == 0.05
     a, b = ws.load_labels(tmp_path / "labels_default"), ws.load_labels(tmp_path / "labels_sharp")
