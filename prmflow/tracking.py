@@ -361,7 +361,9 @@ def log_policy_model(
 
     Returns the registered version (a string), or ``None`` when ``PRMFLOW_LOG_MODELS=0``.
     ``pip_requirements`` is explicit (the flavor would otherwise infer torchvision), and so is
-    the model card (the flavor would otherwise try to fetch one from the Hub, retrying offline).
+    the model card (the flavor would otherwise try to fetch one from the Hub, retrying offline),
+    and the model's ``name_or_path`` is not a Hub repo id: the flavor looks a relative path like
+    ``models/base`` up on the Hub for a license file, with 5 retries (~25 s offline).
     The flavor's path form breaks under transformers 5, so the model is loaded and passed in.
     """
     if os.environ.get("PRMFLOW_LOG_MODELS", "1") == "0":
@@ -372,8 +374,10 @@ def log_policy_model(
         from huggingface_hub import ModelCard
         from transformers import AutoModelForCausalLM
 
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+        model.name_or_path = f"{name} (prmflow run {run_id})"  # not a Hub repo id: no license lookup
         return mlflow.transformers.log_model(
-            transformers_model={"model": AutoModelForCausalLM.from_pretrained(str(model_dir)), "tokenizer": tokenizer},
+            transformers_model={"model": model, "tokenizer": tokenizer},
             name=name.replace("prmflow-", ""),
             task="text-generation",
             pip_requirements=_pinned("torch", "transformers", "tokenizers"),

@@ -176,3 +176,33 @@ def test_a_model_version_carries_the_gate_decision_first_and_its_metrics_as_tags
     assert mv.description == "Gate: not promoted (not better).\nRL candidate: 2 steps."
     assert mv.tags == {"gate.decision": "keep", "gate/diff": "0.3333"}
     assert tracking.describe_alias("m", "champion", "x") is None  # no such alias: nothing to describe
+
+
+def test_logging_a_policy_saved_at_a_relative_path_asks_the_hub_nothing(tmp_path, fresh_mlflow, monkeypatch):
+    # the stages log "models/base": a valid Hub repo id, so the flavor looked it up for a license
+    # file, 5 retries offline (~25 s per logged model in every `make run`)
+    import huggingface_hub
+    import mlflow
+
+    from prmflow import tracking
+    from prmflow.config import ModelConfig, TinyModelConfig
+    from prmflow.lm.models import build_tiny_model, build_tokenizer
+
+    asked = []
+
+    def list_repo_files(repo_id, *args, **kwargs):  # the real one up to its first request
+        huggingface_hub.utils.validate_repo_id(repo_id)  # not a repo id: fails here, asking nothing
+        asked.append(repo_id)
+        return []
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", list_repo_files)
+    monkeypatch.setenv("PRMFLOW_LOG_MODELS", "1")
+    monkeypatch.chdir(tmp_path)
+    tracking.setup(tmp_path)
+    tok = build_tokenizer()
+    cfg = ModelConfig(tiny=TinyModelConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32))
+    build_tiny_model(tok, cfg, seed=0).save_pretrained("models/base")
+    tok.save_pretrained("models/base")
+    with mlflow.start_run() as run:
+        assert tracking.log_policy_model("models/base", run.info.run_id, None, tok) == "1"
+    assert asked == []
