@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from flows.dvc_cli import set_params
 from prmflow.config import ConfigError
@@ -12,7 +13,8 @@ TEXT = (Path(__file__).resolve().parents[2] / "params.yaml").read_text()
 def test_set_params_keeps_comments_and_skips_unchanged_values(tmp_path):
     p = tmp_path / "params.yaml"
     p.write_text(TEXT)
-    set_params(["rl.steps=80", "seed=0"], tmp_path)
+    steps, seed = yaml.safe_load(TEXT)["rl"]["steps"], yaml.safe_load(TEXT)["seed"]
+    set_params([f"rl.steps={steps}", f"seed={seed}"], tmp_path)  # the values it already has
     assert p.read_text() == TEXT  # nothing changed: byte for byte
     set_params(["rl.steps=5"], tmp_path)
     text = p.read_text()
