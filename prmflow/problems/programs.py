@@ -47,12 +47,16 @@ class Program:
     target: str
     modulus: int = 100
 
-    def values(self) -> dict[str, int]:
-        """Every variable's value."""
+    def values(self, written: dict[str, int] | None = None) -> dict[str, int]:
+        """Every variable's value; a derived variable in ``written`` (as a solution wrote it,
+        maybe wrongly) takes that value, and the ones after it are computed from it."""
+        written = written or {}
         vals: dict[str, int] = {}
         for var, expr in self.assignments:
             if isinstance(expr, int):
                 vals[var] = expr
+            elif var in written:
+                vals[var] = written[var]
             else:
                 x, op, y = expr
                 vals[var] = apply_op(self.operand(x, vals), op, self.operand(y, vals), self.modulus)
@@ -95,18 +99,9 @@ class Program:
 
     def finish(self, written: dict[str, int]) -> int:
         """The target's value when every derived variable not in ``written`` is computed right
-        from the values there (``written``: derived variables a solution has computed, maybe
-        wrongly): the answer a completer that makes no mistake reaches from that prefix."""
-        vals: dict[str, int] = {}
-        for var, expr in self.assignments:
-            if isinstance(expr, int):
-                vals[var] = expr
-            elif var in written:
-                vals[var] = written[var]
-            else:
-                x, op, y = expr
-                vals[var] = apply_op(self.operand(x, vals), op, self.operand(y, vals), self.modulus)
-        return vals[self.target]
+        from the values there: the answer a completer that makes no mistake reaches from that
+        prefix."""
+        return self.values(written)[self.target]
 
     def question(self) -> str:
         parts = [f"{v}={e}" if isinstance(e, int) else f"{v}={e[0]}{e[1]}{e[2]}" for v, e in self.assignments]
