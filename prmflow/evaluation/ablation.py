@@ -44,6 +44,7 @@ not setting ``rl.weights.process=0.0``) get the ablation's process weight
 bound of what process rewards can give); ``hybrid_step_sum`` is a known-collapsing reference
 (DeepSeekMath's sum credit), not run by default."""
 
+
 def uses_process(arm: str) -> bool:
     """Does the arm train on step scores (the PRM, the oracle)?"""
     return "rl.weights.process=0.0" not in ARMS[arm]
