@@ -191,16 +191,14 @@ def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
 
 
-def decode_chunk(
-    model, input_ids, attention_mask, group, *, max_new_tokens, eos_id, pad_id, greedy, temperature, top_p, eager_mask, sync_every
-):
-    """Generate for one left-padded chunk of ``U`` distinct prompts expanded to ``B`` rows.
+def prefill(model, input_ids, attention_mask, group, max_new_tokens):
+    """Prefill each distinct prompt of a left-padded chunk once, then copy its cache rows to its samples.
 
-    input_ids, attention_mask: ``[U, P]`` (left-padded); group: ``[B]`` long, the prompt of
-    each row. Returns ``[B, T]`` long (``T <= max_new_tokens``): the new tokens, ``pad_id`` after
-    a row's EOS, exactly like the tail of ``generate``'s output.
+    input_ids, attention_mask: ``[U, P]``; group: ``[B]`` long, the prompt of each row. Returns
+    ``(logits [B, V] of the last position, cache, attention_mask [B, P], position_ids [B, P],
+    padded)``; ``padded`` is False when no prompt has padding (then no mask is passed on, as
+    ``generate`` does, for the same kernels).
     """
-    device = input_ids.device
     P = input_ids.shape[1]
     B = group.numel()
     num_layers = model.config.get_text_config(decoder=True).num_hidden_layers
@@ -225,6 +223,22 @@ def decode_chunk(
     if B != input_ids.shape[0]:
         cache.select_rows(group)
         logits, attention_mask, position_ids = logits[group], attention_mask[group], position_ids[group]
+    return logits, cache, attention_mask, position_ids, padded
+
+
+def decode_chunk(
+    model, input_ids, attention_mask, group, *, max_new_tokens, eos_id, pad_id, greedy, temperature, top_p, eager_mask, sync_every
+):
+    """Generate for one left-padded chunk of ``U`` distinct prompts expanded to ``B`` rows.
+
+    input_ids, attention_mask: ``[U, P]`` (left-padded); group: ``[B]`` long, the prompt of
+    each row. Returns ``[B, T]`` long (``T <= max_new_tokens``): the new tokens, ``pad_id`` after
+    a row's EOS, exactly like the tail of ``generate``'s output.
+    """
+    device = input_ids.device
+    P = input_ids.shape[1]
+    B = group.numel()
+    logits, cache, attention_mask, position_ids, padded = prefill(model, input_ids, attention_mask, group, max_new_tokens)
     next_pos = position_ids[:, -1:] + 1  # [B, 1]
     # [B, L] keep-mask over the cache slots: the prompt's padding, then every generated slot.
     keep = torch.ones((B, P + max_new_tokens), dtype=torch.bool, device=device)

@@ -187,3 +187,35 @@ def test_progress_and_training_mode_restored(llama, tok, prompts):
     assert seen == [4, 4, 2] and out.num_tokens == [4] * 10
     with pytest.raises(ValueError):
         sample(llama, tok, prompts[:1], temperature=0.0)
+
+
+@pytest.mark.parametrize("n,batch_size", [(1, 10), (2, 16)])
+def test_static_loop_greedy_identical(trained, tok, prompts, n, batch_size):
+    """The CUDA-graph loop's static shapes, run eagerly on CPU: the same greedy tokens as the
+    Python-launched loop and generate, rows that stop at different steps included."""
+    kw = dict(greedy=True, max_new_tokens=32, batch_size=batch_size)
+    ref = generate_sample(trained, tok, prompts, n, **kw)
+    assert 0 < sum(ref.finished) < len(ref.finished)
+    assert_same(ref, sample(trained, tok, prompts, n, cuda_graphs=True, **kw))
+
+
+def test_static_loop_seeded_and_stops_early(trained, tok, prompts):
+    kw = dict(temperature=0.8, top_p=0.9, max_new_tokens=48, batch_size=16, cuda_graphs=True)
+    a = sample(trained, tok, prompts[:6], 3, seed=1, **kw)
+    assert a.completion_ids == sample(trained, tok, prompts[:6], 3, seed=1, **kw).completion_ids
+    assert a.completion_ids != sample(trained, tok, prompts[:6], 3, seed=2, **kw).completion_ids
+    assert all(a.finished) and max(a.num_tokens) < 48  # every row stopped: the loop ended early
+    eos = tok.eos_token_id
+    assert all(ids[-1] == eos and eos not in ids[:-1] for ids in a.completion_ids)
+
+
+def test_static_loop_capture_failure_falls_back_to_generate(trained, tok, prompts, monkeypatch, caplog):
+    from prmflow.lm import sampling
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(sampling, "decode_chunk_static", fail)
+    kw = dict(greedy=True, max_new_tokens=16, batch_size=8)
+    assert_same(generate_sample(trained, tok, prompts, 2, **kw), sample(trained, tok, prompts, 2, cuda_graphs=True, **kw))
+    assert "CUDA-graph decoding failed (operation not permitted" in caplog.text
