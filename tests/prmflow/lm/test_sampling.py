@@ -219,3 +219,22 @@ def test_static_loop_capture_failure_falls_back_to_generate(trained, tok, prompt
     kw = dict(greedy=True, max_new_tokens=16, batch_size=8)
     assert_same(generate_sample(trained, tok, prompts, 2, **kw), sample(trained, tok, prompts, 2, cuda_graphs=True, **kw))
     assert "CUDA-graph decoding failed (operation not permitted" in caplog.text
+
+
+def test_static_step_reused_across_calls_of_one_shape(trained, tok, prompts):
+    """The graph path's bookkeeping, without the capture (CPU): prompts left-padded to a multiple
+    of 16, one kept step per shape, reloaded by the next call; the tokens stay the loop's."""
+    from prmflow.lm.static_decode import _CAPTURED, decode_chunk_static
+
+    kw = dict(max_new_tokens=24, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, greedy=True, temperature=1.0, top_p=1.0, eager_mask=False)
+    _CAPTURED.pop(trained, None)
+    with torch.inference_mode():
+        for batch in (prompts[:4], prompts[4:8], prompts[8:12]):
+            enc = tok(batch, return_tensors="pt", padding=True)
+            group = torch.arange(4).repeat_interleave(2)
+            ref = decode.decode_chunk(trained, enc["input_ids"], enc["attention_mask"], group, sync_every=1, **kw)
+            got = decode_chunk_static(trained, enc["input_ids"], enc["attention_mask"], group, graph=True, **kw)
+            width = min(ref.shape[1], got.shape[1])
+            assert torch.equal(ref[:, :width], got[:, :width]) and (got[:, width:] == tok.pad_token_id).all()
+    shapes = list(_CAPTURED[trained])
+    assert all(P % 16 == 0 for _, P, *_ in shapes) and len(shapes) < 3  # prompts of 14-38 tokens: at most 2 buckets
