@@ -146,9 +146,19 @@ def test_qwen2_greedy_identical(tok, prompts):
     """Qwen2 (q/k/v biases, grouped-query attention) takes the fast path with the same output."""
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    config = Qwen2Config(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         intermediate_size=128, max_position_embeddings=192, tie_word_embeddings=True,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    config = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=192,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config).eval()
     assert decode.fast_path_unsupported(model) is None
@@ -226,7 +236,9 @@ def test_static_step_reused_across_calls_of_one_shape(trained, tok, prompts):
     of 16, one kept step per shape, reloaded by the next call; the tokens stay the loop's."""
     from prmflow.lm.static_decode import _CAPTURED, decode_chunk_static
 
-    kw = dict(max_new_tokens=24, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, greedy=True, temperature=1.0, top_p=1.0, eager_mask=False)
+    kw = dict(
+        max_new_tokens=24, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, greedy=True, temperature=1.0, top_p=1.0, eager_mask=False
+    )
     _CAPTURED.pop(trained, None)
     with torch.inference_mode():
         for batch in (prompts[:4], prompts[4:8], prompts[8:12]):
