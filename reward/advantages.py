@@ -78,6 +78,20 @@ def min_credit(rewards: list[float]) -> list[float]:
     return out[::-1]
 
 
+@STEP_CREDITS.register("delta")
+def delta_credit(rewards: list[float]) -> list[float]:
+    """Progress credit (PAV: Setlur et al. 2024, "Rewarding Progress"): a step's value is the
+    change its reward makes, ``r_j - r_{j-1}``, with ``r_{-1} = 0`` (the group's mean, once
+    normalised). The values of a solution add up to its last step's reward, so writing more or
+    fewer steps earns nothing by itself: only a step that lowers the score is charged, and only
+    once. (``min`` charges every step before an error with it, so that stopping early pays.)
+
+    >>> delta_credit([1.0, 1.0, -2.0, -2.0])
+    [1.0, 0.0, -3.0, 0.0]
+    """
+    return [r - prev for prev, r in zip([0.0, *rewards[:-1]], rewards)]
+
+
 def step_advantages(
     step_scores: list[list[float]], group_size: int, credit: str = "sum", scale_by_std: bool = True, eps: float = 1e-6
 ) -> list[list[float]]:
@@ -87,7 +101,8 @@ def step_advantages(
     group, ``r~ = (r - mean) / (std + eps)`` (centred only if ``scale_by_std=False``), as in
     DeepSeekMath's process supervision. The value of step ``j`` is then
     ``credit`` (a :data:`reward.registry.STEP_CREDITS` name) applied to its own and later normalised
-    rewards: ``sum_{k>=j} r~_k`` (``"sum"``) or ``min_{k>=j} r~_k`` (``"min"``).
+    rewards: ``sum_{k>=j} r~_k`` (``"sum"``), ``min_{k>=j} r~_k`` (``"min"``) or
+    ``r~_j - r~_{j-1}`` (``"delta"``).
     A solution with no steps gets ``[]``; a group with a single step reward in all gets zeros.
     """
     value_of = STEP_CREDITS.get(credit)

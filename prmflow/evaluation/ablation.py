@@ -36,13 +36,18 @@ ARMS: dict[str, list[str]] = {
     "outcome_length": ["rl.weights.process=0.0", f"rl.weights.length_group={LENGTH_WEIGHT}"],
     "hybrid_length": ["rl.process_mode=step_min", f"rl.weights.length_group={LENGTH_WEIGHT}"],
     "hybrid_step_sum": ["rl.process_mode=step_sum"],
+    "hybrid_step_delta": ["rl.process_mode=step_delta"],
+    "oracle_step_delta": ["rl.process_mode=step_delta", "rl.process_scorer=oracle"],
 }
 """Overrides per arm, on top of params.yaml and the run's overrides. The process arms (those
 not setting ``rl.weights.process=0.0``) get the ablation's process weight
 (:func:`arm_overrides`), which must be > 0 (``flows.ablate.check_arms`` refuses 0);
 ``oracle_step_min`` scores steps with the synthetic task's oracle (a perfect PRM: the upper
 bound of what process rewards can give); ``hybrid_step_sum`` is a known-collapsing reference
-(DeepSeekMath's sum credit), not run by default."""
+(DeepSeekMath's sum credit), not run by default. ``*_step_delta`` credit each step with the
+change its score makes (PAV's progress, :func:`reward.advantages.delta_credit`): on the dag task
+min credit collapsed, the oracle's too (reports/ablation), since it charges the right steps
+before an error and so pays for answering early; not run by default."""
 
 
 def uses_process(arm: str) -> bool:

@@ -48,6 +48,27 @@ def test_step_advantages_sum_and_min():
     assert flat == pytest.approx([-S, -S, S, -S, -1, 1, 0], abs=1e-4)
 
 
+def test_step_advantages_delta_is_progress():
+    # same groups: r~ A = [S, -S, S], B = [-S]; C = [-1, 1], D = [0]
+    #   delta: A [S - 0, -S - S, S - (-S)] = [S, -2S, 2S]; B [-S]; C [-1, 2]; D [0]
+    scores = [[1.0, 0.0, 1.0], [0.0], [0.2, 0.6], [0.4]]
+    flat = [v for s in step_advantages(scores, 2, "delta") for v in s]
+    assert flat == pytest.approx([S, -2 * S, 2 * S, -S, -1, 2, 0], abs=1e-4)
+
+
+def test_delta_credit_does_not_pay_for_stopping_early():
+    """Oracle prefix scores of one group: a long attempt that errs at its 4th step, and a short
+    one that answers after 2 right steps. Min credit charges the long attempt's 3 right steps
+    with its error (every step negative), and credits the short one: stopping early pays.
+    Progress credit gives both the same first-step credit and charges the error step alone."""
+    long, short = [1.0, 1.0, 1.0, 0.0, 0.0, 0.0], [1.0, 1.0]
+    m = step_advantages([long, short], 2, "min", scale_by_std=False)  # mean of the 8 step scores: 5/8
+    assert m == [pytest.approx([-0.625] * 6), pytest.approx([0.375, 0.375])]
+    d = step_advantages([long, short], 2, "delta", scale_by_std=False)
+    assert d == [pytest.approx([0.375, 0, 0, -1, 0, 0]), pytest.approx([0.375, 0])]
+    assert sum(d[0]) == pytest.approx(long[-1] - 0.625) and sum(d[1]) == pytest.approx(short[-1] - 0.625)
+
+
 def test_step_advantages_without_std():
     # r~ = r - 0.5: A = [0.5, -0.5, 0.5], B = [-0.5]; sum A [0.5, 0, 0.5]; min A [-0.5, -0.5, 0.5]
     scores = [[1.0, 0.0, 1.0], [0.0]]
