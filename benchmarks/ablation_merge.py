@@ -27,12 +27,14 @@ from prmflow.evaluation.ablation import BASELINE, ArmRun, markdown, summarize  #
 
 def load_runs(spec: str) -> list[ArmRun]:
     folder, _, suffix = spec.partition(":")
+    start = Path(folder) / "start" / "result.json"  # the warm start's PRM AUC is every run's start
+    start_auc = json.loads(start.read_text()).get("prm_auc", {}).get("end") if start.exists() else None
     runs = []
     for path in sorted(Path(folder).glob("*-s*/result.json")):
         run = ArmRun.from_dict(json.loads(path.read_text()))
-        if run.arm == "start":
-            continue
         run.arm += suffix
+        if start_auc is not None:
+            run.prm_auc["start"] = start_auc
         runs.append(run)
     if not runs:
         raise SystemExit(f"ablation_merge: no <arm>-s<seed>/result.json under {folder}")

@@ -188,7 +188,9 @@ def reach_interval(runs: Sequence[ArmRun], target: float, n_boot: int = 1000, se
         picked = [runs[i] for i in rng.integers(len(runs), size=len(runs))]
         reach = steps_to_reach(mean_curve(picked)[1:], target)
         out.append(float("inf") if reach is None else float(reach))
-    lo, hi = np.percentile(out, [2.5, 97.5])
+    # Percentiles that are values of the sample: interpolating towards a curve that never
+    # reaches (inf) would give nan.
+    lo, hi = np.percentile(out, [2.5, 97.5], method="inverted_cdf")
     return (None if np.isinf(lo) else float(lo), None if np.isinf(hi) else float(hi))
 
 
@@ -224,7 +226,9 @@ def summarize(runs: Sequence[ArmRun], n_boot: int = 1000) -> dict[str, dict]:
     arms: dict[str, list[ArmRun]] = {}
     for r in runs:
         arms.setdefault(r.arm, []).append(r)
-    base_runs = arms.get(BASELINE, [])
+    # Sorted by seed as every arm is below: the baseline's mean curve then reaches its own final
+    # accuracy exactly, whatever order the runs came in.
+    base_runs = sorted(arms.get(BASELINE, []), key=lambda r: r.seed)
     base_by_seed = {r.seed: r for r in base_runs}
     base_curve = mean_curve(base_runs)
     target = base_curve[-1][1] if base_curve and base_curve[-1][1] > base_curve[0][1] else None

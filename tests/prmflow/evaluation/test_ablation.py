@@ -98,3 +98,18 @@ def test_an_arm_run_round_trips_through_json():
 
     r = run("outcome_only", 3, [(0, 0.1), (5, 0.2)], [True, False], auc={"start": 0.8, "end": 0.7})
     assert ArmRun.from_dict(json.loads(json.dumps(r.to_dict()))) == r
+
+
+def test_the_baseline_reaches_its_own_final_whatever_the_order_and_no_nan_bound():
+    """Runs in any order: the baseline reaches its own final mean at its last step (float sums
+    in another order once missed it by an ulp), and a bound whose resamples sometimes never
+    reach is a step or None, never nan (interpolating towards inf)."""
+    accs = [(0.1, 0.3), (0.2, 0.7), (0.3, 0.1)]  # 0.3 + 0.7 + 0.1 in another order differs in the last bit
+    runs = [ArmRun("outcome_only", seed, [(0, a), (10, b)], correct=[True]) for seed, (a, b) in zip((3, 1, 2), accs)]
+    runs += [ArmRun("x", seed, [(0, 0.2), (10, 0.3 if seed == 1 else 0.0)], correct=[True]) for seed in (1, 2, 3)]
+    s = summarize(runs, n_boot=200)
+    assert s["outcome_only"]["steps_to_baseline_final"]["mean"] == 10
+    lo, hi = s["outcome_only"]["steps_to_baseline_final"]["lo"], s["outcome_only"]["steps_to_baseline_final"]["hi"]
+    assert lo == 10 and hi in (10, None)
+    x = s["x"]["steps_to_baseline_final"]
+    assert x["mean"] is None and all(v is None or v == 10 for v in (x["lo"], x["hi"]))
