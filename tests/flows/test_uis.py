@@ -165,8 +165,19 @@ def test_servers_deployment_schedule_runs_and_registry(uis):
     runs = completed_runs(uis, 2)
     first, second = runs[0], runs[1]
     # the second scheduled run found nothing new: every stage skipped by DVC, and it says so
-    entries = http(f"{api}/logs/filter", {"logs": {"flow_run_id": {"any_": [second["id"]]}}, "limit": 200})
-    text = "\n".join(entry["message"] for entry in entries)
+
+    def all_stage_logs():
+        # A run's logs reach the API from a background worker, after its state may already say
+        # COMPLETED (under load the last stage's lines came seconds later), and 200 per page.
+        entries, page = [], None
+        while page is None or len(page) == 200:
+            body = {"logs": {"flow_run_id": {"any_": [second["id"]]}}, "sort": "TIMESTAMP_ASC", "limit": 200, "offset": len(entries)}
+            page = http(f"{api}/logs/filter", body)
+            entries += page
+        text = "\n".join(entry["message"] for entry in entries)
+        return text if all(f"stage {name}: " in text for name in STAGES) else None
+
+    text = wait_for(all_stage_logs, 90, "the no-change run's log line of every stage", every=3)
     for name in STAGES:
         assert f"stage {name}: up to date (skipped by DVC)" in text, f"{name} re-ran in the no-change run"
     arts = http(f"{api}/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first["id"]]}}})
