@@ -169,21 +169,9 @@ def sample(
     """
     if not greedy and (temperature <= 0 or not 0 < top_p <= 1):
         raise ValueError(f"need temperature > 0 and 0 < top_p <= 1, got {temperature=} {top_p=}")
-    reason = fast_path_unsupported(model)
-    if reason is not None:
-        return generate_sample(
-            model,
-            tokenizer,
-            prompts,
-            n,
-            temperature=temperature,
-            top_p=top_p,
-            greedy=greedy,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-        )
+    how = dict(temperature=temperature, top_p=top_p, greedy=greedy, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    if fast_path_unsupported(model) is not None:
+        return generate_sample(model, tokenizer, prompts, n, seed=seed, progress=progress, **how)
     if seed is not None:
         torch.manual_seed(seed)
     device = next(model.parameters()).device
@@ -249,17 +237,5 @@ def sample(
         if was_training:
             model.train()
     if fallback:
-        return generate_sample(
-            model,
-            tokenizer,
-            prompts,
-            n,
-            temperature=temperature,
-            top_p=top_p,
-            greedy=greedy,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-        )
+        return generate_sample(model, tokenizer, prompts, n, seed=seed, progress=progress, **how)
     return Samples.from_rows(prompts, n, res)
