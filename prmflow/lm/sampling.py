@@ -217,7 +217,7 @@ def sample(
                 )
                 if static:
                     try:
-                        new = decode_chunk_static(model, ids, mask, group, graph=device.type == "cuda", **args)
+                        new = decode_chunk_static(model, ids, mask, group, **args)  # captured on CUDA
                     except RuntimeError as e:
                         # A step that cannot be captured. On a GPU the Python-launched loop is
                         # slower than generate (benchmarks/gpu_rl_step.py: 0.4x), so generate it is.

@@ -28,7 +28,7 @@ import weakref
 import torch
 from transformers.cache_utils import Cache, CacheLayerMixin
 
-from prmflow.lm.decode import _KVCache, _next_tokens, prefill
+from prmflow.lm.decode import _additive, _KVCache, _next_tokens, prefill
 
 
 class _StaticKVLayer(CacheLayerMixin):
@@ -123,10 +123,7 @@ class _Step:
         self.keep.index_fill_(1, self.slot, True)
         mask = self.keep[:, None, None, :]
         if self.eager_mask:
-            dtype = self.model.dtype
-            mask = torch.zeros(self.keep.shape, dtype=dtype, device=self.keep.device).masked_fill_(~self.keep, torch.finfo(dtype).min)[
-                :, None, None, :
-            ]
+            mask = _additive(mask, self.model.dtype)
         logits = self.model(
             input_ids=self.tok[:, None], attention_mask=mask, position_ids=self.pos, cache=self.cache, use_cache=True, logits_to_keep=1
         ).logits[:, -1]

@@ -166,7 +166,8 @@ def test_qwen2_greedy_identical(tok, prompts):
     assert_same(generate_sample(model, tok, prompts, 2, **kw), sample(model, tok, prompts, 2, **kw))
 
 
-def test_eager_attention_identical(tok, prompts):
+@pytest.mark.parametrize("cuda_graphs", [False, True])  # True: the static loop's additive mask, eagerly on CPU
+def test_eager_attention_identical(tok, prompts, cuda_graphs):
     from transformers import AutoModelForCausalLM
 
     config = build_tiny_model(tok, ModelConfig()).config
@@ -175,7 +176,7 @@ def test_eager_attention_identical(tok, prompts):
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
     assert model.config._attn_implementation == "eager"
     kw = dict(greedy=True, max_new_tokens=12, batch_size=8)
-    assert_same(generate_sample(model, tok, prompts, **kw), sample(model, tok, prompts, **kw))
+    assert_same(generate_sample(model, tok, prompts, **kw), sample(model, tok, prompts, cuda_graphs=cuda_graphs, **kw))
 
 
 def test_generate_fallback(tok, prompts):
