@@ -95,7 +95,8 @@ def main() -> None:
 
     model.eval()
     if "graphs" in args.samplers and device.type == "cuda":
-        # sample() falls back to the eager loop when capture fails; say here why it would.
+        # sample() falls back to generate when capture fails (with a one-line warning); print here
+        # the whole traceback of why it would.
         import traceback
 
         from prmflow.lm.static_decode import decode_chunk_static
@@ -157,7 +158,7 @@ def main() -> None:
         sync()
         t0 = time.perf_counter()
         batch = problems[step * args.prompts : (step + 1) * args.prompts]
-        prompts = [p["question"] + "\n" for p in batch]
+        prompts = prompts_all[step * args.prompts : (step + 1) * args.prompts]
         model.eval()
         s = sample(model, tok, prompts, args.group, temperature=1.0, max_new_tokens=args.max_new_tokens, batch_size=512, seed=step)
         sync()
@@ -204,11 +205,10 @@ def main() -> None:
         )
     scorer = PolicyConfidenceScorer(model.eval(), tok)
     texts = [p["answer"] for p in problems[:256]]
-    qs = [p["question"] + "\n" for p in problems[:256]]
+    qs = prompts_all[:256]
     t0 = time.perf_counter()
     scores = scorer.score(qs, texts, batch_size=128)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync()
     print(f"step scorer: {len(texts)} solutions, {sum(map(len, scores))} steps in {time.perf_counter() - t0:.2f} s")
     if device.type == "cuda":
         print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
