@@ -396,11 +396,18 @@ class RLConfig(_Section):
     process_mode: str = "step_min"
     """How PRM scores enter (:mod:`reward.hybrid`): ``sequence`` (aggregated per solution) or
     ``step_<credit>`` per step (``step_sum``: DeepSeekMath, ``step_min``: PURE)."""
-    process_scorer: Literal["prm", "oracle", "confidence"] = "prm"
+    process_scorer: Literal["prm", "oracle", "confidence", "mc"] = "prm"
     """Who scores the steps for the process term: ``prm`` (the learned PRM, ``models/prm``),
     ``oracle`` (the synthetic task's own step labels: a perfect PRM, the upper bound of what
-    process rewards can give; synthetic data only) or ``confidence`` (the training-free
-    policy-confidence score of the start policy)."""
+    process rewards can give; synthetic data only), ``confidence`` (the training-free
+    policy-confidence score of the start policy) or ``mc`` (VinePPO-style Monte-Carlo values:
+    ``mc_rollouts`` completions of each step prefix from the current policy, no learned model;
+    :mod:`prmflow.rl.mc_values`; pair it with ``process_mode: step_delta``)."""
+    mc_rollouts: int = Field(4, ge=1)
+    """``process_scorer: mc``: rollouts per distinct step prefix (VinePPO's K)."""
+    process_weight_schedule: Literal["constant", "linear_decay"] = "constant"
+    """The process weight over training: constant, or ``linear_decay`` from ``weights.process``
+    at step 0 to 0 at ``steps`` (step credit where outcomes are sparse, outcome-only later)."""
     process_agg: Literal["min", "mean", "last", "product"] = "min"
     length_budget: int = Field(64, gt=0)
     """Tokens before the overlong penalty starts (it reaches -1 at ``max_new_tokens``)."""

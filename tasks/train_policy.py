@@ -29,6 +29,7 @@ from prmflow.prm.oracle import OracleScorer
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
 from prmflow.resources import usage
 from prmflow.rl import checkpoint
+from prmflow.rl.mc_values import MCValueScorer
 from prmflow.rl.rewarder import Rewarder
 from prmflow.rl.trainer import (
     PieceDecoder,
@@ -58,6 +59,8 @@ def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[di
         tokenizer = tokenizer or load_tokenizer(policy_dir)
         questions = {format_prompt(p["question"], params.model, tokenizer): p["question"] for p in train}
         return OracleScorer(questions, params.data.modulus, params.data.step_split), None  # rl.process_scorer is in the fingerprint
+    if rl.process_scorer == "mc":
+        return None, None  # sampled from the policy being trained: made beside it (mc_scorer)
     if rl.process_scorer == "confidence":
         if rl.weight("process") <= 0:
             return None, None
@@ -67,6 +70,17 @@ def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[di
     if prm_path is None and rl.weight("process") > 0:
         raise FileNotFoundError(f"{prm_dir}: no PRM found, but rl.weights.process = {rl.weight('process')}")
     return (PRMScorer.from_pretrained(prm_path, device=device) if prm_path else None), prm_path
+
+
+def mc_scorer(model, tokenizer, train: list[dict], params: Params) -> MCValueScorer | None:
+    """``rl.process_scorer: mc`` at a nonzero process weight: Monte-Carlo step values sampled
+    from ``model`` (the policy being trained) at the RL temperature and token budget."""
+    rl = params.rl
+    if rl.process_scorer != "mc" or rl.weight("process") <= 0:
+        return None
+    answers = {format_prompt(p["question"], params.model, tokenizer): str(p["final_answer"]) for p in train}
+    fmt = params.data.solution_format()
+    return MCValueScorer(model, tokenizer, answers, rl.mc_rollouts, rl.temperature, rl.max_new_tokens, fmt, seed=rl.seed)
 
 
 def start_or_resume(params: Params, policy_dir: Path, ckpt_dir: Path, fp: str, device):
@@ -115,7 +129,9 @@ def run(
     rl, device = params.rl, resolve_device(params.model.device)
     if rl.dynamic_sampling and distributed.world_size() > 1:
         raise ConfigError("rl.dynamic_sampling: not supported under torchrun (each rank would keep a different number of groups)")
-    distributed.my_shards(rl.prompts_per_step, params.compute.rl_shard_prompts, distributed.world_size(), 0)  # shards split evenly, or fail now
+    distributed.my_shards(
+        rl.prompts_per_step, params.compute.rl_shard_prompts, distributed.world_size(), 0
+    )  # shards split evenly, or fail now
     scorer, prm_path = load_scorer(prm_dir, params, device, policy_dir, train, start_tokenizer)
     fmt = params.data.solution_format()
     fp = checkpoint.fingerprint(rl, policy_dir, prm_path, {"step_split": fmt.step_split, "answer_rules": list(fmt.answer_rules)})
@@ -125,6 +141,7 @@ def run(
     writer = distributed.is_main()  # rank 0 alone logs and writes
 
     eval_set = workspace.load_split("eval", rl.eval_problems, curated_dir)
+    scorer = mc_scorer(model, tokenizer, train, params) or scorer
     rewarder, pieces = Rewarder(rl, scorer, fmt), PieceDecoder(tokenizer)
     if start == 0 and rl.eval_every:
         acc, steps_ = greedy_accuracy(model, tokenizer, eval_set, params)

@@ -38,6 +38,9 @@ ARMS: dict[str, list[str]] = {
     "hybrid_step_sum": ["rl.process_mode=step_sum"],
     "hybrid_step_delta": ["rl.process_mode=step_delta"],
     "oracle_step_delta": ["rl.process_mode=step_delta", "rl.process_scorer=oracle"],
+    "mc_step_delta": ["rl.process_mode=step_delta", "rl.process_scorer=mc"],
+    "hybrid_seq_decay": ["rl.process_mode=sequence", "rl.process_weight_schedule=linear_decay"],
+    "oracle_step_min_decay": ["rl.process_mode=step_min", "rl.process_scorer=oracle", "rl.process_weight_schedule=linear_decay"],
 }
 """Overrides per arm, on top of params.yaml and the run's overrides. The process arms (those
 not setting ``rl.weights.process=0.0``) get the ablation's process weight
@@ -47,7 +50,10 @@ bound of what process rewards can give); ``hybrid_step_sum`` is a known-collapsi
 (DeepSeekMath's sum credit), not run by default. ``*_step_delta`` credit each step with the
 change its score makes (PAV's progress, :func:`reward.advantages.delta_credit`): on the dag task
 min credit collapsed, the oracle's too (reports/ablation), since it charges the right steps
-before an error and so pays for answering early; not run by default."""
+before an error and so pays for answering early; not run by default. ``mc_step_delta`` is
+VinePPO-style: Monte-Carlo values of each step prefix sampled from the current policy
+(:mod:`prmflow.rl.mc_values`, no learned PRM), credited by progress. ``*_decay`` decay the
+process weight linearly to 0 over the run (``rl.process_weight_schedule``)."""
 
 
 def uses_process(arm: str) -> bool:

@@ -86,26 +86,33 @@ class Rewarder:
         n_tokens: list[int],
         pieces: list[list[str]],
         finished: list[bool] | None = None,
+        process_weight: float | None = None,
     ) -> tuple[list[torch.Tensor], dict]:
         """``(token advantages, stats)``; ``pieces[i]`` are the decoded tokens of completion ``i``
-        (special tokens as ``""``), ``finished[i]`` whether it ended with EOS (``None``: all did)."""
+        (special tokens as ``""``), ``finished[i]`` whether it ended with EOS (``None``: all did);
+        ``process_weight``: this step's process weight (``rl.process_weight_schedule``; ``None``:
+        ``rl.weights.process``)."""
         rl, G = self.rl, self.rl.group_size
+        weights = dict(rl.weights) if process_weight is None else {**rl.weights, "process": process_weight}
         finished = [True] * len(texts) if finished is None else list(finished)
         verdicts = outcome_verdicts(texts, answers, self.fmt.answer_rules)
         check_verdicts(verdicts, rl.max_verifier_errors, "rl.max_verifier_errors")  # before training on noise
         parts, step_scores = self.terms(prompts, texts, answers, n_tokens, verdicts, finished)
-        seq_reward = mix(parts, sequence_terms(rl.weights, rl.process_mode))
+        seq_reward = mix(parts, sequence_terms(weights, rl.process_mode))
         estimator = ADVANTAGES.get(rl.advantage)
         seq_adv = estimator(torch.tensor(seq_reward), G)
         stats = {"reward/sequence": _mean(seq_reward), **{f"reward/{k}": _mean(v) for k, v in parts.items()}}
         counts = verdict_counts(verdicts)
         stats.update({"verifier/errors": float(counts["error"]), "verifier/timeouts": float(counts["timeout"])})
         stats["train/truncated"] = _mean([not f for f in finished])
-        if self.credit and rl.weight("process"):
+        stats.update(getattr(self.scorer, "last_stats", {}))  # what scoring cost (Monte-Carlo values)
+        if process_weight is not None:
+            stats["reward/process_weight"] = process_weight
+        if self.credit and weights["process"]:
             scale = getattr(estimator, "scale_by_std", True)
             step_adv = step_advantages(step_scores, G, self.credit, scale_by_std=scale)
             ends = [step_end_positions(pc, self.fmt.step_split, f) for pc, f in zip(pieces, finished)]
-            token_adv = token_advantages(seq_adv, n_tokens, step_adv, ends, rl.weight("process"))
+            token_adv = token_advantages(seq_adv, n_tokens, step_adv, ends, weights["process"])
             stats["reward/process_step"] = _mean([x for s in step_scores for x in s])
             stats.update({f"reward/{k}": float(v) for k, v in step_credit_counts(step_scores, ends).items()})
             stats.pop("reward/process", None)  # the step advantages, not this aggregate, were trained on

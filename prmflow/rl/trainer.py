@@ -86,6 +86,21 @@ def learning_rate(step: int, rl: RLConfig) -> float:
     return rl.learning_rate * (rl.min_lr_ratio + (1 - rl.min_lr_ratio) * decay)
 
 
+def process_weight(step: int, rl: RLConfig) -> float:
+    """The process weight of RL step ``step`` (0-based) under ``rl.process_weight_schedule``:
+    ``weights.process`` throughout, or decaying linearly from it at step 0 to 0 at ``rl.steps``.
+
+    >>> from prmflow.config import RLConfig
+    >>> rl = RLConfig(steps=4, weights={"process": 0.5}, process_weight_schedule="linear_decay")
+    >>> [process_weight(s, rl) for s in range(4)]
+    [0.5, 0.375, 0.25, 0.125]
+    """
+    w = rl.weight("process")
+    if rl.process_weight_schedule == "constant" or rl.steps == 0:
+        return w
+    return w * (1 - step / rl.steps)
+
+
 def informative_groups(right: list[bool], group_size: int) -> list[int]:
     """Indices of the groups (rows ``i*G .. i*G+G-1``) whose outcomes differ: the only ones with
     a nonzero GRPO advantage.
@@ -134,7 +149,11 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tupl
         probs = [probs[i] for i in mine]
         keep = list(range(len(probs)))
         if rl.dynamic_sampling:
-            right = [verify(t, p["final_answer"], rules=params.data.solution_format().answer_rules) for i, p in enumerate(probs) for t in s.group(i)]
+            right = [
+                verify(t, p["final_answer"], rules=params.data.solution_format().answer_rules)
+                for i, p in enumerate(probs)
+                for t in s.group(i)
+            ]
             keep = informative_groups(right, rl.group_size)
             if rnd == 0:
                 stats["train/accuracy_drawn"] = sum(right) / len(right)  # before any filtering
@@ -157,7 +176,8 @@ def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: l
     expanded = [q for q in s.prompts for _ in range(G)]
     if not probs:  # dynamic sampling found no group with differing outcomes: nothing to learn from
         return Rollout(s, answers, None, {**sampling_stats, "reward/sequence": 0.0, "reward/outcome": 0.0})
-    token_adv, stats = rewarder(expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids], s.finished)
+    scheduled = process_weight(step, params.rl) if params.rl.process_weight_schedule != "constant" else None
+    token_adv, stats = rewarder(expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids], s.finished, scheduled)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batch = build_batch(s.prompt_ids, s.completion_ids, token_adv, pad_id).to(next(model.parameters()).device)
     return Rollout(s, answers, batch, {**stats, **sampling_stats})

@@ -112,16 +112,18 @@ def test_resume_restores_the_optimizer_and_the_rng_state(micro, monkeypatch):
     assert torch.equal(seen["rng"], saved) and seen["optimizer_steps"] == 1.0
 
 
-@pytest.mark.parametrize("scorer", ["oracle", "confidence"])
-def test_the_process_term_can_come_from_the_oracle_or_the_policy_confidence(micro, scorer):
-    """No PRM needed (prm_dir=None): the step credit comes from the oracle's perfect step scores
-    or the training-free score (the values: tests/prmflow/rl/test_rewarder.py)."""
+@pytest.mark.parametrize("scorer", ["oracle", "confidence", "mc"])
+def test_the_process_term_can_come_from_the_oracle_the_policy_confidence_or_mc_values(micro, scorer):
+    """No PRM needed (prm_dir=None): the step credit comes from the oracle's perfect step scores,
+    the training-free score or Monte-Carlo values sampled from the policy being trained (the
+    values: tests/prmflow/rl/test_rewarder.py, test_mc_values.py)."""
     root, params = micro
     p = params.model_copy(deep=True)
     p.rl = p.rl.model_copy(update={"steps": 1, "process_scorer": scorer, "weights": {"outcome": 1.0, "process": 0.5}})
     rows = []
     run(root, p, f"scorer-{scorer}", log_fn=lambda row, step: rows.append(row))
     assert "reward/process_step" in rows[-1] and "monitor/prm_outcome_disagreement" in rows[-1]
+    assert ("mc/rollouts" in rows[-1]) == (scorer == "mc")
 
 
 def test_the_oracle_scorer_needs_synthetic_data(micro):
