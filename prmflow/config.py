@@ -405,6 +405,12 @@ class RLConfig(_Section):
     :mod:`prmflow.rl.mc_values`; pair it with ``process_mode: step_delta``)."""
     mc_rollouts: int = Field(4, ge=1)
     """``process_scorer: mc``: rollouts per distinct step prefix (VinePPO's K)."""
+    prm_online_lr: float = Field(0.0, ge=0)
+    """``> 0``: the learned PRM's head keeps learning during RL (PRIME-style): before it scores a
+    step's completions it takes ``prm_online_updates`` Adam steps at this rate on them, every
+    step end labelled with its completion's outcome (:mod:`prmflow.rl.online_prm`). ``0``: the
+    PRM stays as ``train_prm`` left it."""
+    prm_online_updates: int = Field(1, ge=1)
     process_weight_schedule: Literal["constant", "linear_decay"] = "constant"
     """The process weight over training: constant, or ``linear_decay`` from ``weights.process``
     at step 0 to 0 at ``steps`` (step credit where outcomes are sparse, outcome-only later)."""
@@ -436,6 +442,8 @@ class RLConfig(_Section):
             raise ValueError(f"weights: unknown reward term(s) {unknown}; registered: {sorted(reward.REWARDS)}")
         if self.advantage not in reward.ADVANTAGES:
             raise ValueError(f"advantage: unknown estimator {self.advantage!r}; registered: {sorted(reward.ADVANTAGES)}")
+        if self.prm_online_lr > 0 and self.process_scorer != "prm":
+            raise ValueError(f"prm_online_lr: only the learned PRM learns online, but process_scorer is {self.process_scorer!r}")
         if self.process_mode not in process_modes():
             raise ValueError(f"process_mode: {self.process_mode!r} is not one of {process_modes()}")
         return self

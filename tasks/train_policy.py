@@ -30,6 +30,7 @@ from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
 from prmflow.resources import usage
 from prmflow.rl import checkpoint
 from prmflow.rl.mc_values import MCValueScorer
+from prmflow.rl.online_prm import OnlinePRM
 from prmflow.rl.rewarder import Rewarder
 from prmflow.rl.trainer import (
     PieceDecoder,
@@ -142,6 +143,10 @@ def run(
 
     eval_set = workspace.load_split("eval", rl.eval_problems, curated_dir)
     scorer = mc_scorer(model, tokenizer, train, params) or scorer
+    if rl.prm_online_lr > 0 and scorer is not None:
+        if start:
+            print(f"train_policy: the online PRM starts again from {prm_path} (the checkpoint does not hold its head)")
+        scorer = OnlinePRM(scorer, rl.prm_online_lr, rl.prm_online_updates)
     rewarder, pieces = Rewarder(rl, scorer, fmt), PieceDecoder(tokenizer)
     if start == 0 and rl.eval_every:
         acc, steps_ = greedy_accuracy(model, tokenizer, eval_set, params)

@@ -28,7 +28,7 @@ import torch
 from prmflow.config import RLConfig
 from reward.advantages import step_advantages
 from reward.hybrid import mix, sequence_terms, step_credit, token_advantages
-from reward.outcome import check_verdicts, outcome_verdicts, verdict_counts
+from reward.outcome import Verdict, check_verdicts, outcome_verdicts, verdict_counts
 from reward.parse import SolutionFormat
 from reward.process import process_rewards
 from reward.registry import ADVANTAGES, REWARDS
@@ -97,6 +97,8 @@ class Rewarder:
         finished = [True] * len(texts) if finished is None else list(finished)
         verdicts = outcome_verdicts(texts, answers, self.fmt.answer_rules)
         check_verdicts(verdicts, rl.max_verifier_errors, "rl.max_verifier_errors")  # before training on noise
+        if hasattr(self.scorer, "update"):  # an online PRM learns from these outcomes before scoring them (PRIME)
+            self.scorer.update(prompts, texts, [v is Verdict.CORRECT for v in verdicts], finished)
         parts, step_scores = self.terms(prompts, texts, answers, n_tokens, verdicts, finished)
         seq_reward = mix(parts, sequence_terms(weights, rl.process_mode))
         estimator = ADVANTAGES.get(rl.advantage)
