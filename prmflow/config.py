@@ -168,14 +168,14 @@ class WarmstartConfig(_Section):
     """For a real model: ``False`` uses it as is; the tiny default is always trained."""
     max_steps: int = Field(2000, ge=0)
     """Upper bound on SFT steps."""
-    target_accuracy: float | None = Field(0.3, gt=0, le=1)
+    target_accuracy: float | None = Field(0.4, gt=0, le=1)
     """Stop SFT once greedy accuracy on a probe set reaches this (``None``: run ``max_steps``).
     The tiny model's accuracy jumps from near 0 to >50% within ~100 steps, at a step that varies
     run to run, so a fixed step count gives anything from 8% to 45%; measuring the curve while
     training lands the warm start in the intended range."""
-    check_every: int = Field(50, gt=0)
+    check_every: int = Field(10, gt=0)
     """Probe (and log the loss) every this many steps."""
-    probe_below_loss: float | None = Field(None, gt=0)
+    probe_below_loss: float | None = Field(0.2, gt=0)
     """Probe only once the mean training loss of the last ``check_every`` steps is below this
     (``None``: from the start). A greedy probe costs as much as ~10 SFT steps and reads ~0 long
     before the jump; the loss tells when the jump is near."""
@@ -183,20 +183,20 @@ class WarmstartConfig(_Section):
     """Probe set: synthetic problems from ``seed + 1000``, minus eval questions."""
     batch_size: int = Field(32, gt=0)
     """Rows per SFT step (with ``pack_length``: packed rows of several examples each)."""
-    pack_length: int = Field(0, ge=0)
+    pack_length: int = Field(128, ge=0)
     """Pack whole examples into rows of up to this many tokens, each attending only to itself
     (``0``: one example per row). An example longer than this is a row by itself, so a real
     model's long solutions are trained whole."""
-    learning_rate: float = Field(2e-3, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
     lr_scheduler: str = "constant_with_warmup"
     """Any transformers scheduler name. Constant: a decaying rate can stall the tiny model
     before its accuracy jumps."""
     warmup_steps: int = Field(30, ge=0)
     weight_decay: float = Field(0.0, ge=0)
-    cpu_bf16: bool = False
+    cpu_bf16: bool = True
     """On CPU, train under bf16 autocast (weights and optimizer state stay fp32). GPUs use bf16
     whenever they support it."""
-    cpu_attention: str | None = None
+    cpu_attention: str | None = "eager"
     """On CPU, the attention kernel while training (a transformers ``attn_implementation``:
     ``eager``, ``sdpa``; ``None``: the model's own); the model is saved with its own, and GPUs
     always train with it. Measured on the tiny model with bf16 and packed rows: an eager step in

@@ -65,7 +65,15 @@ def test_a_packed_row_computes_what_each_example_computes_alone(attn):
     torch.testing.assert_close(packed[1, : len(a)], alone_a, atol=1e-4, rtol=1e-4)  # row 1: a, then padding
 
 
-def test_packed_sft_trains_and_keeps_the_models_attention(tmp_path):
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        ["warmstart.pack_length=128", "warmstart.cpu_attention=eager", "warmstart.cpu_bf16=true"],  # the packed recipe (default)
+        ["warmstart.pack_length=0", "warmstart.cpu_attention=null", "warmstart.cpu_bf16=false"],  # one example per row, fp32
+    ],
+    ids=["packed", "one_per_row"],
+)
+def test_sft_trains_and_keeps_the_models_attention(tmp_path, recipe):
     import torch
 
     from prmflow.config import load_params
@@ -76,9 +84,8 @@ def test_packed_sft_trains_and_keeps_the_models_attention(tmp_path):
 
     torch.set_num_threads(1)
     overrides = [f"model.tiny.{k}={v}" for k, v in MICRO["model"]["tiny"].items()]
-    fast = ["warmstart.pack_length=128", "warmstart.cpu_attention=eager", "warmstart.cpu_bf16=true"]  # the packed recipe
-    params = load_params(ROOT / "params.yaml", overrides + fast + ["warmstart.max_steps=3", "warmstart.batch_size=4", "warmstart.target_accuracy=null"])
-    assert params.warmstart.pack_length and params.warmstart.cpu_attention == "eager" and params.warmstart.cpu_bf16
+    params = load_params(ROOT / "params.yaml", overrides + recipe + ["warmstart.max_steps=3", "warmstart.batch_size=4", "warmstart.target_accuracy=null"])
+    assert bool(params.warmstart.pack_length) == params.warmstart.cpu_bf16 == (recipe[0] != "warmstart.pack_length=0")
     tok = build_tokenizer(params.data.modulus)
     model = build_tiny_model(tok, params.model, seed=0)
     before = model.config._attn_implementation
