@@ -29,8 +29,10 @@ from prmflow.plots import Panel, save
 from prmflow.rl.batch import Batch, build_batch
 from prmflow.rl.loss import clipped_policy_loss, kl_k3, masked_mean
 from prmflow.rl.rewarder import Rewarder
+from reward.hybrid import step_credit
 from reward.outcome import verify
 from reward.parse import SolutionFormat
+from reward.process import process_rewards
 
 
 class TrainingDiverged(RuntimeError):
@@ -112,13 +114,39 @@ def informative_groups(right: list[bool], group_size: int) -> list[int]:
     return [i for i, g in enumerate(groups) if 0 < sum(g) < len(g)]
 
 
-def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tuple[list[dict], Samples, dict]:
+def process_informative_groups(
+    right: list[bool], step_scores: list[list[float]], group_size: int, step_mode: bool, agg: str = "min"
+) -> list[int]:
+    """Indices of the groups with a nonzero advantage under outcome + process reward: their
+    outcomes differ, or their process signal does. In step modes that is any two step scores of
+    the group (step advantages are normalised over all the group's step scores); in sequence
+    mode, the solutions' aggregated (``agg``) scores. A group all wrong whose steps differ is kept:
+    its step credit is the only thing it can teach.
+
+    >>> process_informative_groups([False] * 4, [[1.0, 0.0], [1.0, 1.0], [0.0], [0.0]], 2, step_mode=True)
+    [0]
+    >>> process_informative_groups([False] * 4, [[1.0, 0.0], [1.0, 1.0], [0.0], [0.0]], 2, step_mode=False)
+    [0]
+    """
+    out = []
+    for g in range(0, len(right), group_size):
+        outcomes, scores = right[g : g + group_size], step_scores[g : g + group_size]
+        signal = {x for s in scores for x in s} if step_mode else set(process_rewards(scores, agg))
+        if 0 < sum(outcomes) < len(outcomes) or len(signal) > 1:
+            out.append(g // group_size)
+    return out
+
+
+def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=None) -> tuple[list[dict], Samples, dict]:
     """The step's problems and their groups of completions, and sampling stats.
 
-    With ``rl.dynamic_sampling`` only groups whose outcomes differ are kept (a group all right or
-    all wrong has zero advantage under GRPO): problems are drawn again, up to
-    ``rl.max_sampling_rounds`` times, until ``prompts_per_step`` such groups are found. Each
-    round's draw and seed depend only on ``rl.seed`` and the step, so a resumed run replays them.
+    With ``rl.dynamic_sampling`` only groups with a nonzero advantage are kept (a group whose
+    rewards are all equal teaches nothing under GRPO): problems are drawn again, up to
+    ``rl.max_sampling_rounds`` times, until ``prompts_per_step`` such groups are found. A group
+    counts when its outcomes differ, or, with ``rl.filter_groups_by: process`` and the process
+    term on, when ``scorer``'s step scores differ (:func:`process_informative_groups`; with
+    ``outcome`` an all-wrong group is dropped whatever its steps). Each round's draw and seed
+    depend only on ``rl.seed`` and the step, so a resumed run replays them.
     """
     rl = params.rl
     rng = random.Random(rl.seed * 1_000_003 + step)  # per-step seed: resume replays the same data
@@ -155,6 +183,14 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tupl
                 for t in s.group(i)
             ]
             keep = informative_groups(right, rl.group_size)
+            if scorer is not None and rl.filter_groups_by == "process" and rl.weight("process") > 0:
+                finished = s.finished
+                scores = scorer.score([q for q in s.prompts for _ in range(rl.group_size)], s.texts, finished=finished)
+                by_process = process_informative_groups(
+                    right, scores, rl.group_size, step_credit(rl.process_mode) is not None, rl.process_agg
+                )
+                stats["sampling/kept_by_process"] = stats.get("sampling/kept_by_process", 0.0) + len(set(by_process) - set(keep))
+                keep = by_process
             if rnd == 0:
                 stats["train/accuracy_drawn"] = sum(right) / len(right)  # before any filtering
             keep = keep[: rl.prompts_per_step - len(kept)]
@@ -171,7 +207,7 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params) -> tupl
 def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: list[dict], step: int, params: Params) -> Rollout:
     """Sample the step's groups and build its batch (on the model's device)."""
     G = params.rl.group_size
-    probs, s, sampling_stats = draw(model, tokenizer, train, step, params)
+    probs, s, sampling_stats = draw(model, tokenizer, train, step, params, rewarder.scorer)
     answers = [p["final_answer"] for p in probs for _ in range(G)]
     expanded = [q for q in s.prompts for _ in range(G)]
     if not probs:  # dynamic sampling found no group with differing outcomes: nothing to learn from

@@ -135,6 +135,19 @@ def test_the_oracle_scorer_needs_synthetic_data(micro):
         load_scorer(None, p, "cpu", micro[0] / "base", [])
 
 
+@pytest.mark.parametrize("filter_by", ["process", "outcome"])
+def test_dynamic_sampling_asks_the_step_scorer_with_the_process_term_on(micro, filter_by):
+    """rl.filter_groups_by: process also keeps groups whose step scores differ (the rule:
+    prmflow.rl.trainer.process_informative_groups), so the scorer sees every drawn group."""
+    root, params = micro
+    p = params.model_copy(deep=True)
+    update = {"steps": 1, "dynamic_sampling": True, "max_sampling_rounds": 1, "process_scorer": "oracle", "filter_groups_by": filter_by}
+    p.rl = p.rl.model_copy(update={**update, "weights": {"outcome": 1.0, "process": 0.5}})
+    rows = []
+    run(root, p, f"dyn-{filter_by}", log_fn=lambda row, step: rows.append(row))
+    assert ("sampling/kept_by_process" in rows[-1]) == (filter_by == "process")
+
+
 def test_dynamic_sampling_skips_a_step_without_an_informative_group(micro):
     """A random policy gets every group wrong: no group has an advantage, the step trains on
     nothing (instead of on zeros) and says so."""
