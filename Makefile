@@ -24,8 +24,10 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(VENV)/bin/prmflow run
 
+# Two pytest workers, a module each at a time (module fixtures are built once): the servers and
+# end-to-end tests spend much of their time waiting, so the cores overlap them.
 test: setup
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=15
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadscope --durations=15
 
 # One table: stage times and peak memory (dvc repro first if metrics are missing), RL vs TRL,
 # labelling cost per method, sampler vs generate; also logged to MLflow (experiment prmflow-bench).
