@@ -54,13 +54,13 @@ class Rewarder:
         self.credit = step_credit(rl.process_mode)
 
     def terms(
-        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int], verdicts=None, finished=None
+        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int], verdicts=None, finished=None, scored=True
     ) -> tuple[dict[str, list[float]], list[list[float]] | None]:
-        """Every reward term's values, and the PRM's step scores (``None`` without a PRM).
-        ``verdicts``: the outcome verdicts when already computed (``outcome`` reuses them);
-        ``finished``: which completions ended with EOS (``None``: all)."""
+        """Every reward term's values, and the PRM's step scores (``None`` without a PRM, or
+        when not ``scored``). ``verdicts``: the outcome verdicts when already computed
+        (``outcome`` reuses them); ``finished``: which completions ended with EOS (``None``: all)."""
         rl = self.rl
-        step_scores = self.scorer.score(prompts, texts, finished=finished) if self.scorer is not None else None
+        step_scores = self.scorer.score(prompts, texts, finished=finished) if self.scorer is not None and scored else None
         wanted = {"outcome", "length"} | {k for k, w in rl.weights.items() if w != 0}
         if step_scores is not None:
             wanted.add("process")
@@ -87,11 +87,13 @@ class Rewarder:
         pieces: list[list[str]],
         finished: list[bool] | None = None,
         process_weight: float | None = None,
+        monitor: bool = True,
     ) -> tuple[list[torch.Tensor], dict]:
         """``(token advantages, stats)``; ``pieces[i]`` are the decoded tokens of completion ``i``
         (special tokens as ``""``), ``finished[i]`` whether it ended with EOS (``None``: all did);
         ``process_weight``: this step's process weight (``rl.process_weight_schedule``; ``None``:
-        ``rl.weights.process``)."""
+        ``rl.weights.process``); ``monitor``: with the process term off, whether the scorer
+        still scores the samples for the ``monitor/prm_*`` stats (``rl.prm_monitor_every``)."""
         rl, G = self.rl, self.rl.group_size
         weights = dict(rl.weights) if process_weight is None else {**rl.weights, "process": process_weight}
         finished = [True] * len(texts) if finished is None else list(finished)
@@ -99,7 +101,7 @@ class Rewarder:
         check_verdicts(verdicts, rl.max_verifier_errors, "rl.max_verifier_errors")  # before training on noise
         if hasattr(self.scorer, "update"):  # an online PRM learns from these outcomes before scoring them (PRIME)
             self.scorer.update(prompts, texts, [v is Verdict.CORRECT for v in verdicts], finished)
-        parts, step_scores = self.terms(prompts, texts, answers, n_tokens, verdicts, finished)
+        parts, step_scores = self.terms(prompts, texts, answers, n_tokens, verdicts, finished, scored=monitor or weights["process"] != 0)
         seq_reward = mix(parts, sequence_terms(weights, rl.process_mode))
         estimator = ADVANTAGES.get(rl.advantage)
         seq_adv = estimator(torch.tensor(seq_reward), G)

@@ -213,7 +213,10 @@ def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: l
     if not probs:  # dynamic sampling found no group with differing outcomes: nothing to learn from
         return Rollout(s, answers, None, {**sampling_stats, "reward/sequence": 0.0, "reward/outcome": 0.0})
     scheduled = process_weight(step, params.rl) if params.rl.process_weight_schedule != "constant" else None
-    token_adv, stats = rewarder(expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids], s.finished, scheduled)
+    monitor = step % params.rl.prm_monitor_every == 0 or step + 1 == params.rl.steps  # the PRM's monitor stats, term off
+    token_adv, stats = rewarder(
+        expanded, s.texts, answers, s.num_tokens, [pieces(c) for c in s.completion_ids], s.finished, scheduled, monitor
+    )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batch = build_batch(s.prompt_ids, s.completion_ids, token_adv, pad_id).to(next(model.parameters()).device)
     return Rollout(s, answers, batch, {**stats, **sampling_stats})

@@ -4,6 +4,7 @@ that find no step end in the tokens counted, not silently cut."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from prmflow.config import RLConfig
 from prmflow.rl.rewarder import Rewarder, step_credit_counts
@@ -178,3 +179,23 @@ def test_the_oracle_scorer_gives_the_step_credit_of_a_perfect_prm_by_hand():
     assert adv[0].tolist() == pytest.approx([c0, c0, c0, c0, R2, R2], abs=1e-5)
     assert adv[1].tolist() == pytest.approx([c1, c1, c1, c1, -R2, -R2], abs=1e-5)
     assert stats["reward/process_step"] == pytest.approx(0.75)
+
+
+def test_with_the_process_term_off_the_prm_scores_only_monitor_steps():
+    """rl.prm_monitor_every: the scorer is asked only when the step is a monitor step (or the
+    term is on); the advantages are the outcome's either way."""
+    calls = []
+
+    class Counting(StepScorer):
+        def score(self, prompts, texts, finished=None):
+            calls.append(len(texts))
+            return super().score(prompts, texts, finished)
+
+    rl = RLConfig(group_size=2, weights={"process": 0.0})
+    args = (["q\n"] * 2, ["a=1\n#### 3", "a=1\n#### 4"], ["3", "3"], [5, 5], [list("a=1\n#### 3"), list("a=1\n#### 4")])
+    off, s_off = Rewarder(rl, Counting())(*args, monitor=False)
+    on, s_on = Rewarder(rl, Counting())(*args, monitor=True)
+    assert calls == [2] and "monitor/prm_outcome_disagreement" in s_on and "monitor/prm_outcome_disagreement" not in s_off
+    assert all(torch.equal(a, b) for a, b in zip(off, on))
+    Rewarder(rl.model_copy(update={"weights": {"process": 0.5}, "process_mode": "sequence"}), Counting())(*args, monitor=False)
+    assert calls == [2, 2]  # the term on: scored whatever the monitor cadence
