@@ -435,7 +435,7 @@ class RLConfig(_Section):
     monitors: MonitorConfig = MonitorConfig()
     prm_monitor_every: int = Field(10, ge=1)
     """With the process term off, the PRM scores the RL samples (``monitor/prm_*`` in the
-    training curve) only every this many steps: scoring is ~13% of an RL step on CPU, and the
+    training curve) only every this many steps: scoring was ~15% of an RL step on CPU, and the
     gate scores the candidate's samples itself. With the term on, every step is scored."""
     seed: int = 7
 
