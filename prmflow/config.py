@@ -413,6 +413,11 @@ class RLConfig(_Section):
     :mod:`prmflow.rl.mc_values`; pair it with ``process_mode: step_delta``)."""
     mc_rollouts: int = Field(4, ge=1)
     """``process_scorer: mc``: rollouts per distinct step prefix (VinePPO's K)."""
+    center_step_credit: bool = False
+    """Step modes: shift each completion's step credit so that the completions' credit totals
+    sum to zero over the group (:func:`reward.advantages.center_totals`). Without it a group
+    whose completions all end on a wrong step gives every one of them a negative total (with
+    ``filter_groups_by: process`` such groups are most of a batch, and training collapsed)."""
     prm_online_lr: float = Field(0.0, ge=0)
     """``> 0``: the learned PRM's head keeps learning during RL (PRIME-style): before it scores a
     step's completions it takes ``prm_online_updates`` Adam steps at this rate on them, every

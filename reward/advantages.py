@@ -92,8 +92,30 @@ def delta_credit(rewards: list[float]) -> list[float]:
     return [r - prev for prev, r in zip([0.0, *rewards[:-1]], rewards)]
 
 
+def center_totals(values: list[list[float]]) -> list[list[float]]:
+    """Shift each solution's step values so that the solutions' totals sum to zero over the
+    group: solution ``i`` loses ``mean_k(total_k) / len(values[i])`` on each step (solutions
+    without steps are left out of the mean). Per-step contrasts stay; a group whose solutions
+    all end badly no longer pushes every one of them down on balance (with progress credit a
+    solution's total is its last step's normalised score, the same for every wrong one).
+
+    >>> center_totals([[1.0, -2.0], [1.0, 0.0, -3.0], []])
+    [[1.75, -1.25], [1.5, 0.5, -2.5], []]
+    """
+    totals = [sum(v) for v in values if v]
+    if not totals:
+        return [list(v) for v in values]
+    mean = sum(totals) / len(totals)
+    return [[x - mean / len(v) for x in v] for v in values]
+
+
 def step_advantages(
-    step_scores: list[list[float]], group_size: int, credit: str = "sum", scale_by_std: bool = True, eps: float = 1e-6
+    step_scores: list[list[float]],
+    group_size: int,
+    credit: str = "sum",
+    scale_by_std: bool = True,
+    eps: float = 1e-6,
+    center: bool = False,
 ) -> list[list[float]]:
     """Per-step advantages from PRM step scores, one list per solution (same shape as the input).
 
@@ -104,6 +126,7 @@ def step_advantages(
     rewards: ``sum_{k>=j} r~_k`` (``"sum"``), ``min_{k>=j} r~_k`` (``"min"``) or
     ``r~_j - r~_{j-1}`` (``"delta"``).
     A solution with no steps gets ``[]``; a group with a single step reward in all gets zeros.
+    ``center``: then :func:`center_totals` per group (``rl.center_step_credit``).
     """
     value_of = STEP_CREDITS.get(credit)
     if group_size <= 0 or len(step_scores) % group_size:
@@ -118,8 +141,8 @@ def step_advantages(
         mean = sum(flat) / len(flat)
         std = math.sqrt(sum((r - mean) ** 2 for r in flat) / (len(flat) - 1))
         scale = std + eps if scale_by_std else 1.0
-        for s in group:
-            out.append(value_of([(float(r) - mean) / scale for r in s]))
+        values = [value_of([(float(r) - mean) / scale for r in s]) for s in group]
+        out.extend(center_totals(values) if center else values)
     return out
 
 

@@ -40,6 +40,12 @@ ARMS: dict[str, list[str]] = {
     "oracle_step_delta": ["rl.process_mode=step_delta", "rl.process_scorer=oracle"],
     "mc_step_delta": ["rl.process_mode=step_delta", "rl.process_scorer=mc"],
     "hybrid_step_delta_online": ["rl.process_mode=step_delta", "rl.prm_online_lr=0.01"],
+    "oracle_step_delta_failures": [
+        "rl.process_mode=step_delta",
+        "rl.process_scorer=oracle",
+        "rl.filter_groups_by=process",
+        "rl.center_step_credit=true",
+    ],
     "hybrid_seq_decay": ["rl.process_mode=sequence", "rl.process_weight_schedule=linear_decay"],
     "oracle_step_min_decay": ["rl.process_mode=step_min", "rl.process_scorer=oracle", "rl.process_weight_schedule=linear_decay"],
 }
@@ -54,7 +60,9 @@ min credit collapsed, the oracle's too (reports/ablation), since it charges the 
 before an error and so pays for answering early; not run by default. ``mc_step_delta`` is
 VinePPO-style: Monte-Carlo values of each step prefix sampled from the current policy
 (:mod:`prmflow.rl.mc_values`, no learned PRM), credited by progress; ``*_online`` update the
-PRM's head on each step's outcomes before it scores them (PRIME-style, ``rl.prm_online_lr``). ``*_decay`` decay the
+PRM's head on each step's outcomes before it scores them (PRIME-style, ``rl.prm_online_lr``). ``oracle_step_delta_failures``
+also trains on all-wrong groups whose step scores differ, with the credit totals centred per
+group (``rl.filter_groups_by: process``, ``rl.center_step_credit``). ``*_decay`` decay the
 process weight linearly to 0 over the run (``rl.process_weight_schedule``)."""
 
 

@@ -114,7 +114,7 @@ class Rewarder:
             stats["reward/process_weight"] = process_weight
         if self.credit and weights["process"]:
             scale = getattr(estimator, "scale_by_std", True)
-            step_adv = step_advantages(step_scores, G, self.credit, scale_by_std=scale)
+            step_adv = step_advantages(step_scores, G, self.credit, scale_by_std=scale, center=rl.center_step_credit)
             ends = [step_end_positions(pc, self.fmt.step_split, f) for pc, f in zip(pieces, finished)]
             token_adv = token_advantages(seq_adv, n_tokens, step_adv, ends, weights["process"])
             stats["reward/process_step"] = _mean([x for s in step_scores for x in s])

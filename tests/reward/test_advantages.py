@@ -101,3 +101,18 @@ def test_tokens_from_steps():
 def test_tokens_from_steps_rejects_bad_ends(values, ends):
     with pytest.raises(ValueError):
         tokens_from_steps(values, ends, 6)
+
+
+def test_centred_step_credit_in_an_all_wrong_group_keeps_the_step_contrast_without_a_net_push():
+    """Two wrong solutions, oracle step scores: one errs at step 0, one at step 2. Progress
+    credit alone gives both the same negative total (a solution's credits add up to its last
+    step's normalised score, and both end wrong): every sampled token of the group is pushed
+    down on balance. Centred, each total is zero, and the right steps before the later error are
+    still credited above the wrong ones."""
+    early, late = [0.0, 0.0, 0.0], [1.0, 1.0, 0.0]
+    plain = step_advantages([early, late], 2, "delta", scale_by_std=False)
+    assert sum(plain[0]) == pytest.approx(sum(plain[1])) == pytest.approx(-1 / 3)
+    centred = step_advantages([early, late], 2, "delta", scale_by_std=False, center=True)
+    # hand: mean 1/3; delta early [-1/3, 0, 0], late [2/3, 0, -1]; totals -1/3 each: +1/9 per step
+    assert centred == [pytest.approx([-2 / 9, 1 / 9, 1 / 9]), pytest.approx([7 / 9, 1 / 9, -8 / 9])]
+    assert sum(centred[0]) == pytest.approx(0.0) and sum(centred[1]) == pytest.approx(0.0)
