@@ -379,14 +379,16 @@ class RLConfig(_Section):
     wrong has zero advantage), drawing more problems until ``prompts_per_step`` such groups are
     found or ``max_sampling_rounds`` rounds were sampled."""
     max_sampling_rounds: int = Field(3, ge=1)
-    filter_groups_by: Literal["outcome", "process"] = "outcome"
+    filter_groups_by: Literal["outcome", "process", "outcome_then_process"] = "outcome"
     """Which groups dynamic sampling keeps: those whose outcomes differ (``outcome``: DAPO), or
     also, when the process term is on, those whose step scores differ (``process``: an all-wrong
     group still has step credit to give). With ``weights.process: 0`` both are the same.
     ``process`` is measured to collapse training on the ``dag`` task (README: Measured): with
     perfect step scores the admitted groups are nearly all all-wrong, every one of their
     completions ends on a wrong step and so has a negative credit total, nothing balances it,
-    and the policy's entropy climbs until it stops solving problems."""
+    and the policy's entropy climbs until it stops solving problems; they also take the places
+    of groups whose outcomes differ. ``outcome_then_process`` keeps those first and fills only
+    the places left after ``max_sampling_rounds`` with groups whose step scores differ."""
     updates_per_step: int = Field(1, ge=1)
     """Optimizer steps per sampled batch (minibatches); >1 makes the clipped ratio matter."""
     clip_eps_low: float = Field(0.2, ge=0)

@@ -46,6 +46,12 @@ ARMS: dict[str, list[str]] = {
         "rl.filter_groups_by=process",
         "rl.center_step_credit=true",
     ],
+    "oracle_step_delta_fill": [
+        "rl.process_mode=step_delta",
+        "rl.process_scorer=oracle",
+        "rl.filter_groups_by=outcome_then_process",
+        "rl.center_step_credit=true",
+    ],
     "hybrid_seq_decay": ["rl.process_mode=sequence", "rl.process_weight_schedule=linear_decay"],
     "oracle_step_min_decay": ["rl.process_mode=step_min", "rl.process_scorer=oracle", "rl.process_weight_schedule=linear_decay"],
 }
@@ -62,7 +68,8 @@ VinePPO-style: Monte-Carlo values of each step prefix sampled from the current p
 (:mod:`prmflow.rl.mc_values`, no learned PRM), credited by progress; ``*_online`` update the
 PRM's head on each step's outcomes before it scores them (PRIME-style, ``rl.prm_online_lr``). ``oracle_step_delta_failures``
 also trains on all-wrong groups whose step scores differ, with the credit totals centred per
-group (``rl.filter_groups_by: process``, ``rl.center_step_credit``). ``*_decay`` decay the
+group (``rl.filter_groups_by: process``, ``rl.center_step_credit``); ``oracle_step_delta_fill``
+only where dynamic sampling found too few groups whose outcomes differ (``outcome_then_process``). ``*_decay`` decay the
 process weight linearly to 0 over the run (``rl.process_weight_schedule``)."""
 
 

@@ -145,7 +145,9 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
     ``rl.max_sampling_rounds`` times, until ``prompts_per_step`` such groups are found. A group
     counts when its outcomes differ, or, with ``rl.filter_groups_by: process`` and the process
     term on, when ``scorer``'s step scores differ (:func:`process_informative_groups`; with
-    ``outcome`` an all-wrong group is dropped whatever its steps). Each round's draw and seed
+    ``outcome`` an all-wrong group is dropped whatever its steps); ``outcome_then_process``
+    keeps the groups whose outcomes differ first and fills the places they leave after the last
+    round with groups whose step scores differ. Each round's draw and seed
     depend only on ``rl.seed`` and the step, so a resumed run replays them.
     """
     rl = params.rl
@@ -156,6 +158,7 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
         else rng.sample(range(len(train)), min(rl.prompts_per_step, len(train)))
     )
     kept: list[dict] = []
+    spare: list[tuple[dict, Samples]] = []  # outcome_then_process: groups informative by their step scores only
     samples: Samples | None = None
     stats = {"sampling/rounds": 0.0, "sampling/groups": 0.0}
     for rnd in range(rl.max_sampling_rounds if rl.dynamic_sampling else 1):
@@ -183,14 +186,18 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
                 for t in s.group(i)
             ]
             keep = informative_groups(right, rl.group_size)
-            if scorer is not None and rl.filter_groups_by == "process" and rl.weight("process") > 0:
+            if scorer is not None and rl.filter_groups_by != "outcome" and rl.weight("process") > 0:
                 finished = s.finished
                 scores = scorer.score([q for q in s.prompts for _ in range(rl.group_size)], s.texts, finished=finished)
                 by_process = process_informative_groups(
                     right, scores, rl.group_size, step_credit(rl.process_mode) is not None, rl.process_agg
                 )
-                stats["sampling/kept_by_process"] = stats.get("sampling/kept_by_process", 0.0) + len(set(by_process) - set(keep))
-                keep = by_process
+                extra = [i for i in by_process if i not in set(keep)]
+                if rl.filter_groups_by == "process":
+                    stats["sampling/kept_by_process"] = stats.get("sampling/kept_by_process", 0.0) + len(extra)
+                    keep = by_process
+                else:  # outcome_then_process: held back until the rounds are over
+                    spare += [(probs[i], s.groups([i])) for i in extra]
             if rnd == 0:
                 stats["train/accuracy_drawn"] = sum(right) / len(right)  # before any filtering
             keep = keep[: rl.prompts_per_step - len(kept)]
@@ -201,6 +208,12 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
         if len(kept) >= rl.prompts_per_step:
             break
     stats["sampling/informative_groups"] = float(len(kept))
+    if rl.filter_groups_by == "outcome_then_process" and spare:
+        fill = spare[: max(0, rl.prompts_per_step - len(kept))]
+        stats["sampling/kept_by_process"] = float(len(fill))
+        for prob, group in fill:
+            kept.append(prob)
+            samples = group if samples is None else samples + group
     return kept, samples, stats
 
 

@@ -135,7 +135,7 @@ def test_the_oracle_scorer_needs_synthetic_data(micro):
         load_scorer(None, p, "cpu", micro[0] / "base", [])
 
 
-@pytest.mark.parametrize("filter_by", ["process", "outcome"])
+@pytest.mark.parametrize("filter_by", ["process", "outcome", "outcome_then_process"])
 def test_dynamic_sampling_asks_the_step_scorer_with_the_process_term_on(micro, filter_by):
     """rl.filter_groups_by: process also keeps groups whose step scores differ (the rule:
     prmflow.rl.trainer.process_informative_groups), so the scorer sees every drawn group."""
@@ -145,7 +145,9 @@ def test_dynamic_sampling_asks_the_step_scorer_with_the_process_term_on(micro, f
     p.rl = p.rl.model_copy(update={**update, "weights": {"outcome": 1.0, "process": 0.5}})
     rows = []
     run(root, p, f"dyn-{filter_by}", log_fn=lambda row, step: rows.append(row))
-    assert ("sampling/kept_by_process" in rows[-1]) == (filter_by == "process")
+    if filter_by != "outcome_then_process":  # there, only when a group's steps differ (a random policy's may not)
+        assert ("sampling/kept_by_process" in rows[-1]) == (filter_by == "process")
+    assert rows[-1]["sampling/informative_groups"] == 0.0  # a random policy: no group whose outcomes differ
 
 
 def test_dynamic_sampling_skips_a_step_without_an_informative_group(micro):
