@@ -192,7 +192,8 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
                 by_process = process_informative_groups(
                     right, scores, rl.group_size, step_credit(rl.process_mode) is not None, rl.process_agg
                 )
-                extra = [i for i in by_process if i not in set(keep)]
+                outcome_kept = set(keep)
+                extra = [i for i in by_process if i not in outcome_kept]
                 if rl.filter_groups_by == "process":
                     stats["sampling/kept_by_process"] = stats.get("sampling/kept_by_process", 0.0) + len(extra)
                     keep = by_process
