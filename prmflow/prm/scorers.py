@@ -19,7 +19,7 @@ import torch
 
 from prmflow.lm.logprobs import aligned_logprobs
 from prmflow.lm.models import load_tokenizer
-from prmflow.prm.encoding import encode_steps, pad_right, result_token_mask
+from prmflow.prm.encoding import Encoded, encode_steps, pad_right, result_token_mask
 from prmflow.prm.model import PRM_CONFIG, PRMModel, read_prm_config
 from reward.parse import STEP_JOINERS, split_steps
 
@@ -67,27 +67,36 @@ class StepScorer:
         """Per-step scores for pre-split solutions: ``len(out[i]) == len(steps[i])``."""
         if len(prompts) != len(steps):
             raise ValueError(f"{len(prompts)} prompts vs {len(steps)} solutions")
-        encoded = [encode_steps(self.tokenizer, p, s, self.sep) for p, s in zip(prompts, steps)]
+        encoded = self.encode(prompts, steps)
         out: list[list[float]] = [[] for _ in encoded]
         # Longest first: batches of similar length waste less padding; order is restored.
         todo = sorted((i for i, e in enumerate(encoded) if e.ends), key=lambda i: -len(encoded[i].ids))
-        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         was_training = self.model.training
         self.model.eval()
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            seqs = [self._truncate(encoded[i].ids) for i in chunk]
-            ids, mask = pad_right(seqs, pad_id)
-            plens = torch.tensor([encoded[i].prompt_len for i in chunk])
-            scores = self._position_scores(ids.to(self.device), mask.to(self.device), plens.to(self.device)).float().cpu()
+            ids, mask, plens, ends = self.batch([encoded[i] for i in chunk])
+            scores = self._position_scores(ids, mask, plens).float().cpu()
             for row, i in enumerate(chunk):
-                last = len(seqs[row]) - 1
-                # A step that ends past the model's context gets the score of the last one that fits.
-                ends = [min(e, last) for e in encoded[i].ends]
-                out[i] = [min(max(float(scores[row, e]), 0.0), 1.0) for e in ends]
+                out[i] = [min(max(float(scores[row, e]), 0.0), 1.0) for e in ends[row]]
         if was_training:
             self.model.train()
         return out
+
+    def encode(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[Encoded]:
+        """Each solution's token ids and step ends, as the scorer reads them."""
+        return [encode_steps(self.tokenizer, p, s, self.sep) for p, s in zip(prompts, steps)]
+
+    def batch(self, encoded: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[list[int]]]:
+        """Right-padded ``input_ids``, ``attention_mask`` and prompt lengths on the scorer's
+        device, and each row's step-end positions. A solution longer than the model's context
+        is cut, and a step that ends past it is read at the last position that fits."""
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        seqs = [self._truncate(e.ids) for e in encoded]
+        ids, mask = pad_right(seqs, pad_id)
+        plens = torch.tensor([e.prompt_len for e in encoded])
+        ends = [[min(end, len(seq) - 1) for end in e.ends] for e, seq in zip(encoded, seqs)]
+        return ids.to(self.device), mask.to(self.device), plens.to(self.device), ends
 
     def score(
         self, prompts: Sequence[str], solutions: Sequence[str], batch_size: int = 64, finished: Sequence[bool] | None = None

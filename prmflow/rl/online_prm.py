@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import torch
 
-from prmflow.prm.encoding import encode_steps, pad_right
 from prmflow.prm.scorers import PRMScorer
 from reward.parse import split_steps
 
@@ -45,27 +44,20 @@ class OnlinePRM:
         """``updates`` head steps on these completions: each step end's target is ``right[i]``."""
         sc = self.scorer
         finished = [True] * len(solutions) if finished is None else finished
-        steps = [split_steps(s, sc.step_split, f) for s, f in zip(solutions, finished)]
-        encoded = [encode_steps(sc.tokenizer, p, st, sc.sep) for p, st in zip(prompts, steps)]
+        encoded = sc.encode(prompts, [split_steps(s, sc.step_split, f) for s, f in zip(solutions, finished)])
         keep = [i for i, e in enumerate(encoded) if e.ends]
         if not keep:
             self.last_stats = {"prm_online/loss": 0.0, "prm_online/step_ends": 0.0}
             return
-        pad_id = sc.tokenizer.pad_token_id if sc.tokenizer.pad_token_id is not None else 0
-        seqs = [sc._truncate(encoded[i].ids) for i in keep]
-        ids, mask = pad_right(seqs, pad_id)
-        labels = torch.full(ids.shape, -100.0)
+        ids, mask, plens, ends = sc.batch([encoded[i] for i in keep])
+        labels = torch.full(ids.shape, -100.0, device=ids.device)
         for row, i in enumerate(keep):
-            for e in encoded[i].ends:
-                labels[row, min(e, len(seqs[row]) - 1)] = float(right[i])
-        plens = torch.tensor([encoded[i].prompt_len for i in keep])
-        dev = sc.device
-        model = sc.model  # stays in eval mode: no dropout in the frozen backbone's features
-        losses = []
+            labels[row, ends[row]] = float(right[i])
+        losses = []  # the model stays in eval mode: no dropout in the frozen backbone's features
         for _ in range(self.updates):
-            out = model(ids.to(dev), mask.to(dev), plens.to(dev), labels=labels.to(dev))
+            loss = sc.model(ids, mask, plens, labels=labels)["loss"]
             self.optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
+            loss.backward()
             self.optimizer.step()
-            losses.append(float(out["loss"].detach()))
+            losses.append(float(loss.detach()))
         self.last_stats = {"prm_online/loss": losses[0], "prm_online/step_ends": float((labels != -100).sum())}
