@@ -130,9 +130,8 @@ def run(
     rl, device = params.rl, resolve_device(params.model.device)
     if rl.dynamic_sampling and distributed.world_size() > 1:
         raise ConfigError("rl.dynamic_sampling: not supported under torchrun (each rank would keep a different number of groups)")
-    distributed.my_shards(
-        rl.prompts_per_step, params.compute.rl_shard_prompts, distributed.world_size(), 0
-    )  # shards split evenly, or fail now
+    # shards split evenly, or fail now
+    distributed.my_shards(rl.prompts_per_step, params.compute.rl_shard_prompts, distributed.world_size(), 0)
     scorer, prm_path = load_scorer(prm_dir, params, device, policy_dir, train, start_tokenizer)
     fmt = params.data.solution_format()
     fp = checkpoint.fingerprint(rl, policy_dir, prm_path, {"step_split": fmt.step_split, "answer_rules": list(fmt.answer_rules)})

@@ -62,10 +62,10 @@ class MCValueScorer:
         for p in prompts:
             if p not in self.answers:
                 raise KeyError(f"mc scorer: no reference answer for prompt {p[:60]!r}")
+        per_solution = [[(p, self.fmt.prefix(st, k)) for k in range(len(st))] for p, st in zip(prompts, steps)]
         index: dict[tuple[str, str], int] = {}  # (prompt, prefix) -> its row in the rollouts
-        for p, st in zip(prompts, steps):
-            for k in range(len(st)):
-                index.setdefault((p, self.fmt.prefix(st, k)), len(index))
+        for key in (key for sol in per_solution for key in sol):
+            index.setdefault(key, len(index))
         keys = list(index)
         values: list[float] = []
         if keys:
@@ -89,4 +89,4 @@ class MCValueScorer:
             "mc/shared_prefix_rate": 1.0 - len(keys) / n_steps if n_steps else 0.0,
             "mc/rollouts": float(len(keys) * self.rollouts),
         }
-        return [[values[index[(p, self.fmt.prefix(st, k))]] for k in range(len(st))] for p, st in zip(prompts, steps)]
+        return [[values[index[key]] for key in sol] for sol in per_solution]
