@@ -444,6 +444,14 @@ class RLConfig(_Section):
     """With the process term off, the PRM scores the RL samples (``monitor/prm_*`` in the
     training curve) only every this many steps: scoring was ~15% of an RL step on CPU, and the
     gate scores the candidate's samples itself. With the term on, every step is scored."""
+    cpu_bf16: bool = True
+    """On CPU, the update's forward and backward run under bf16 autocast (weights, optimizer state
+    and the loss stay fp32; sampling stays fp32). Measured on the tiny model, 128 rows: an update
+    in 42% of the fp32 sdpa update's time. GPUs train in the model's own dtype."""
+    cpu_attention: str | None = "eager"
+    """On CPU, the policy's attention kernel during RL, sampling and update (a transformers
+    ``attn_implementation``; ``None``: the model's own); the policy is saved with its own.
+    Measured on the tiny model: eager samples in ~88% of sdpa's time, and updates with bf16 in 53%."""
     seed: int = 7
 
     @field_validator("weights", mode="before")

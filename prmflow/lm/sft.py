@@ -21,6 +21,7 @@ import torch
 
 from prmflow.config import Params
 from prmflow.lm.models import resolve_device
+from prmflow.lm.precision import attention
 from prmflow.lm.prompts import adds_special_tokens, format_prompt
 from prmflow.lm.sampling import sample
 from reward.outcome import verify
@@ -191,15 +192,9 @@ def sft(model, tokenizer, pairs, params: Params, work_dir: Path, log_fn: LogFn |
     )
     curve: list[tuple[int, float]] = []
     callbacks = _callbacks(tokenizer, probe, params, curve, log_fn)
-    attn = model.config._attn_implementation
-    if device.type == "cpu" and w.cpu_attention and w.cpu_attention != attn:
-        model.set_attn_implementation(w.cpu_attention)
     trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collate, callbacks=callbacks)
-    try:
+    with attention(model, w.cpu_attention if device.type == "cpu" else None):  # saved and sampled as built
         result = trainer.train()
-    finally:
-        if model.config._attn_implementation != attn:
-            model.set_attn_implementation(attn)  # saved and sampled as built
     out = {
         "train_loss": float(result.training_loss),
         "train_runtime_s": float(result.metrics["train_runtime"]),

@@ -23,6 +23,7 @@ from prmflow.compute import distributed
 from prmflow.config import Params, RLConfig
 from prmflow.io import atomic_write_text
 from prmflow.lm.logprobs import sequence_logprobs
+from prmflow.lm.precision import cpu_autocast
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import Samples, sample
 from prmflow.plots import Panel, save
@@ -243,18 +244,20 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
     being updated *is* the sampling policy, so those are the update's own log-probs (detached:
     ratio 1, as TRL does with ``num_iterations=1``) and no extra forward pass is needed; with
     more, one no-grad pass before the first update records them. With ``rl.kl_coef > 0`` a k3
-    KL to ``ref`` is added. Raises :class:`TrainingDiverged` on a non-finite loss or gradient
+    KL to ``ref`` is added. On CPU with ``rl.cpu_bf16`` the forward passes run under bf16
+    autocast (the loss, weights and optimizer state stay fp32). Raises :class:`TrainingDiverged` on a non-finite loss or gradient
     (``last_good`` says where the last good checkpoint is).
     """
     on_policy = rl.updates_per_step == 1
-    with torch.no_grad():
+    with torch.no_grad(), cpu_autocast(model, rl.cpu_bf16):  # every pass of the update in one precision
         old_logp = None if on_policy else sequence_logprobs(model, batch.input_ids, batch.attention_mask)[0]
         ref_logp = sequence_logprobs(ref, batch.input_ids, batch.attention_mask)[0] if ref is not None else None
     model.train()
     stats: dict[str, float] = {}
     for idx in torch.randperm(batch.input_ids.shape[0]).chunk(rl.updates_per_step):
         b = batch.rows(idx)
-        logp, ent = sequence_logprobs(model, b.input_ids, b.attention_mask, with_entropy=True)
+        with cpu_autocast(model, rl.cpu_bf16):
+            logp, ent = sequence_logprobs(model, b.input_ids, b.attention_mask, with_entropy=True)
         loss, ls = clipped_policy_loss(
             logp,
             logp.detach() if on_policy else old_logp[idx],
