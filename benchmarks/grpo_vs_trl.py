@@ -1,8 +1,10 @@
 """RL throughput: prmflow's ``train_policy`` vs TRL's ``GRPOTrainer`` on identical work.
 
 Same model (``--base``), train problems, prompts per step, group size, completion budget,
-temperature, outcome-only reward, no KL, one update per batch (:mod:`trl_setup` translates one
-recipe for both and a test keeps the translations in step). Both run in this process, one after
+temperature, outcome-only reward, no KL, one update per batch, and on CPU the same precision
+(bf16 autocast of the update: TRL's default, ours ``rl.cpu_bf16``; ``--no-bf16``: fp32 on both) and
+attention kernel, with TRL's gradient checkpointing off (it recomputes what ours keeps)
+(:mod:`trl_setup` translates one recipe for both and a test keeps the translations in step). Both run in this process, one after
 the other, on the same device with the same torch threads, and both are timed over the training
 loop only: from the end of the first step to the end of the last (:class:`trl_setup.Clock`), so
 construction, loading, the first step's lazy set-up and saving are never counted. The mean
@@ -64,8 +66,11 @@ def run_trl(recipe: trl_setup.Recipe, base: str, curated: str, tmp: Path, use_cp
                 clock.step_end(float(logs["completions/mean_length"]))
 
     tok = load_tokenizer(base)
+    model = load_causal_lm(base, params.model)
+    if use_cpu:  # the attention kernel ours trains with on CPU (rl.cpu_attention)
+        model.set_attn_implementation(recipe.attention)
     trainer = GRPOTrainer(
-        model=load_causal_lm(base, params.model),
+        model=model,
         reward_funcs=trl_setup.trl_reward(params),
         args=GRPOConfig(**trl_setup.trl_kwargs(recipe, str(tmp / "trl"), use_cpu=use_cpu)),
         train_dataset=trl_setup.trl_dataset(load_split("train", None, curated), params, tok),
@@ -82,11 +87,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="CPU: bf16 autocast on both sides")
     ap.add_argument("--base", default=str(ROOT / "models/base"))
     ap.add_argument("--curated", default=str(ROOT / "data/curated"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    recipe = trl_setup.Recipe(steps=args.steps)
+    recipe = trl_setup.Recipe(steps=args.steps, bf16=args.bf16)
     with tempfile.TemporaryDirectory() as tmp:
         ours = run_ours(recipe, args.base, args.curated, Path(tmp))
         theirs = run_trl(recipe, args.base, args.curated, Path(tmp), use_cpu=not torch.cuda.is_available())
@@ -101,7 +107,10 @@ def main(argv: list[str] | None = None) -> dict:
         }
     rows["ratio"] = round(rows["prmflow"]["samples_per_s"] / rows["trl"]["samples_per_s"], 2)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"RL throughput, {recipe.prompts_per_step} prompts x {recipe.group_size}, {args.steps} steps, {device}, {args.threads} thread(s)")
+    precision = ("bf16 autocast" if recipe.bf16 else "fp32") + f", {recipe.attention} attention" if device == "cpu" else "bf16"
+    print(
+        f"RL throughput, {recipe.prompts_per_step} prompts x {recipe.group_size}, {args.steps} steps, {device} ({precision}), {args.threads} thread(s)"
+    )
     for name in ("prmflow", "trl"):
         r = rows[name]
         print(

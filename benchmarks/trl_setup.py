@@ -38,6 +38,8 @@ class Recipe:
     max_grad_norm: float = 1.0
     adam_beta2: float = 0.999
     seed: int = 7
+    bf16: bool = True  # CPU: bf16 autocast of the update (TRL's GRPOConfig default, ours rl.cpu_bf16)
+    attention: str = "eager"  # CPU attention kernel of the trained model, on both sides
 
 
 def trl_kwargs(r: Recipe, out_dir: str, use_cpu: bool = True) -> dict:
@@ -70,6 +72,8 @@ def trl_kwargs(r: Recipe, out_dir: str, use_cpu: bool = True) -> dict:
         report_to=[],
         use_cpu=use_cpu,
         seed=r.seed,
+        bf16=r.bf16,
+        gradient_checkpointing=False,  # TRL's default recomputes activations; ours keeps them
         disable_tqdm=True,
     )
 
@@ -91,6 +95,8 @@ def our_overrides(r: Recipe) -> list[str]:
         f"rl.max_grad_norm={r.max_grad_norm}",
         f"rl.adam_betas=[0.9, {r.adam_beta2}]",
         f"rl.seed={r.seed}",
+        f"rl.cpu_bf16={str(r.bf16).lower()}",
+        f"rl.cpu_attention={r.attention}",
         "rl.weights={outcome: 1.0, process: 0.0, length: 0.0}",
         "rl.kl_coef=0.0",
         "rl.updates_per_step=1",

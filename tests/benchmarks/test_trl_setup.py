@@ -27,6 +27,8 @@ RECIPES = [
         clip_eps_high=0.3,
         adam_beta2=0.99,
         seed=3,
+        bf16=False,
+        attention="sdpa",
     ),
     trl_setup.Recipe(lr_schedule="linear", warmup_steps=10),
 ]
@@ -47,6 +49,8 @@ def test_both_trainers_get_the_same_recipe(r):
     assert t["loss_type"] == "dapo" and rl.loss_agg == "token_mean" and t["scale_rewards"] == "group" and rl.advantage == "grpo"
     assert rl.weights == {"outcome": 1.0, "process": 0.0, "length": 0.0} and not rl.dynamic_sampling
     assert t["seed"] == rl.seed
+    assert t["bf16"] == rl.cpu_bf16 == r.bf16 and rl.cpu_attention == r.attention  # same precision and kernel on CPU
+    assert t["gradient_checkpointing"] is False  # TRL's default recomputes activations: not the same work
 
 
 @pytest.mark.parametrize("r", RECIPES)
