@@ -388,7 +388,8 @@ class RLConfig(_Section):
     completions ends on a wrong step and so has a negative credit total, nothing balances it,
     and the policy's entropy climbs until it stops solving problems; they also take the places
     of groups whose outcomes differ. ``outcome_then_process`` keeps those first and fills only
-    the places left after ``max_sampling_rounds`` with groups whose step scores differ."""
+    the places left after ``max_sampling_rounds`` with groups whose step scores differ; only
+    then are the others scored, ``prompts_per_step`` groups at a time until the places are full."""
     updates_per_step: int = Field(1, ge=1)
     """Optimizer steps per sampled batch (minibatches); >1 makes the clipped ratio matter."""
     clip_eps_low: float = Field(0.2, ge=0)

@@ -52,6 +52,23 @@ ARMS: dict[str, list[str]] = {
         "rl.filter_groups_by=outcome_then_process",
         "rl.center_step_credit=true",
     ],
+    "oracle_step_delta_centred": ["rl.process_mode=step_delta", "rl.process_scorer=oracle", "rl.center_step_credit=true"],
+    "oracle_step_delta_fill_raw": [
+        "rl.process_mode=step_delta",
+        "rl.process_scorer=oracle",
+        "rl.filter_groups_by=outcome_then_process",
+    ],
+    "hybrid_step_delta_fill": [
+        "rl.process_mode=step_delta",
+        "rl.filter_groups_by=outcome_then_process",
+        "rl.center_step_credit=true",
+    ],
+    "mc_step_delta_fill": [
+        "rl.process_mode=step_delta",
+        "rl.process_scorer=mc",
+        "rl.filter_groups_by=outcome_then_process",
+        "rl.center_step_credit=true",
+    ],
     "hybrid_seq_decay": ["rl.process_mode=sequence", "rl.process_weight_schedule=linear_decay"],
     "oracle_step_min_decay": ["rl.process_mode=step_min", "rl.process_scorer=oracle", "rl.process_weight_schedule=linear_decay"],
 }
@@ -69,7 +86,10 @@ VinePPO-style: Monte-Carlo values of each step prefix sampled from the current p
 PRM's head on each step's outcomes before it scores them (PRIME-style, ``rl.prm_online_lr``). ``oracle_step_delta_failures``
 also trains on all-wrong groups whose step scores differ, with the credit totals centred per
 group (``rl.filter_groups_by: process``, ``rl.center_step_credit``); ``oracle_step_delta_fill``
-only where dynamic sampling found too few groups whose outcomes differ (``outcome_then_process``). ``*_decay`` decay the
+only where dynamic sampling found too few groups whose outcomes differ (``outcome_then_process``);
+``oracle_step_delta_centred`` and ``oracle_step_delta_fill_raw`` make one of its two changes each,
+and ``hybrid_step_delta_fill`` / ``mc_step_delta_fill`` make both with the learned PRM / Monte-Carlo
+values in place of the oracle. ``*_decay`` decay the
 process weight linearly to 0 over the run (``rl.process_weight_schedule``)."""
 
 

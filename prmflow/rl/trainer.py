@@ -148,8 +148,9 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
     term on, when ``scorer``'s step scores differ (:func:`process_informative_groups`; with
     ``outcome`` an all-wrong group is dropped whatever its steps); ``outcome_then_process``
     keeps the groups whose outcomes differ first and fills the places they leave after the last
-    round with groups whose step scores differ. Each round's draw and seed
-    depend only on ``rl.seed`` and the step, so a resumed run replays them.
+    round with groups whose step scores differ (:func:`fill_by_process`: only then, and only as
+    many as it needs, are the others scored). Each round's draw and seed depend only on
+    ``rl.seed`` and the step, so a resumed run replays them.
     """
     rl = params.rl
     rng = random.Random(rl.seed * 1_000_003 + step)  # per-step seed: resume replays the same data
@@ -158,8 +159,9 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
         if rl.dynamic_sampling
         else rng.sample(range(len(train)), min(rl.prompts_per_step, len(train)))
     )
+    by_process = scorer is not None and rl.filter_groups_by != "outcome" and rl.weight("process") > 0
     kept: list[dict] = []
-    spare: list[tuple[dict, Samples]] = []  # outcome_then_process: groups informative by their step scores only
+    spare: list[tuple[dict, Samples, list[bool]]] = []  # outcome_then_process: groups whose outcomes agree
     samples: Samples | None = None
     stats = {"sampling/rounds": 0.0, "sampling/groups": 0.0}
     for rnd in range(rl.max_sampling_rounds if rl.dynamic_sampling else 1):
@@ -187,19 +189,14 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
                 for t in s.group(i)
             ]
             keep = informative_groups(right, rl.group_size)
-            if scorer is not None and rl.filter_groups_by != "outcome" and rl.weight("process") > 0:
-                finished = s.finished
-                scores = scorer.score([q for q in s.prompts for _ in range(rl.group_size)], s.texts, finished=finished)
-                by_process = process_informative_groups(
-                    right, scores, rl.group_size, step_credit(rl.process_mode) is not None, rl.process_agg
-                )
-                outcome_kept = set(keep)
-                extra = [i for i in by_process if i not in outcome_kept]
-                if rl.filter_groups_by == "process":
-                    stats["sampling/kept_by_process"] = stats.get("sampling/kept_by_process", 0.0) + len(extra)
-                    keep = by_process
-                else:  # outcome_then_process: held back until the rounds are over
-                    spare += [(probs[i], s.groups([i])) for i in extra]
+            if by_process and rl.filter_groups_by == "process":
+                scores = scorer.score([q for q in s.prompts for _ in range(rl.group_size)], s.texts, finished=s.finished)
+                extra = process_informative_groups(right, scores, rl.group_size, step_credit(rl.process_mode) is not None, rl.process_agg)
+                stats["sampling/kept_by_process"] = stats.get("sampling/kept_by_process", 0.0) + len(set(extra) - set(keep))
+                keep = extra
+            elif by_process:  # outcome_then_process: held back until the rounds are over
+                G, outcome_kept = rl.group_size, set(keep)
+                spare += [(probs[i], s.groups([i]), right[i * G : (i + 1) * G]) for i in range(len(probs)) if i not in outcome_kept]
             if rnd == 0:
                 stats["train/accuracy_drawn"] = sum(right) / len(right)  # before any filtering
             keep = keep[: rl.prompts_per_step - len(kept)]
@@ -210,13 +207,37 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
         if len(kept) >= rl.prompts_per_step:
             break
     stats["sampling/informative_groups"] = float(len(kept))
-    if rl.filter_groups_by == "outcome_then_process" and spare:
-        fill = spare[: max(0, rl.prompts_per_step - len(kept))]
+    if by_process and rl.filter_groups_by == "outcome_then_process":
+        fill, stats["sampling/process_scored_groups"] = fill_by_process(spare, rl.prompts_per_step - len(kept), scorer, rl)
         stats["sampling/kept_by_process"] = float(len(fill))
         for prob, group in fill:
             kept.append(prob)
             samples = group if samples is None else samples + group
     return kept, samples, stats
+
+
+def fill_by_process(
+    spare: list[tuple[dict, Samples, list[bool]]], places: int, scorer, rl: RLConfig
+) -> tuple[list[tuple[dict, Samples]], float]:
+    """Up to ``places`` of the ``spare`` groups (problem, samples, outcomes) whose step scores
+    differ, in order, and how many groups were scored to find them: the groups are scored
+    ``rl.prompts_per_step`` at a time, and scoring stops once the places are filled (a Monte-Carlo
+    scorer samples rollouts for every group it scores)."""
+    fill: list[tuple[dict, Samples]] = []
+    scored = 0
+    for c in range(0, len(spare), rl.prompts_per_step):
+        if len(fill) >= places:
+            break
+        chunk = spare[c : c + rl.prompts_per_step]
+        joined = chunk[0][1]
+        for _, group, _ in chunk[1:]:
+            joined = joined + group
+        scores = scorer.score([q for q in joined.prompts for _ in range(rl.group_size)], joined.texts, finished=joined.finished)
+        right = [r for _, _, outcomes in chunk for r in outcomes]
+        found = process_informative_groups(right, scores, rl.group_size, step_credit(rl.process_mode) is not None, rl.process_agg)
+        fill += [(chunk[i][0], chunk[i][1]) for i in found][: places - len(fill)]
+        scored += len(chunk)
+    return fill, float(scored)
 
 
 def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: list[dict], step: int, params: Params) -> Rollout:
