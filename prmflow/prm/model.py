@@ -11,9 +11,10 @@ folder and absolute, and its content digest), and loading checks the digest, so 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -103,6 +104,7 @@ class PRMModel(torch.nn.Module):
             raise ValueError(f"step separator {sep!r} encodes to no token")
         self.sep_id = sep_ids[-1]
         self.register_buffer("counted_vocab", result_token_mask(tokenizer), persistent=False)
+        self._cache: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor | None]] | None = None  # see cached_backbone
 
     @property
     def config(self):  # what Trainer and callers look for on a model
@@ -114,6 +116,51 @@ class PRMModel(torch.nn.Module):
     def head_parameters(self) -> list[torch.nn.Parameter]:
         """Everything but the backbone (what a fresh head trains at its own learning rate)."""
         return [p for n, p in self.named_parameters() if not n.startswith("backbone.")]
+
+    @contextlib.contextmanager
+    def cached_backbone(self) -> Iterator[None]:
+        """Within the block the frozen backbone runs once per distinct solution: its outputs are
+        kept per row (right padding: a row's outputs do not depend on the batch) and reused
+        when the row comes back, so training the head for many epochs costs one backbone pass
+        per record. Only valid while the backbone is not trained."""
+        if any(p.requires_grad for p in self.backbone.parameters()):
+            raise ValueError("cached_backbone: the backbone is trained, its outputs change every step")
+        self._cache = {}
+        try:
+            yield
+        finally:
+            self._cache = None
+
+    def _run_backbone(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, need_hidden: bool):
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=need_hidden)
+        return aligned_logprobs(out.logits, input_ids), out.hidden_states[-1].float() if need_hidden else None
+
+    def _backbone_outputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, need_hidden: bool):
+        """``(logp (B, T), hidden (B, T, H) or None)``: the backbone's log-prob of each token
+        (:func:`aligned_logprobs`) and last hidden state, from :meth:`cached_backbone`'s cache
+        where it holds the row."""
+        if self._cache is None:
+            return self._run_backbone(input_ids, attention_mask, need_hidden)
+        lengths = attention_mask.sum(dim=1).tolist()
+        keys = [tuple(input_ids[b, :n].tolist()) for b, n in enumerate(lengths)]
+        missing = [b for b, k in enumerate(keys) if k not in self._cache]
+        if missing:
+            width = max(lengths[b] for b in missing)
+            with torch.no_grad():
+                logp, hidden = self._run_backbone(input_ids[missing, :width], attention_mask[missing, :width], need_hidden)
+            for i, b in enumerate(missing):
+                n = lengths[b]
+                self._cache[keys[b]] = (logp[i, :n], hidden[i, :n] if hidden is not None else None)
+        logp = input_ids.new_zeros(input_ids.shape, dtype=torch.float32)
+        hidden = None
+        for b, k in enumerate(keys):
+            row_logp, row_hidden = self._cache[k]
+            logp[b, : len(row_logp)] = row_logp
+            if need_hidden:
+                if hidden is None:
+                    hidden = row_logp.new_zeros((*input_ids.shape, row_hidden.shape[-1]))
+                hidden[b, : len(row_hidden)] = row_hidden
+        return logp, hidden
 
     def forward(
         self,
@@ -129,9 +176,8 @@ class PRMModel(torch.nn.Module):
         (the ``Trainer``'s count over the global batch, so that DDP's gradient average is the
         global batch's)."""
         need_hidden = "hidden" in self.features or self.factored
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=need_hidden)
+        logp, hidden = self._backbone_outputs(input_ids, attention_mask, need_hidden)
         feats = []
-        hidden = out.hidden_states[-1].float() if need_hidden else None
         if "hidden" in self.features:
             feats.append(hidden)
         if any(f != "hidden" for f in self.features):
@@ -139,7 +185,7 @@ class PRMModel(torch.nn.Module):
             plens = prompt_lens if prompt_lens is not None else torch.zeros(len(input_ids), dtype=torch.long, device=input_ids.device)
             solution = (pos >= plens[:, None]) & attention_mask.bool()
             counted = solution & self.counted_vocab[input_ids]
-            conf = confidence_features(aligned_logprobs(out.logits, input_ids), counted, solution & (input_ids == self.sep_id))
+            conf = confidence_features(logp, counted, solution & (input_ids == self.sep_id))
             if "confidence" in self.features:
                 feats.append(conf[..., :1])
             if "step_confidence" in self.features:

@@ -8,6 +8,7 @@ backbone have their own learning rates (``prm.backbone_learning_rate: 0`` freeze
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +108,25 @@ def build_model(params: Params, policy_dir: str | Path):
     return model, tokenizer
 
 
+CACHE_LIMIT_BYTES = 2 * 1024**3
+"""Most memory a frozen backbone's cached outputs may take (:func:`cache_backbone`)."""
+
+
+def cache_backbone(model: PRMModel, ds, train_backbone: bool) -> bool:
+    """Whether to train with :meth:`PRMModel.cached_backbone`: the backbone is frozen and its
+    outputs for every record (a log-prob per token, and the hidden state when the head reads it)
+    fit in :data:`CACHE_LIMIT_BYTES`. Measured on the default (320 records, 300 steps of 32):
+    the head trains in ~1/10 of the time, since each record was run through the backbone ~30 times."""
+    if train_backbone:
+        return False
+    tokens = sum(len(item["input_ids"]) for item in ds.items)
+    per_token = 1 + (model.config.get_text_config().hidden_size if "hidden" in model.features or model.factored else 0)
+    if tokens * per_token * 4 > CACHE_LIMIT_BYTES:
+        print(f"train_prm: the frozen backbone's outputs ({tokens * per_token * 4 / 1024**3:.1f} GiB) are not cached: over the limit")
+        return False
+    return True
+
+
 def train_model(model, tokenizer, records: list[dict], params: Params, work_dir: Path, log_fn: LogFn | None = None) -> dict:
     """Train ``model`` in place with the transformers ``Trainer``; return its train metrics:
     ``train_steps`` (optimizer steps), ``train_loss``, ``train_runtime_s`` and what the model's
@@ -162,7 +182,8 @@ def train_model(model, tokenizer, records: list[dict], params: Params, work_dir:
         optimizers=(optimizer, None),
         callbacks=[LogLoss()],
     )
-    result = trainer.train()
+    with model.cached_backbone() if cache_backbone(model, ds, train_backbone) else contextlib.nullcontext():
+        result = trainer.train()
     model.eval()
     return {
         "train_steps": int(trainer.state.global_step),

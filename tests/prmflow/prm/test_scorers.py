@@ -164,3 +164,28 @@ def test_save_load_roundtrip_and_load_scorer(tmp_path, tok, backbone, prm):
 def test_prompt_and_solution_counts_must_match(tok, prm):
     with pytest.raises(ValueError, match="prompts"):
         PRMScorer(prm, tok).score([PROMPT], SOLUTIONS[:2])
+
+
+def test_a_cached_frozen_backbone_gives_the_same_outputs_and_runs_once_per_row(tok):
+    cfg = ModelConfig(tiny=TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64))
+    model = PRMModel(build_tiny_model(tok, cfg, seed=0), tok, ["hidden", "confidence", "step_confidence"], factored=True)
+    torch.nn.init.normal_(model.head.weight)
+    enc = [tok(PROMPT + s)["input_ids"] for s in SOLUTIONS]
+    width = max(map(len, enc))
+    ids = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in enc])  # right-padded, as the PRM trains
+    mask = (torch.arange(width)[None, :] < torch.tensor([len(e) for e in enc])[:, None]).long()
+    plain = model(ids, mask, torch.tensor([5] * 4))
+    with pytest.raises(ValueError, match="trained"):
+        with model.cached_backbone():
+            pass
+    model.backbone.requires_grad_(False)
+    calls = []
+    hook = model.backbone.register_forward_hook(lambda m, i, o: calls.append(i))
+    with model.cached_backbone():
+        first = model(ids, mask, torch.tensor([5] * 4))
+        again = model(ids[[2, 0]], mask[[2, 0]], torch.tensor([5, 5]))  # rows seen before, other batch and padding
+    hook.remove()
+    assert len(calls) == 1 and model._cache is None
+    for key in ("logits", "progress_logits"):
+        torch.testing.assert_close(first[key] * mask, plain[key] * mask, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(again[key] * mask[[2, 0]], plain[key][[2, 0]] * mask[[2, 0]], atol=1e-5, rtol=1e-5)
