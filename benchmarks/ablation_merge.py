@@ -10,7 +10,9 @@ of an arm with other settings (``--process-weight``) sits beside the original. T
 :func:`prmflow.evaluation.ablation.summarize`'s, with ``outcome_only`` as the baseline: every
 difference is paired by seed and problem, which holds only when the folders share seeds, warm
 start and eval problems (checked: same seeds per arm as the baseline, same problem count).
-Writes ``<out>.json`` and ``<out>.md``.
+Writes ``<out>.json`` and ``<out>.md``; with ``--mlflow ROOT`` also logs the table as an
+``ablate-merge`` run of ROOT's MLflow experiment (a child run per arm and seed, as ``prmflow
+ablate`` logs its own), so follow-ups run one by one sit beside the ablation in the UI.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", help="RUNS_DIR[:SUFFIX]")
     ap.add_argument("--out", required=True, help="output path without extension")
+    ap.add_argument("--mlflow", metavar="ROOT", help="also log to the MLflow store of this project folder")
     args = ap.parse_args(argv)
     runs = [r for spec in args.runs for r in load_runs(spec)]
     base_seeds = sorted(r.seed for r in runs if r.arm == BASELINE)
@@ -59,12 +62,39 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarize(runs)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"seeds": base_seeds, "sources": args.runs, "summary": summary}, indent=2) + "\n")
+    Path(f"{out}.json").write_text(json.dumps({"seeds": base_seeds, "sources": args.runs, "summary": summary}, indent=2) + "\n")
     text = f"Seeds {base_seeds}; runs from {', '.join(args.runs)}. Cells: mean [95% interval over seeds and problems].\n\n" + markdown(
         summary
     )
-    out.with_suffix(".md").write_text(text)
+    Path(f"{out}.md").write_text(text)
     print(text)
+    if args.mlflow:
+        print(f"ablation_merge: MLflow run {log_to_mlflow(args.mlflow, runs, summary, base_seeds, args.runs, out)} in {args.mlflow}")
+
+
+def log_to_mlflow(root: str, runs: list[ArmRun], summary: dict, seeds: list[int], sources: list[str], out: Path) -> str:
+    """The merged table as an ``ablate-merge`` run of ``root``'s experiment, with a child run per
+    (arm, seed); returns its run id."""
+    from mlflow import MlflowClient
+
+    from flows.ablate import log_arm_run
+    from prmflow import tracking
+
+    exp_id = tracking.setup(root)
+    client = MlflowClient()
+    top = client.create_run(exp_id, run_name="ablate-merge", tags=tracking.run_tags())
+    run_id = top.info.run_id
+    client.log_param(run_id, "seeds", json.dumps(seeds))
+    client.log_param(run_id, "arms", json.dumps(sorted(summary)))
+    client.log_param(run_id, "sources", json.dumps(sources)[:6000])
+    for r in runs:
+        log_arm_run(client, exp_id, run_id, r)
+    for arm, row in summary.items():
+        client.log_metric(run_id, f"{arm}/final_acc", row["final_acc"]["mean"] or 0.0)
+    client.log_artifact(run_id, str(Path(f"{out}.md")))
+    client.log_artifact(run_id, str(Path(f"{out}.json")))
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
 
 
 if __name__ == "__main__":

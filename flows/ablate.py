@@ -191,7 +191,7 @@ def ablate(
             for r in runs:  # every arm starts from the same warm start
                 if "end" in start.prm_auc:
                     r.prm_auc["start"] = start.prm_auc["end"]
-                _log_child(client, exp_id, top.info.run_id, r)
+                log_arm_run(client, exp_id, top.info.run_id, r)
             result = _report(runs, start, seeds, arms, root_path, client, top.info.run_id)
             status = "FINISHED"
             return result
@@ -199,7 +199,8 @@ def ablate(
             client.set_terminated(top.info.run_id, status)
 
 
-def _log_child(client, exp_id: str, parent: str, r: ArmRun) -> None:
+def log_arm_run(client, exp_id: str, parent: str, r: ArmRun) -> None:
+    """One (arm, seed) run as a child MLflow run of ``parent``: final accuracy, tokens, PRM AUC, learning curve."""
     tags = {**tracking.run_tags(), "mlflow.parentRunId": parent, "prmflow.arm": r.arm, "prmflow.seed": str(r.seed)}
     child = client.create_run(exp_id, run_name=f"ablate-{r.arm}-s{r.seed}", tags=tags)
     metrics = {

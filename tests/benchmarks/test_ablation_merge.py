@@ -36,3 +36,25 @@ def test_runs_on_other_seeds_are_refused(tmp_path):
     write(tmp_path / "b", "oracle_step_min", 2, [True, True])
     with pytest.raises(SystemExit, match=r"oracle_step_min ran seeds \[2\], outcome_only \[1\]: not paired"):
         ablation_merge.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "m")])
+
+
+def test_the_merged_table_is_logged_to_the_projects_mlflow_store_with_a_run_per_arm_and_seed(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    for seed in (1, 2):
+        write(tmp_path / "a", "outcome_only", seed, [True, False])
+        write(tmp_path / "a", "oracle_step_min", seed, [True, True])
+    project = tmp_path / "project"
+    project.mkdir()
+    ablation_merge.main([str(tmp_path / "a"), "--out", str(tmp_path / "follow.w0.1"), "--mlflow", str(project)])
+    assert (tmp_path / "follow.w0.1.json").exists() and (tmp_path / "follow.w0.1.md").exists()  # a dot in the name is kept
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    top = next(r for r in runs if r.info.run_name == "ablate-merge")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == top.info.run_id]
+    assert sorted(r.info.run_name for r in children) == sorted(
+        f"ablate-{a}-s{s}" for a in ("outcome_only", "oracle_step_min") for s in (1, 2)
+    )
+    assert top.data.metrics["oracle_step_min/final_acc"] == 1.0 and top.data.metrics["outcome_only/final_acc"] == 0.5
+    assert {a.path for a in client.list_artifacts(top.info.run_id)} == {"follow.w0.1.md", "follow.w0.1.json"}
