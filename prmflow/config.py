@@ -445,6 +445,11 @@ class RLConfig(_Section):
     """With the process term off, the PRM scores the RL samples (``monitor/prm_*`` in the
     training curve) only every this many steps: scoring was ~15% of an RL step on CPU, and the
     gate scores the candidate's samples itself. With the term on, every step is scored."""
+    micro_batch_size: int | None = Field(32, gt=0)
+    """Rows per forward/backward pass of an update (``None``: the whole batch): rows are sorted by
+    length and each micro-batch is padded only to its own longest, the gradients added up to
+    the whole batch's (verl's ``ppo_micro_batch_size``; also what bounds a GPU's activation
+    memory). Measured on the tiny model, 128 rows: see README (Measured)."""
     cpu_bf16: bool = True
     """On CPU, the update's forward and backward run under bf16 autocast (weights, optimizer state
     and the loss stay fp32; sampling stays fp32). Measured on the tiny model, 128 rows: an update

@@ -21,8 +21,9 @@ class Batch:
     def to(self, device) -> Batch:
         return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.completion_mask, self.advantages)))
 
-    def rows(self, idx: torch.Tensor) -> Batch:
-        return Batch(self.input_ids[idx], self.attention_mask[idx], self.completion_mask[idx], self.advantages[idx])
+    def rows(self, idx: torch.Tensor, width: int | None = None) -> Batch:
+        """Rows ``idx``, cut to their first ``width`` positions (``None``: all)."""
+        return Batch(*(t[idx, :width] for t in (self.input_ids, self.attention_mask, self.completion_mask, self.advantages)))
 
 
 def build_batch(prompt_ids: list[list[int]], completion_ids: list[list[int]], token_adv: list[torch.Tensor], pad_id: int) -> Batch:
@@ -41,3 +42,30 @@ def build_batch(prompt_ids: list[list[int]], completion_ids: list[list[int]], to
         cmask[i, len(p) : L] = 1
         adv[i, len(p) : L] = a[: len(c)]
     return Batch(ids, attn, cmask, adv)
+
+
+def micro_batches(batch: Batch, size: int | None, agg: str) -> list[tuple[torch.Tensor, int, float]]:
+    """How to run ``batch`` as micro-batches of at most ``size`` rows (``None``: one): each one's
+    rows, width and share of the loss normaliser, so that the share-weighted sum of the
+    micro-batches' losses is the batch's loss.
+
+    Rows are sorted by length and each micro-batch is cut to its longest row (rows are
+    right-padded, so nothing of a row is lost): short completions no longer pay for the longest
+    one's padding. The share is of completion tokens under ``token_mean``, else of rows (the
+    sequence-level aggregations average over rows).
+
+    >>> b = build_batch([[1], [1], [1]], [[2, 3, 4], [2], [2, 3]], [torch.ones(3), torch.ones(1), torch.ones(2)], pad_id=0)
+    >>> [(rows.tolist(), width, round(share, 3)) for rows, width, share in micro_batches(b, 2, "token_mean")]
+    [([1, 2], 3, 0.5), ([0], 4, 0.5)]
+    >>> [round(share, 3) for _, _, share in micro_batches(b, 2, "seq_mean_token_mean")]
+    [0.667, 0.333]
+    """
+    n, lengths = batch.input_ids.shape[0], batch.attention_mask.sum(dim=1)
+    if size is None or size >= n:
+        return [(torch.arange(n), batch.input_ids.shape[1], 1.0)]
+    total = float(batch.completion_mask.sum()) if agg == "token_mean" else float(n)
+    out = []
+    for rows in torch.argsort(lengths, stable=True).split(size):
+        share = float(batch.completion_mask[rows].sum()) if agg == "token_mean" else float(len(rows))
+        out.append((rows, int(lengths[rows].max()), share / max(total, 1e-12)))
+    return out

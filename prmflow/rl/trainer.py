@@ -27,7 +27,7 @@ from prmflow.lm.precision import cpu_autocast
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import Samples, sample
 from prmflow.plots import Panel, save
-from prmflow.rl.batch import Batch, build_batch
+from prmflow.rl.batch import Batch, build_batch, micro_batches
 from prmflow.rl.loss import clipped_policy_loss, kl_k3, masked_mean
 from prmflow.rl.rewarder import Rewarder
 from reward.hybrid import step_credit
@@ -265,8 +265,10 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
     being updated *is* the sampling policy, so those are the update's own log-probs (detached:
     ratio 1, as TRL does with ``num_iterations=1``) and no extra forward pass is needed; with
     more, one no-grad pass before the first update records them. With ``rl.kl_coef > 0`` a k3
-    KL to ``ref`` is added. On CPU with ``rl.cpu_bf16`` the forward passes run under bf16
-    autocast (the loss, weights and optimizer state stay fp32). Raises :class:`TrainingDiverged` on a non-finite loss or gradient
+    KL to ``ref`` is added. Each update runs as micro-batches of ``rl.micro_batch_size`` rows of
+    similar length whose gradients add up to the update's (:func:`micro_batches`). On CPU with
+    ``rl.cpu_bf16`` the forward passes run under bf16 autocast (the loss, weights and optimizer
+    state stay fp32). Raises :class:`TrainingDiverged` on a non-finite loss or gradient
     (``last_good`` says where the last good checkpoint is).
     """
     on_policy = rl.updates_per_step == 1
@@ -277,41 +279,46 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
     stats: dict[str, float] = {}
     for idx in torch.randperm(batch.input_ids.shape[0]).chunk(rl.updates_per_step):
         b = batch.rows(idx)
-        with cpu_autocast(model, rl.cpu_bf16):
-            logp, ent = sequence_logprobs(model, b.input_ids, b.attention_mask, with_entropy=True)
-        loss, ls = clipped_policy_loss(
-            logp,
-            logp.detach() if on_policy else old_logp[idx],
-            b.advantages,
-            b.completion_mask,
-            rl.clip_eps_low,
-            rl.clip_eps_high,
-            agg=rl.loss_agg,
-            max_len=rl.max_new_tokens,
-        )
-        loss = loss * distributed.loss_scale(b.completion_mask, rl.loss_agg)  # under DDP: the global batch's loss
-        if ref_logp is not None:
-            kl = masked_mean(kl_k3(logp, ref_logp[idx]), b.completion_mask)
-            loss = loss + rl.kl_coef * kl * distributed.loss_scale(b.completion_mask, "token_mean")
-            stats["kl"] = float(kl)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"train_policy: loss is {float(loss.detach())} at RL step {step + 1}; stopping. The last good checkpoint ({last_good}) is kept."
-            )
+        scale = distributed.loss_scale(b.completion_mask, rl.loss_agg)  # under DDP: the global batch's loss
+        kl_scale = distributed.loss_scale(b.completion_mask, "token_mean")
+        tokens = float(b.completion_mask.sum().clamp(min=1))
+        total = dict.fromkeys(("loss", "entropy", "clip_frac") + (("kl",) if ref_logp is not None else ()), 0.0)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for rows, width, share in micro_batches(b, rl.micro_batch_size, rl.loss_agg):  # gradients add up
+            m = b.rows(rows, width)
+            with cpu_autocast(model, rl.cpu_bf16):
+                logp, ent = sequence_logprobs(model, m.input_ids, m.attention_mask, with_entropy=True)
+            part, ls = clipped_policy_loss(
+                logp,
+                logp.detach() if on_policy else old_logp[idx][rows, :width],
+                m.advantages,
+                m.completion_mask,
+                rl.clip_eps_low,
+                rl.clip_eps_high,
+                agg=rl.loss_agg,
+                max_len=rl.max_new_tokens,
+            )
+            loss = part * share * scale
+            weight = float(m.completion_mask.sum()) / tokens  # token-weighted means of the stats
+            if ref_logp is not None:
+                kl = masked_mean(kl_k3(logp, ref_logp[idx][rows, :width]), m.completion_mask)
+                loss = loss + rl.kl_coef * kl * weight * kl_scale
+                total["kl"] += float(kl.detach()) * weight
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"train_policy: loss is {float(loss.detach())} at RL step {step + 1}; stopping. The last good checkpoint ({last_good}) is kept."
+                )
+            loss.backward()
+            total["loss"] += float(loss.detach())
+            total["entropy"] += float(masked_mean(ent.detach(), m.completion_mask)) * weight
+            total["clip_frac"] += float(ls.get("clip_frac", 0.0)) * weight
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), rl.max_grad_norm)
         if not torch.isfinite(grad_norm):
             raise TrainingDiverged(
                 f"train_policy: gradient norm is {float(grad_norm)} at RL step {step + 1}; stopping. The last good checkpoint ({last_good}) is kept."
             )
         optimizer.step()
-        stats.update(
-            loss=float(loss.detach()),
-            grad_norm=float(grad_norm),
-            entropy=float(masked_mean(ent.detach(), b.completion_mask)),
-            clip_frac=float(ls.get("clip_frac", 0.0)),
-        )
+        stats.update(total, grad_norm=float(grad_norm))
     model.eval()
     return stats
 
