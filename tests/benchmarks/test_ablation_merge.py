@@ -42,6 +42,7 @@ def test_the_merged_table_is_logged_to_the_projects_mlflow_store_with_a_run_per_
     from mlflow import MlflowClient
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # an earlier test's store (mlflow exports the last one set)
     for seed in (1, 2):
         write(tmp_path / "a", "outcome_only", seed, [True, False])
         write(tmp_path / "a", "oracle_step_min", seed, [True, True])

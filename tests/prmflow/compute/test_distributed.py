@@ -66,7 +66,7 @@ def _workspace(root: Path, **sections) -> None:
 
     overrides = {
         "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}, "device": "cpu"},
-        "rl": {"steps": 3, "prompts_per_step": 4, "group_size": 2, "max_new_tokens": 48, "eval_every": 0, "checkpoint_every": 1, "weights": {"process": 0.0, "length": 1.0}, "length_budget": 4, "dynamic_sampling": False, "learning_rate": 3e-4, "lr_warmup_steps": 0},
+        "rl": {"steps": 3, "prompts_per_step": 4, "group_size": 2, "max_new_tokens": 48, "eval_every": 0, "checkpoint_every": 1, "weights": {"process": 0.0, "length": 1.0}, "length_budget": 4, "dynamic_sampling": False, "learning_rate": 3e-4, "lr_warmup_steps": 0, "cpu_bf16": False},  # fp32: the gradient math to 1e-6 (bf16 rounds each rank's partial gradient: ~3e-5)
         "compute": {"rl_shard_prompts": 1},
         **sections,
     }
