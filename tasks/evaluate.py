@@ -28,6 +28,7 @@ from prmflow.evaluation.policy import Evaluation, gate_scores, report, run_polic
 from prmflow.evaluation.tables import format_table
 from prmflow.io import atomic_write_json
 from prmflow.lm.budgets import resolve_setting
+from prmflow.lm.folders import model_digest
 from prmflow.lm.models import load_tokenizer, resolve_device
 from prmflow.prm.scorers import load_scorer
 from prmflow.problems.sources import read_problems
@@ -35,14 +36,16 @@ from prmflow.resources import usage
 
 
 class PolicyRunner:
-    """Runs each policy once on the eval problems (the champion may be the base: one run)."""
+    """Runs each policy once on the eval problems: policies are told apart by their content
+    (:func:`prmflow.lm.folders.model_digest`), so a champion that is still the base's weights
+    (the first iteration promotes the warm start) is run once."""
 
     def __init__(self, params: Params, problems: list[dict], progress=None):
         self.params, self.problems, self.progress = params, problems, progress
         self.cache: dict[str, Evaluation] = {}
 
     def __call__(self, path, problems: list[dict] | None = None) -> Evaluation:
-        key = str(Path(path).resolve())
+        key = model_digest(path) if Path(path).is_dir() else str(path)  # a hub id: by name
         if problems is not None:  # another problem set: not cached
             return self._run(path, problems)
         if key not in self.cache:
