@@ -66,9 +66,7 @@ def run_trl(recipe: trl_setup.Recipe, base: str, curated: str, tmp: Path, use_cp
                 clock.step_end(float(logs["completions/mean_length"]))
 
     tok = load_tokenizer(base)
-    model = load_causal_lm(base, params.model)
-    if use_cpu:  # the attention kernel ours trains with on CPU (rl.cpu_attention)
-        model.set_attn_implementation(recipe.attention)
+    model = load_causal_lm(base, params.model)  # on CPU with ours' attention kernel (model.cpu_attention)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=trl_setup.trl_reward(params),

@@ -105,8 +105,6 @@ def run_trl(recipe: trl_setup.Recipe, base: str, curated: str, every: int, evalu
     tok = load_tokenizer(base)
     model = load_causal_lm(base, params.model)
     curve = [evaluate(model, tok, 0)]
-    if not torch.cuda.is_available():  # the attention kernel ours trains with on CPU (rl.cpu_attention)
-        model.set_attn_implementation(recipe.attention)
 
     class Eval(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kw):

@@ -96,7 +96,7 @@ def our_overrides(r: Recipe) -> list[str]:
         f"rl.adam_betas=[0.9, {r.adam_beta2}]",
         f"rl.seed={r.seed}",
         f"rl.cpu_bf16={str(r.bf16).lower()}",
-        f"rl.cpu_attention={r.attention}",
+        f"model.cpu_attention={r.attention}",
         "rl.weights={outcome: 1.0, process: 0.0, length: 0.0}",
         "rl.kl_coef=0.0",
         "rl.updates_per_step=1",

@@ -24,7 +24,6 @@ from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json
 from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
-from prmflow.lm.precision import cpu_attention
 from prmflow.lm.prompts import format_prompt
 from prmflow.prm.oracle import OracleScorer
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
@@ -148,34 +147,33 @@ def run(
             print(f"train_policy: the online PRM starts again from {prm_path} (the checkpoint does not hold its head)")
         scorer = OnlinePRM(scorer, rl.prm_online_lr, rl.prm_online_updates)
     rewarder, pieces = Rewarder(rl, scorer, fmt), PieceDecoder(tokenizer)
-    with cpu_attention(model, rl.cpu_attention):  # on CPU while it trains; saved with its own
-        if start == 0 and rl.eval_every:
-            acc, steps_ = greedy_accuracy(model, tokenizer, eval_set, params)
-            history.append({"step": 0, "eval/greedy_acc": acc, "eval/mean_steps": steps_})
-            if log_fn and writer:
-                log_fn(history[-1], 0)
-        base_steps = None
-        end = rl.steps if max_steps_this_run is None else min(rl.steps, start + max_steps_this_run)
-        for step in range(start, end):
-            r = rollout(model, tokenizer, rewarder, pieces, train, step, params)
-            last_good = f"{ckpt_dir}, step {history[-1].get('step', start) if history else start}"
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, rl)
-            loss_stats = optimise(trained, optimizer, ref, r.batch, rl, step, last_good) if r.batch is not None else {}
-            loss_stats["lr"] = learning_rate(step, rl)
-            row = distributed.pool_stats(step_row(step, r, loss_stats, fmt))
-            if base_steps is None:  # step inflation is measured against the start policy's greedy steps
-                base_steps = history[0].get("eval/mean_steps") if history else row["train/mean_steps"]
-            row["monitor/step_inflation"] = row["train/mean_steps"] / base_steps if base_steps else 1.0
-            if rl.eval_every and ((step + 1) % rl.eval_every == 0 or step + 1 == rl.steps):
-                row["eval/greedy_acc"], row["eval/mean_steps"] = greedy_accuracy(model, tokenizer, eval_set, params)
-            history.append(row)
-            if log_fn and writer:
-                log_fn(row, step + 1)
-            if writer:
-                print(progress_line(row, rl.steps), flush=True)
-            if (step + 1) % rl.checkpoint_every == 0 or step + 1 == rl.steps:
-                save_checkpoint(ckpt_dir, model, tokenizer, optimizer, step + 1, history, fp)
+    if start == 0 and rl.eval_every:
+        acc, steps_ = greedy_accuracy(model, tokenizer, eval_set, params)
+        history.append({"step": 0, "eval/greedy_acc": acc, "eval/mean_steps": steps_})
+        if log_fn and writer:
+            log_fn(history[-1], 0)
+    base_steps = None
+    end = rl.steps if max_steps_this_run is None else min(rl.steps, start + max_steps_this_run)
+    for step in range(start, end):
+        r = rollout(model, tokenizer, rewarder, pieces, train, step, params)
+        last_good = f"{ckpt_dir}, step {history[-1].get('step', start) if history else start}"
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, rl)
+        loss_stats = optimise(trained, optimizer, ref, r.batch, rl, step, last_good) if r.batch is not None else {}
+        loss_stats["lr"] = learning_rate(step, rl)
+        row = distributed.pool_stats(step_row(step, r, loss_stats, fmt))
+        if base_steps is None:  # step inflation is measured against the start policy's greedy steps
+            base_steps = history[0].get("eval/mean_steps") if history else row["train/mean_steps"]
+        row["monitor/step_inflation"] = row["train/mean_steps"] / base_steps if base_steps else 1.0
+        if rl.eval_every and ((step + 1) % rl.eval_every == 0 or step + 1 == rl.steps):
+            row["eval/greedy_acc"], row["eval/mean_steps"] = greedy_accuracy(model, tokenizer, eval_set, params)
+        history.append(row)
+        if log_fn and writer:
+            log_fn(row, step + 1)
+        if writer:
+            print(progress_line(row, rl.steps), flush=True)
+        if (step + 1) % rl.checkpoint_every == 0 or step + 1 == rl.steps:
+            save_checkpoint(ckpt_dir, model, tokenizer, optimizer, step + 1, history, fp)
 
     if end != rl.steps:
         save_checkpoint(ckpt_dir, model, tokenizer, optimizer, end, history, fp)

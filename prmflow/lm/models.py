@@ -139,10 +139,13 @@ def load_tokenizer(path: str | Path, revision: str | None = None):
 
 
 def load_causal_lm(path: str | Path, cfg: ModelConfig, device: torch.device | None = None, revision: str | None = None):
-    """Load a causal LM (local path or HF id, at ``revision``) onto the configured device and dtype."""
+    """Load a causal LM (local path or HF id, at ``revision``) onto the configured device and
+    dtype; on CPU with ``cfg.cpu_attention``'s attention kernel."""
     device = device or resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, revision=revision)
+    if device.type == "cpu" and cfg.cpu_attention and cfg.cpu_attention != model.config._attn_implementation:
+        model.set_attn_implementation(cfg.cpu_attention)  # not saved: config.json keeps no kernel
     return model.to(device)
 
 

@@ -27,12 +27,6 @@ def attention(model, implementation: str | None) -> Iterator[None]:
             model.set_attn_implementation(own)
 
 
-def cpu_attention(model, implementation: str | None):
-    """:func:`attention` on a CPU model; a no-op context elsewhere."""
-    on_cpu = next(model.parameters()).device.type == "cpu"
-    return attention(model, implementation if on_cpu else None)
-
-
 def cpu_autocast(model, enabled: bool):
     """bf16 autocast when ``enabled`` and ``model`` is on CPU; a no-op context otherwise."""
     on_cpu = next(model.parameters()).device.type == "cpu"

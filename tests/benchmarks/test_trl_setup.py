@@ -39,7 +39,8 @@ def test_both_trainers_get_the_same_recipe(r):
     from prmflow.config import load_params
 
     t = trl_setup.trl_kwargs(r, "/tmp/x")
-    rl = load_params(ROOT / "params.yaml", trl_setup.our_overrides(r)).rl
+    params = load_params(ROOT / "params.yaml", trl_setup.our_overrides(r))
+    rl = params.rl
     assert t["per_device_train_batch_size"] == rl.prompts_per_step * rl.group_size and t["num_generations"] == rl.group_size
     assert (t["max_completion_length"], t["temperature"], t["top_p"], t["top_k"]) == (rl.max_new_tokens, rl.temperature, 1.0, 0)
     assert (t["learning_rate"], t["warmup_steps"], t["max_steps"]) == (rl.learning_rate, rl.lr_warmup_steps, rl.steps)
@@ -49,7 +50,7 @@ def test_both_trainers_get_the_same_recipe(r):
     assert t["loss_type"] == "dapo" and rl.loss_agg == "token_mean" and t["scale_rewards"] == "group" and rl.advantage == "grpo"
     assert rl.weights == {"outcome": 1.0, "process": 0.0, "length": 0.0} and not rl.dynamic_sampling
     assert t["seed"] == rl.seed
-    assert t["bf16"] == rl.cpu_bf16 == r.bf16 and rl.cpu_attention == r.attention  # same precision and kernel on CPU
+    assert t["bf16"] == rl.cpu_bf16 == r.bf16 and params.model.cpu_attention == r.attention  # same precision and kernel on CPU
     assert t["gradient_checkpointing"] is False  # TRL's default recomputes activations: not the same work
 
 

@@ -53,3 +53,17 @@ def test_a_tokenizer_that_matches_is_kept_as_auto_tokenizer_loads_it(tmp_path):
     build_tokenizer().save_pretrained(tmp_path)  # no config.json: nothing to rebuild it from
     tok = load_tokenizer(tmp_path)
     assert tok("a=12;a=?", add_special_tokens=False)["input_ids"] == build_tokenizer()("a=12;a=?")["input_ids"]
+
+
+def test_on_cpu_a_policy_loads_with_the_configured_attention_kernel_and_saves_without_it(tmp_path):
+    from prmflow.config import ModelConfig, TinyModelConfig
+    from prmflow.lm.models import build_tiny_model, build_tokenizer, load_causal_lm
+
+    tok = build_tokenizer()
+    cfg = ModelConfig(device="cpu", tiny=TinyModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64))
+    build_tiny_model(tok, cfg, seed=0).save_pretrained(tmp_path / "m")
+    own = load_causal_lm(tmp_path / "m", cfg.model_copy(update={"cpu_attention": None})).config._attn_implementation
+    model = load_causal_lm(tmp_path / "m", cfg)
+    assert cfg.cpu_attention == "eager" and model.config._attn_implementation == "eager" != own
+    model.save_pretrained(tmp_path / "again")
+    assert load_causal_lm(tmp_path / "again", cfg.model_copy(update={"cpu_attention": None})).config._attn_implementation == own

@@ -16,13 +16,13 @@ def tiny():
 
 
 def test_the_attention_kernel_is_swapped_inside_and_restored_after_an_error(tiny):
-    from prmflow.lm.precision import attention, cpu_attention
+    from prmflow.lm.precision import attention
 
     model, _ = tiny
     own = model.config._attn_implementation
     other = "eager" if own != "eager" else "sdpa"
     with pytest.raises(RuntimeError, match="boom"):
-        with cpu_attention(model, other):
+        with attention(model, other):
             assert model.config._attn_implementation == other
             raise RuntimeError("boom")
     assert model.config._attn_implementation == own
