@@ -98,8 +98,9 @@ def build_model(params: Params, policy_dir: str | Path):
     cfg = params.prm
     src = str(policy_dir) if cfg.init == "policy" else cfg.init
     device = resolve_device(params.model.device)
-    # fp32 weights: Trainer's bf16 autocast handles GPU speed, and the optimizer needs fp32.
-    backbone = load_causal_lm(src, params.model.model_copy(update={"dtype": "float32"}), device)
+    # fp32 weights: Trainer's bf16 autocast handles GPU speed, and the optimizer needs fp32; the
+    # model's own attention kernel, the one its scorers load it with (PRMModel.load).
+    backbone = load_causal_lm(src, params.model.model_copy(update={"dtype": "float32", "cpu_attention": None}), device)
     tokenizer = load_tokenizer(src)
     tokenizer.padding_side = "right"
     torch.manual_seed(cfg.seed)

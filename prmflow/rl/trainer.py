@@ -138,6 +138,11 @@ def process_informative_groups(
     return out
 
 
+def process_groups(right: list[bool], step_scores: list[list[float]], rl: RLConfig) -> list[int]:
+    """:func:`process_informative_groups` under ``rl``'s group size, credit mode and aggregation."""
+    return process_informative_groups(right, step_scores, rl.group_size, step_credit(rl.process_mode) is not None, rl.process_agg)
+
+
 def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=None) -> tuple[list[dict], Samples, dict]:
     """The step's problems and their groups of completions, and sampling stats.
 
@@ -191,7 +196,7 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
             keep = informative_groups(right, rl.group_size)
             if by_process and rl.filter_groups_by == "process":
                 scores = scorer.score([q for q in s.prompts for _ in range(rl.group_size)], s.texts, finished=s.finished)
-                extra = process_informative_groups(right, scores, rl.group_size, step_credit(rl.process_mode) is not None, rl.process_agg)
+                extra = process_groups(right, scores, rl)
                 stats["sampling/kept_by_process"] = stats.get("sampling/kept_by_process", 0.0) + len(set(extra) - set(keep))
                 keep = extra
             elif by_process:  # outcome_then_process: held back until the rounds are over
@@ -229,12 +234,10 @@ def fill_by_process(
         if len(fill) >= places:
             break
         chunk = spare[c : c + rl.prompts_per_step]
-        joined = chunk[0][1]
-        for _, group, _ in chunk[1:]:
-            joined = joined + group
+        joined = sum((group for _, group, _ in chunk[1:]), chunk[0][1])
         scores = scorer.score([q for q in joined.prompts for _ in range(rl.group_size)], joined.texts, finished=joined.finished)
         right = [r for _, _, outcomes in chunk for r in outcomes]
-        found = process_informative_groups(right, scores, rl.group_size, step_credit(rl.process_mode) is not None, rl.process_agg)
+        found = process_groups(right, scores, rl)
         fill += [(chunk[i][0], chunk[i][1]) for i in found][: places - len(fill)]
         scored += len(chunk)
     return fill, float(scored)
