@@ -92,14 +92,12 @@ def _all_sum(x: float) -> float:
     return float(t.item())
 
 
-def loss_scale(completion_mask: torch.Tensor, agg: str) -> float:
+def loss_scale(mine: float) -> float:
     """Factor for this rank's loss so that DDP's mean of the ranks' gradients is the gradient of
-    the loss over all ranks' rows: ``ranks x (this rank's share of the normaliser)``, the
-    normaliser being tokens (``token_mean``) or sequences (the other aggregations).
-    completion_mask: ``(B, T)``."""
+    the loss over all ranks' rows: ``ranks x (this rank's share of the normaliser)``, ``mine``
+    being this rank's normaliser (:func:`prmflow.rl.loss.loss_normaliser`: its tokens or rows)."""
     if not active():
         return 1.0
-    mine = float(completion_mask.sum()) if agg == "token_mean" else float(completion_mask.shape[0])
     return world_size() * mine / max(_all_sum(mine), 1e-12)
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from prmflow.rl.loss import loss_normaliser
+
 
 @dataclass
 class Batch:
@@ -51,8 +53,8 @@ def micro_batches(batch: Batch, size: int | None, agg: str) -> list[tuple[torch.
 
     Rows are sorted by length and each micro-batch is cut to its longest row (rows are
     right-padded, so nothing of a row is lost): short completions no longer pay for the longest
-    one's padding. The share is of completion tokens under ``token_mean``, else of rows (the
-    sequence-level aggregations average over rows).
+    one's padding. The share is of :func:`~prmflow.rl.loss.loss_normaliser`: completion tokens
+    under ``token_mean``, else rows.
 
     >>> b = build_batch([[1], [1], [1]], [[2, 3, 4], [2], [2, 3]], [torch.ones(3), torch.ones(1), torch.ones(2)], pad_id=0)
     >>> [(rows.tolist(), width, round(share, 3)) for rows, width, share in micro_batches(b, 2, "token_mean")]
@@ -63,9 +65,9 @@ def micro_batches(batch: Batch, size: int | None, agg: str) -> list[tuple[torch.
     n, lengths = batch.input_ids.shape[0], batch.attention_mask.sum(dim=1)
     if size is None or size >= n:
         return [(torch.arange(n), batch.input_ids.shape[1], 1.0)]
-    total = float(batch.completion_mask.sum()) if agg == "token_mean" else float(n)
+    total = loss_normaliser(batch.completion_mask, agg)
     out = []
     for rows in torch.argsort(lengths, stable=True).split(size):
-        share = float(batch.completion_mask[rows].sum()) if agg == "token_mean" else float(len(rows))
+        share = loss_normaliser(batch.completion_mask[rows], agg)
         out.append((rows, int(lengths[rows].max()), share / max(total, 1e-12)))
     return out

@@ -11,6 +11,17 @@ import torch
 LOSS_AGGS = ("token_mean", "seq_mean_token_mean", "dr_grpo")
 
 
+def loss_normaliser(completion_mask: torch.Tensor, agg: str) -> float:
+    """What ``agg`` averages the token losses of these rows over: their completion tokens
+    (``token_mean``), else the rows (the sequence-level aggregations). The share of a part of a
+    batch (a micro-batch, a rank's rows) in the batch's loss is the ratio of the two normalisers.
+
+    >>> loss_normaliser(torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]), "token_mean"), loss_normaliser(torch.ones(2, 3), "dr_grpo")
+    (3.0, 2.0)
+    """
+    return float(completion_mask.sum()) if agg == "token_mean" else float(completion_mask.shape[0])
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """``sum(x * mask) / sum(mask)`` over ``dim`` (all if None); the count is clamped to >= 1."""
     if dim is None:

@@ -28,7 +28,7 @@ from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import Samples, sample
 from prmflow.plots import Panel, save
 from prmflow.rl.batch import Batch, build_batch, micro_batches
-from prmflow.rl.loss import clipped_policy_loss, kl_k3, masked_mean
+from prmflow.rl.loss import clipped_policy_loss, kl_k3, loss_normaliser, masked_mean
 from prmflow.rl.rewarder import Rewarder
 from reward.hybrid import step_credit
 from reward.outcome import verify
@@ -282,8 +282,8 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
     stats: dict[str, float] = {}
     for idx in torch.randperm(batch.input_ids.shape[0]).chunk(rl.updates_per_step):
         b = batch.rows(idx)
-        scale = distributed.loss_scale(b.completion_mask, rl.loss_agg)  # under DDP: the global batch's loss
-        kl_scale = distributed.loss_scale(b.completion_mask, "token_mean")
+        scale = distributed.loss_scale(loss_normaliser(b.completion_mask, rl.loss_agg))  # under DDP: the global batch's loss
+        kl_scale = distributed.loss_scale(loss_normaliser(b.completion_mask, "token_mean"))
         tokens = float(b.completion_mask.sum().clamp(min=1))
         total = dict.fromkeys(("loss", "entropy", "clip_frac") + (("kl",) if ref_logp is not None else ()), 0.0)
         optimizer.zero_grad(set_to_none=True)
