@@ -13,6 +13,8 @@ shipped file says.
 
 from __future__ import annotations
 
+import math
+
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -385,6 +387,12 @@ class RLConfig(_Section):
     wrong has zero advantage), drawing more problems until ``prompts_per_step`` such groups are
     found or ``max_sampling_rounds`` rounds were sampled."""
     max_sampling_rounds: int = Field(3, ge=1)
+    oversample: float = Field(2.0, ge=1)
+    """With ``dynamic_sampling``, each sampling round draws ``oversample`` x ``prompts_per_step``
+    problems (rounded up; verl's ``gen_batch_size`` over its train batch), and the first
+    ``prompts_per_step`` informative groups are kept. One larger decode batch costs less than two
+    (tiny model, 2 cores: 32 prompts x 8 in 592 ms, 16 x 8 in 362 ms), and at the default recipe
+    a round of 16 never yields 16 informative groups while 32 always did (README: Measured)."""
     filter_groups_by: Literal["outcome", "process", "outcome_then_process"] = "outcome"
     """Which groups dynamic sampling keeps: those whose outcomes differ (``outcome``: DAPO), or
     also, when the process term is on, those whose step scores differ (``process``: an all-wrong
@@ -486,6 +494,12 @@ class RLConfig(_Section):
     def weight(self, term: str) -> float:
         """The weight of a reward term (0 when absent)."""
         return self.weights.get(term, 0.0)
+
+    @property
+    def prompts_per_round(self) -> int:
+        """Problems drawn per sampling round: ``oversample`` x ``prompts_per_step`` with dynamic
+        sampling (each round keeps only informative groups), else ``prompts_per_step``."""
+        return math.ceil(self.oversample * self.prompts_per_step - 1e-9) if self.dynamic_sampling else self.prompts_per_step
 
 
 class LifecycleConfig(_Section):

@@ -148,7 +148,8 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
 
     With ``rl.dynamic_sampling`` only groups with a nonzero advantage are kept (a group whose
     rewards are all equal teaches nothing under GRPO): problems are drawn again, up to
-    ``rl.max_sampling_rounds`` times, until ``prompts_per_step`` such groups are found. A group
+    ``rl.max_sampling_rounds`` rounds of ``rl.prompts_per_round``, until ``prompts_per_step``
+    such groups are found (the first ones, in draw order). A group
     counts when its outcomes differ, or, with ``rl.filter_groups_by: process`` and the process
     term on, when ``scorer``'s step scores differ (:func:`process_informative_groups`; with
     ``outcome`` an all-wrong group is dropped whatever its steps); ``outcome_then_process``
@@ -169,8 +170,9 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
     spare: list[tuple[dict, Samples, list[bool]]] = []  # outcome_then_process: groups whose outcomes agree
     samples: Samples | None = None
     stats = {"sampling/rounds": 0.0, "sampling/groups": 0.0}
+    per_round = rl.prompts_per_round
     for rnd in range(rl.max_sampling_rounds if rl.dynamic_sampling else 1):
-        probs = [train[i] for i in order[rnd * rl.prompts_per_step : (rnd + 1) * rl.prompts_per_step]]
+        probs = [train[i] for i in order[rnd * per_round : (rnd + 1) * per_round]]
         if not probs:
             break
         prompts = [format_prompt(p["question"], params.model, tokenizer) for p in probs]

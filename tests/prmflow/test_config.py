@@ -130,3 +130,15 @@ def test_exponent_floats_without_a_dot_are_numbers_as_in_dvc():
 
     assert load_params(ROOT / "params.yaml", ["rl.learning_rate=1e-4"]).rl.learning_rate == 1e-4
     assert load_params(ROOT / "params.yaml", ["rl.learning_rate=3E-5"]).rl.learning_rate == 3e-5
+
+
+@pytest.mark.parametrize(
+    ("prompts", "oversample", "dynamic", "per_round"),
+    [(16, 2.0, True, 32), (5, 1.5, True, 8), (16, 1.0, True, 16), (16, 2.0, False, 16)],
+)
+def test_a_sampling_round_draws_oversample_times_the_step_prompts(prompts, oversample, dynamic, per_round):
+    """rl.oversample (dynamic sampling only): ceil(oversample x prompts_per_step) problems a round."""
+    rl = {"prompts_per_step": prompts, "oversample": oversample, "dynamic_sampling": dynamic}
+    assert validate_params(shipped(rl=rl)).rl.prompts_per_round == per_round
+    with pytest.raises(ConfigError, match="oversample"):
+        validate_params(shipped(rl={"oversample": 0.5}))
