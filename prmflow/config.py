@@ -14,7 +14,6 @@ shipped file says.
 from __future__ import annotations
 
 import math
-
 import re
 from pathlib import Path
 from typing import Any, Literal
