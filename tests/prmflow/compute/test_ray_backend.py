@@ -32,7 +32,15 @@ def workspace(tmp_path, monkeypatch):
     params = Params.model_validate(
         {
             "model": {"tiny": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}},
-            "label": {"num_problems": 4, "samples_per_problem": 2, "rollouts": 2, "max_new_tokens": 32, "batch_size": 4, "compare_num_problems": 2},
+            # rollouts > batch_size: any step prefix rolled out fills more than one shard, whatever the random policy writes
+            "label": {
+                "num_problems": 4,
+                "samples_per_problem": 2,
+                "rollouts": 4,
+                "max_new_tokens": 32,
+                "batch_size": 2,
+                "compare_num_problems": 2,
+            },
             "evaluate": {"num_samples": 2, "max_new_tokens": 40, "batch_size": 4},
         }
     )
