@@ -386,12 +386,14 @@ class RLConfig(_Section):
     wrong has zero advantage), drawing more problems until ``prompts_per_step`` such groups are
     found or ``max_sampling_rounds`` rounds were sampled."""
     max_sampling_rounds: int = Field(3, ge=1)
-    oversample: float = Field(2.0, ge=1)
+    oversample: float = Field(1.0, ge=1)
     """With ``dynamic_sampling``, each sampling round draws ``oversample`` x ``prompts_per_step``
     problems (rounded up; verl's ``gen_batch_size`` over its train batch), and the first
-    ``prompts_per_step`` informative groups are kept. One larger decode batch costs less than two
-    (tiny model, 2 cores: 32 prompts x 8 in 592 ms, 16 x 8 in 362 ms), and at the default recipe
-    a round of 16 never yields 16 informative groups while 32 always did (README: Measured)."""
+    ``prompts_per_step`` informative groups are kept. Whether it pays depends on the threads and
+    the task (README: Measured): on ``chain`` at 2 threads every step needed two rounds of 16, and
+    one round of 32 is one cheaper decode batch (the RL stage 141.5 -> 133.2 s); on ``dag`` at one
+    thread (the ablation's set-up) two rounds of 32 were often needed, and decode time there grows
+    with the rows (12 RL steps 27.9 -> 43.1 s). So 1 by default."""
     filter_groups_by: Literal["outcome", "process", "outcome_then_process"] = "outcome"
     """Which groups dynamic sampling keeps: those whose outcomes differ (``outcome``: DAPO), or
     also, when the process term is on, those whose step scores differ (``process``: an all-wrong

@@ -155,8 +155,8 @@ def test_dynamic_sampling_skips_a_step_without_an_informative_group(micro):
     nothing (instead of on zeros) and says so."""
     root, params = micro
     p = params.model_copy(deep=True)
-    p.rl = p.rl.model_copy(update={"steps": 1, "dynamic_sampling": True, "max_sampling_rounds": 2})
+    p.rl = p.rl.model_copy(update={"steps": 1, "dynamic_sampling": True, "max_sampling_rounds": 2, "oversample": 1.5})
     rows = []
     run(root, p, "dyn", log_fn=lambda row, step: rows.append(row))
     assert rows[-1]["sampling/informative_groups"] == 0.0 and rows[-1]["sampling/rounds"] == 2.0
-    assert rows[-1]["sampling/groups"] == 2 * p.rl.prompts_per_round == 2 * 2 * p.rl.prompts_per_step  # rl.oversample: 2
+    assert rows[-1]["sampling/groups"] == 2 * p.rl.prompts_per_round
