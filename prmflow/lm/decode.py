@@ -5,7 +5,9 @@ its time goes to ``DynamicCache``'s ``torch.cat`` of the whole K/V cache at ever
 matmuls and attention, and at labelling shapes to prefilling each prompt once per sample. This
 module runs its own decode loop instead:
 
-- Each distinct prompt of a batch is prefilled once and its K/V copied to its ``n`` samples.
+- Each distinct prompt of a batch is prefilled once. Sampled rows then attend to that one copy
+  of its K/V (:mod:`prmflow.lm.shared_prefix`: read once per step for all ``n`` rows, not
+  ``n`` times); greedy rows get a copy each, the layout ``generate`` computes on.
 - K/V live in a buffer that grows 8 slots at a time (:class:`_KVLayer`): one in-place copy per
   token, and attention sees exactly the ``[B, H, length, D]`` shapes ``DynamicCache`` gives.
 - The decode-step attention mask is a 4-D view of one ``[B, L]`` boolean tensor: transformers
@@ -31,9 +33,12 @@ or recurrent hybrids (Qwen3-Next, Mamba, Jamba), encoder-decoders, flash/flex at
 from __future__ import annotations
 
 import inspect
+from contextlib import nullcontext
 
 import torch
 from transformers.cache_utils import Cache, CacheLayerMixin
+
+from prmflow.lm import shared_prefix
 
 # generate() turns these generation-config fields into logits processors when they are set; the
 # fast loop implements none of them, so a model configured with any of them takes the fallback.
@@ -200,18 +205,23 @@ def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
 
 
-def prefill(model, input_ids, attention_mask, group, max_new_tokens):
+def _num_layers(model) -> int:
+    return model.config.get_text_config(decoder=True).num_hidden_layers
+
+
+def prefill(model, input_ids, attention_mask, group, max_new_tokens, expand: bool = True):
     """Prefill each distinct prompt of a left-padded chunk once, then copy its cache rows to its samples.
 
     input_ids, attention_mask: ``[U, P]``; group: ``[B]`` long, the prompt of each row. Returns
     ``(logits [B, V] of the last position, cache, attention_mask [B, P], position_ids [B, P],
     padded)``; ``padded`` is False when no prompt has padding (then no mask is passed on, as
-    ``generate`` does, for the same kernels).
+    ``generate`` does, for the same kernels). ``expand=False`` keeps everything per prompt
+    (``[U, ...]``, a cache of exactly ``P`` slots): the shared prefix of
+    :mod:`prmflow.lm.shared_prefix`.
     """
     P = input_ids.shape[1]
     B = group.numel()
-    num_layers = model.config.get_text_config(decoder=True).num_hidden_layers
-    cache = _KVCache(num_layers, grow=_GROW, max_len=P + max_new_tokens)
+    cache = _KVCache(_num_layers(model), grow=_GROW, max_len=P + max_new_tokens if expand else P)
     # Positions as generate computes them: cumsum of the mask, pads at 0.
     position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill_(attention_mask == 0, 0)
 
@@ -229,58 +239,92 @@ def prefill(model, input_ids, attention_mask, group, max_new_tokens):
         use_cache=True,
         logits_to_keep=1,
     ).logits[:, -1]
-    if B != input_ids.shape[0]:
+    if expand and B != input_ids.shape[0]:
         cache.select_rows(group)
         logits, attention_mask, position_ids = logits[group], attention_mask[group], position_ids[group]
     return logits, cache, attention_mask, position_ids, padded
 
 
 def decode_chunk(
-    model, input_ids, attention_mask, group, *, max_new_tokens, eos_id, pad_id, greedy, temperature, top_p, eager_mask, sync_every
+    model,
+    input_ids,
+    attention_mask,
+    group,
+    *,
+    max_new_tokens,
+    eos_id,
+    pad_id,
+    greedy,
+    temperature,
+    top_p,
+    eager_mask,
+    sync_every,
+    share_prefix: bool = False,
 ):
     """Generate for one left-padded chunk of ``U`` distinct prompts expanded to ``B`` rows.
 
     input_ids, attention_mask: ``[U, P]`` (left-padded); group: ``[B]`` long, the prompt of
     each row. Returns ``[B, T]`` long (``T <= max_new_tokens``): the new tokens, ``pad_id`` after
-    a row's EOS, exactly like the tail of ``generate``'s output.
+    a row's EOS, exactly like the tail of ``generate``'s output. ``share_prefix`` (used when
+    ``B > U``): each prompt's K/V stay one copy that all its rows attend to
+    (:mod:`prmflow.lm.shared_prefix`) instead of a copy per row.
     """
     device = input_ids.device
     P = input_ids.shape[1]
     B = group.numel()
-    logits, cache, attention_mask, position_ids, padded = prefill(model, input_ids, attention_mask, group, max_new_tokens)
+    shared = share_prefix and B > input_ids.shape[0]
+    logits, cache, attention_mask, position_ids, padded = prefill(
+        model, input_ids, attention_mask, group, max_new_tokens, expand=not shared
+    )
+    if shared:
+        prefix = shared_prefix.Prefix(cache, attention_mask, group, model.dtype)
+        cache = _KVCache(_num_layers(model), grow=_GROW, max_len=max_new_tokens)  # the generated tokens, per row
+        logits, position_ids = logits[group], position_ids[group]
+        # Any 4-D mask skips transformers' mask builder; shared_prefix.attention does not read it.
+        unread_mask = torch.zeros((B, 1, 1, max_new_tokens), dtype=model.dtype, device=device)
+    else:
+        # [B, L] keep-mask over the cache slots: the prompt's padding, then every generated slot.
+        keep = torch.ones((B, P + max_new_tokens), dtype=torch.bool, device=device)
+        keep[:, :P] = attention_mask.bool()
     next_pos = position_ids[:, -1:] + 1  # [B, 1]
-    # [B, L] keep-mask over the cache slots: the prompt's padding, then every generated slot.
-    keep = torch.ones((B, P + max_new_tokens), dtype=torch.bool, device=device)
-    keep[:, :P] = attention_mask.bool()
 
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
     rows = torch.arange(B, device=device)  # chunk row of each live batch row
     done = torch.zeros(B, dtype=torch.bool, device=device)
     steps = max_new_tokens
-    for t in range(max_new_tokens):
-        tok = _next_tokens(logits, greedy, temperature, top_p)
-        tok = tok.masked_fill(done, pad_id)  # finished rows not dropped yet emit pad, as in generate
-        out[rows, t] = tok
-        done = done | (tok == eos_id)
-        if t + 1 == max_new_tokens:
-            break
-        if (t + 1) % sync_every == 0:
-            n_done = int(done.sum())  # the one host sync; every step on CPU (free there)
-            if n_done == done.numel():
-                steps = t + 1
+    with shared_prefix.attending(model) if shared else nullcontext():
+        for t in range(max_new_tokens):
+            tok = _next_tokens(logits, greedy, temperature, top_p)
+            tok = tok.masked_fill(done, pad_id)  # finished rows not dropped yet emit pad, as in generate
+            out[rows, t] = tok
+            done = done | (tok == eos_id)
+            if t + 1 == max_new_tokens:
                 break
-            # Drop finished rows once they are a quarter of the batch: the copy costs about one
-            # step's K/V read, and each later step then reads 25% less.
-            if n_done * 4 >= done.numel():
-                live = (~done).nonzero().squeeze(1)
-                cache.select_rows(live)
-                rows, keep, next_pos, tok, done = rows[live], keep[live], next_pos[live], tok[live], done[live]
-        cur = P + t + 1  # cache length after this step's token is written
-        mask = keep[:, None, None, :cur] if padded else None  # [B, 1, 1, cur] view: no allocation
-        if eager_mask and padded:
-            mask = _additive(mask, model.dtype)
-        logits = model(
-            input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos, cache=cache, use_cache=True, logits_to_keep=1
-        ).logits[:, -1]
-        next_pos = next_pos + 1
+            if (t + 1) % sync_every == 0:
+                n_done = int(done.sum())  # the one host sync; every step on CPU (free there)
+                if n_done == done.numel():
+                    steps = t + 1
+                    break
+                # Drop finished rows once they are a quarter of the batch: the copy costs about one
+                # step's K/V read, and each later step then reads 25% less.
+                if n_done * 4 >= done.numel():
+                    live = (~done).nonzero().squeeze(1)
+                    cache.select_rows(live)
+                    if shared:
+                        prefix.keep_rows(live)
+                    else:
+                        keep = keep[live]
+                    rows, next_pos, tok, done = rows[live], next_pos[live], tok[live], done[live]
+            if shared:
+                step = dict(attention_mask=unread_mask[: tok.shape[0], :, :, : t + 1], shared_prefix=prefix)
+            else:
+                cur = P + t + 1  # cache length after this step's token is written
+                mask = keep[:, None, None, :cur] if padded else None  # [B, 1, 1, cur] view: no allocation
+                if eager_mask and padded:
+                    mask = _additive(mask, model.dtype)
+                step = dict(attention_mask=mask)
+            logits = model(input_ids=tok[:, None], position_ids=next_pos, cache=cache, use_cache=True, logits_to_keep=1, **step).logits[
+                :, -1
+            ]
+            next_pos = next_pos + 1
     return out[:, :steps]

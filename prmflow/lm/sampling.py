@@ -225,7 +225,9 @@ def sample(
                         fallback = True
                         break
                 else:
-                    new = decode_chunk(model, ids, mask, group, **args)
+                    # Sampled rows attend to one copy of their prompt's K/V (shared_prefix);
+                    # greedy rows keep the copied prefix, for generate's exact output.
+                    new = decode_chunk(model, ids, mask, group, share_prefix=not greedy, **args)
                 prompt_ids = [[t for t, m in zip(i, m_) if m] for i, m_ in zip(enc["input_ids"].tolist(), enc["attention_mask"].tolist())]
                 for k, (row, g) in enumerate(zip(new.tolist(), gid)):
                     done = eos_id in row

@@ -142,25 +142,9 @@ def test_sampler_matches_generate_warpers():
         assert (freq - want.softmax(-1)).abs().max() < 0.02  # 5+ standard errors at 20000 draws
 
 
-def test_qwen2_greedy_identical(tok, prompts):
+def test_qwen2_greedy_identical(qwen2, tok, prompts):
     """Qwen2 (q/k/v biases, grouped-query attention) takes the fast path with the same output."""
-    from transformers import AutoModelForCausalLM, Qwen2Config
-
-    config = Qwen2Config(
-        vocab_size=len(tok),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=192,
-        tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config).eval()
+    model = qwen2
     assert decode.fast_path_unsupported(model) is None
     kw = dict(greedy=True, max_new_tokens=16, batch_size=8)
     assert_same(generate_sample(model, tok, prompts, 2, **kw), sample(model, tok, prompts, 2, **kw))

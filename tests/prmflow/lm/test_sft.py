@@ -84,7 +84,9 @@ def test_sft_trains_and_keeps_the_models_attention(tmp_path, recipe):
 
     torch.set_num_threads(1)
     overrides = [f"model.tiny.{k}={v}" for k, v in MICRO["model"]["tiny"].items()]
-    params = load_params(ROOT / "params.yaml", overrides + recipe + ["warmstart.max_steps=3", "warmstart.batch_size=4", "warmstart.target_accuracy=null"])
+    params = load_params(
+        ROOT / "params.yaml", overrides + recipe + ["warmstart.max_steps=3", "warmstart.batch_size=4", "warmstart.target_accuracy=null"]
+    )
     assert bool(params.warmstart.pack_length) == params.warmstart.cpu_bf16 == (recipe[0] != "warmstart.pack_length=0")
     tok = build_tokenizer(params.data.modulus)
     model = build_tiny_model(tok, params.model, seed=0)
