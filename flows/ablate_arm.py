@@ -30,7 +30,7 @@ from prmflow.io import atomic_write_json
 from prmflow.prm.metrics import step_metrics
 from prmflow.prm.oracle import OracleScorer
 from prmflow.prm.scorers import load_scorer
-from tasks import train_policy
+from tasks import exit_done, train_policy
 
 
 def read_curve(path: Path) -> list[tuple[int, float]]:
@@ -119,3 +119,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_done()

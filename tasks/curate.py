@@ -16,6 +16,7 @@ from prmflow.errors import reported
 from prmflow.io import atomic_write_json, write_jsonl
 from prmflow.problems.curation import COUNT_KEYS, curate_splits, difficulty_histogram
 from prmflow.resources import usage
+from tasks import exit_done
 
 __all__ = ["COUNT_KEYS", "run", "main"]
 
@@ -70,3 +71,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_done()

@@ -33,6 +33,7 @@ from prmflow.lm.models import load_tokenizer, resolve_device
 from prmflow.prm.scorers import load_scorer
 from prmflow.problems.sources import read_problems
 from prmflow.resources import usage
+from tasks import exit_done
 
 
 class PolicyRunner:
@@ -168,3 +169,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_done()

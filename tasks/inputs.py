@@ -18,6 +18,7 @@ from prmflow.config import load_params
 from prmflow.errors import reported
 from prmflow.inputs import data_inputs, extra_eval_inputs, model_inputs
 from prmflow.io import atomic_write_text
+from tasks import exit_done
 
 
 def write_if_changed(path: Path, obj: dict) -> bool:
@@ -49,3 +50,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_done()

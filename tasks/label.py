@@ -39,6 +39,7 @@ from prmflow.lm.models import load_tokenizer
 from prmflow.lm.prompts import format_prompt
 from prmflow.plots import Panel, csv_text, save
 from prmflow.resources import usage
+from tasks import exit_done
 
 
 def run(
@@ -75,7 +76,13 @@ def run(
     metrics.update(solver.stats("sampling.solutions"))
     metrics.update(roller.stats("sampling.rollouts"))
     metrics.update(budget.metrics())
-    metrics.update(method=cfg.method, rollout_max_new_tokens=rollout_budget, rollout_temperature=roller.temperature, policy_parameters=policy.num_parameters, **usage(t0))
+    metrics.update(
+        method=cfg.method,
+        rollout_max_new_tokens=rollout_budget,
+        rollout_temperature=roller.temperature,
+        policy_parameters=policy.num_parameters,
+        **usage(t0),
+    )
     atomic_write_json(metrics_path, metrics)
     return metrics
 
@@ -123,3 +130,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_done()

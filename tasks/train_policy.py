@@ -44,6 +44,7 @@ from prmflow.rl.trainer import (
     summarize,
     write_learning_curve,
 )
+from tasks import exit_done
 
 __all__ = ["TrainingDiverged", "run", "main"]
 
@@ -231,3 +232,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_done()

@@ -47,6 +47,7 @@ from prmflow.prm.plots import write_plots
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
 from prmflow.prm.training import LogFn, build_model, load_records, save_prm, split_by_prompt, train_model
 from prmflow.resources import usage
+from tasks import exit_done
 
 
 def run(
@@ -175,3 +176,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_done()

@@ -36,6 +36,7 @@ from prmflow.lm.sft import sft
 from prmflow.plots import Panel, save
 from prmflow.problems import synthetic
 from prmflow.resources import usage
+from tasks import exit_done
 
 
 def sft_examples(params: Params, curated_dir: str | Path, tokenizer) -> tuple[list[tuple[str, str]], list[dict]]:
@@ -101,7 +102,11 @@ def run(
         model, tokenizer, do_sft = initial_policy(params)
         curated = workspace.load_curated(curated_dir)
         budgets = check_all(params, {s: list(curated[s]) for s in ("train", "eval")}, tokenizer)
-        metrics = {"num_parameters": count_parameters(model), "sft_steps": 0, "chat_template": int(uses_chat_template(params.model, tokenizer))}
+        metrics = {
+            "num_parameters": count_parameters(model),
+            "sft_steps": 0,
+            "chat_template": int(uses_chat_template(params.model, tokenizer)),
+        }
         metrics.update({k: v for b in budgets.values() for k, v in b.metrics().items()})
         curve: list = []
         if do_sft:
@@ -162,3 +167,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_done()
