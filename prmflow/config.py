@@ -465,6 +465,12 @@ class RLConfig(_Section):
     length and each micro-batch is padded only to its own longest, the gradients added up to
     the whole batch's (verl's ``ppo_micro_batch_size``; also what bounds a GPU's activation
     memory). Measured on the tiny model, 128 rows: see README (Measured)."""
+    shared_prompt: bool = True
+    """The update runs each prompt once for all its rows (its group), micro-batches holding whole
+    groups: the completions attend to the prompt's K/V (:func:`prmflow.lm.shared_prefix.completion_logprobs`),
+    the same log-probs and gradients up to float rounding, for the prompt's share of the compute
+    once instead of ``group_size`` times. Used on one process with a model the fast decode loop
+    supports; elsewhere (torchrun/DDP, other models) every row runs whole, as with ``false``."""
     cpu_bf16: bool = True
     """On CPU, the update's forward and backward run under bf16 autocast (weights, optimizer state
     and the loss stay fp32; sampling stays fp32). Measured on the tiny model, 128 rows: an update

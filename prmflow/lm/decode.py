@@ -277,11 +277,12 @@ def decode_chunk(
         model, input_ids, attention_mask, group, max_new_tokens, expand=not shared
     )
     if shared:
-        prefix = shared_prefix.Prefix(cache, attention_mask, group, model.dtype)
+        prefix = shared_prefix.Prefix.of_cache(cache, attention_mask, group, model.dtype)
         cache = _KVCache(_num_layers(model), grow=_GROW, max_len=max_new_tokens)  # the generated tokens, per row
         logits, position_ids = logits[group], position_ids[group]
-        # Any 4-D mask skips transformers' mask builder; shared_prefix.attention does not read it.
-        unread_mask = torch.zeros((B, 1, 1, max_new_tokens), dtype=model.dtype, device=device)
+        # Every generated slot is attended (as under generate); a 4-D mask also skips transformers'
+        # mask builder.
+        open_mask = torch.zeros((B, 1, 1, max_new_tokens), dtype=model.dtype, device=device)
     else:
         # [B, L] keep-mask over the cache slots: the prompt's padding, then every generated slot.
         keep = torch.ones((B, P + max_new_tokens), dtype=torch.bool, device=device)
@@ -316,7 +317,7 @@ def decode_chunk(
                         keep = keep[live]
                     rows, next_pos, tok, done = rows[live], next_pos[live], tok[live], done[live]
             if shared:
-                step = dict(attention_mask=unread_mask[: tok.shape[0], :, :, : t + 1], shared_prefix=prefix)
+                step = dict(attention_mask=open_mask[: tok.shape[0], :, :, : t + 1], shared_prefix=prefix)
             else:
                 cur = P + t + 1  # cache length after this step's token is written
                 mask = keep[:, None, None, :cur] if padded else None  # [B, 1, 1, cur] view: no allocation

@@ -27,22 +27,26 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
-from transformers import AttentionInterface
+from transformers import AttentionInterface, DynamicCache
+
+from prmflow.lm.logprobs import entropy_from_logits, token_logprobs
 
 NAME = "prmflow_shared_prefix"
 
 
 class Prefix:
-    """The prompts' K/V of one chunk, one copy per prompt, and where each live row's prompt is.
+    """The prompts' K/V, one copy per prompt, and where each row's prompt is.
 
-    ``slot[r]`` is row ``r``'s place in a ``[U * n_max]`` layout (prompt-major, ``n_max`` slots
-    per prompt), so the rows of each prompt become the query rows of one matmul per prompt;
-    slots of rows that are dropped or never existed (a prompt with fewer rows) hold zeros and
-    their scores are discarded.
+    ``kv``: per layer ``(keys, values)``, ``[U, H_kv, P, D]``; ``attention_mask``: ``[U, P]``
+    (the prompts' left padding); ``group``: ``[B]`` long, the prompt of each row. ``slot[r]`` is
+    row ``r``'s place in a ``[U * n_max]`` layout (prompt-major, ``n_max`` slots per prompt), so
+    the rows of each prompt become the query rows of one matmul per prompt; slots of rows that
+    are dropped or never existed (a prompt with fewer rows) hold zeros and their scores are
+    discarded.
     """
 
-    def __init__(self, cache, attention_mask: torch.Tensor, group: torch.Tensor, dtype: torch.dtype):
-        self.kv = [(layer.keys[:, :, : layer.length], layer.values[:, :, : layer.length]) for layer in cache.layers]
+    def __init__(self, kv: list[tuple[torch.Tensor, torch.Tensor]], attention_mask: torch.Tensor, group: torch.Tensor, dtype: torch.dtype):
+        self.kv = kv
         U = attention_mask.shape[0]
         # additive mask of the prompts' left padding, [U, 1, 1, P] (broadcast over heads and rows)
         self.bias = torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device)
@@ -50,9 +54,17 @@ class Prefix:
         self.bias = self.bias[:, None, None, :]
         counts = torch.bincount(group, minlength=U)
         self.U, self.n = U, int(counts.max())
-        first = torch.cumsum(counts, 0) - counts  # first row of each prompt (rows of a prompt are adjacent)
-        self.slot = group * self.n + torch.arange(group.numel(), device=group.device) - first[group]
-        self.dense = bool((counts == self.n).all())  # every slot is a row, in order
+        order = torch.sort(group, stable=True).indices  # rows prompt by prompt, in row order within one
+        rank = torch.empty_like(group)
+        rank[order] = torch.arange(group.numel(), device=group.device) - (torch.cumsum(counts, 0) - counts)[group[order]]
+        self.slot = group * self.n + rank
+        self.dense = bool((counts == self.n).all()) and bool((self.slot == torch.arange(group.numel(), device=group.device)).all())
+
+    @classmethod
+    def of_cache(cls, cache, attention_mask: torch.Tensor, group: torch.Tensor, dtype: torch.dtype) -> Prefix:
+        """From a prefilled :class:`prmflow.lm.decode._KVCache` (one row per prompt)."""
+        kv = [(layer.keys[:, :, : layer.length], layer.values[:, :, : layer.length]) for layer in cache.layers]
+        return cls(kv, attention_mask, group, dtype)
 
     def keep_rows(self, rows: torch.Tensor) -> None:
         """Keep live rows ``rows`` (indices into the current rows), as the row cache does."""
@@ -72,39 +84,98 @@ class Prefix:
 
 
 def attention(module, query, key, value, attention_mask, scaling, dropout=0.0, shared_prefix: Prefix | None = None, **kwargs):
-    """One decode step's attention over the prompt's shared K/V and the row's own K/V.
+    """Attention of each row's new positions over its prompt's shared K/V and its own K/V.
 
-    query: ``[B, H, 1, D]``; key, value: ``[B, H_kv, t, D]`` (the generated tokens' K/V of each
-    row); ``attention_mask`` is not read (generated slots are all attended, as under
-    ``generate``; the prompts' padding is in ``shared_prefix.bias``). Returns
-    ``([B, 1, H, D], None)``, the eager attention's layout.
+    query: ``[B, H, C, D]`` (``C`` = 1 in the decode loop: one new token; ``C`` = the completion
+    in an update); key, value: ``[B, H_kv, t, D]``, the row's own K/V (the tokens generated so
+    far, or the completion); ``attention_mask``: additive, over the row's own K/V, broadcast to
+    ``[B, H, C, t]`` (causal in an update; zeros in the decode loop: every generated slot is
+    attended, as under ``generate``). The prompts' padding is in ``shared_prefix.bias``.
+    Returns ``([B, C, H, D], None)``, the eager attention's layout. Every op has a gradient.
     """
     if shared_prefix is None:
-        raise RuntimeError(f"{NAME} attention needs the shared_prefix keyword (it is only for prmflow's decode loop)")
+        raise RuntimeError(f"{NAME} attention needs the shared_prefix keyword (it is only for prmflow's decode loop and update)")
     pre = shared_prefix
     kp, vp = pre.kv[module.layer_idx]  # [U, H_kv, P, D]
-    B, H, _, D = query.shape
+    B, H, C, D = query.shape
     h_kv = kp.shape[1]
     g = H // h_kv  # query heads per K/V head
     U, n, P = pre.U, pre.n, kp.shape[2]
-    # Prompt part: the query rows of a prompt and K/V head, [U, H_kv, g * n, D] @ [U, H_kv, D, P].
-    q = pre.to_slots(query.view(B, H, D)).view(U, n, h_kv, g, D).permute(0, 2, 3, 1, 4).reshape(U, h_kv, g * n, D)
-    s_pre = torch.matmul(q, kp.transpose(2, 3)) * scaling + pre.bias  # [U, H_kv, g * n, P]
-    s_pre = pre.from_slots(s_pre.view(U, h_kv, g, n, P).permute(0, 3, 1, 2, 4).reshape(U * n, H, 1, P))
-    # Generated part: each row against its own K/V (grouped-query heads expanded, as eager does).
+
+    def grouped(x, width):  # [B, H, C, width] per row -> [U, H_kv, g * n * C, width] per prompt
+        return pre.to_slots(x).view(U, n, h_kv, g, C, width).permute(0, 2, 3, 1, 4, 5).reshape(U, h_kv, g * n * C, width)
+
+    def per_row(x, width):  # the inverse
+        return pre.from_slots(x.view(U, h_kv, g, n, C, width).permute(0, 3, 1, 2, 4, 5).reshape(U * n, H, C, width))
+
+    # Prompt part: each prompt's rows, heads sharing a K/V head and positions in one matmul.
+    s_pre = per_row(torch.matmul(grouped(query, D), kp.transpose(2, 3)) * scaling + pre.bias, P)  # [B, H, C, P]
+    # Own part: each row against its own K/V (grouped-query heads expanded, as eager does).
     if g > 1:
         key, value = key.repeat_interleave(g, dim=1), value.repeat_interleave(g, dim=1)
-    s_gen = torch.matmul(query, key.transpose(2, 3)) * scaling  # [B, H, 1, t]
-    w = torch.cat([s_pre, s_gen], dim=-1).softmax(dim=-1, dtype=torch.float32).to(query.dtype)
-    w_pre, w_gen = w[..., :P], w[..., P:]
-    w_pre = pre.to_slots(w_pre).view(U, n, h_kv, g, P).permute(0, 2, 3, 1, 4).reshape(U, h_kv, g * n, P)
-    o_pre = torch.matmul(w_pre, vp)  # [U, H_kv, g * n, D]
-    o_pre = pre.from_slots(o_pre.view(U, h_kv, g, n, D).permute(0, 3, 1, 2, 4).reshape(U * n, H, 1, D))
-    out = o_pre + torch.matmul(w_gen, value)  # [B, H, 1, D]
+    s_own = torch.matmul(query, key.transpose(2, 3)) * scaling  # [B, H, C, t]
+    if attention_mask is not None:
+        s_own = s_own + attention_mask
+    w = torch.cat([s_pre, s_own], dim=-1).softmax(dim=-1, dtype=torch.float32).to(query.dtype)
+    out = per_row(torch.matmul(grouped(w[..., :P], P), vp), D) + torch.matmul(w[..., P:], value)  # [B, H, C, D]
     return out.transpose(1, 2).contiguous(), None
 
 
 AttentionInterface.register(NAME, attention)
+
+
+def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_len: torch.Tensor, with_entropy: bool = False):
+    """:func:`prmflow.lm.logprobs.sequence_logprobs` on the completion positions of right-padded
+    prompt + completion rows, with each distinct prompt run through the model once.
+
+    The rows of one prompt (an RL group) share its K/V, so the prompt's positions are computed
+    once, not once per row: one forward over the distinct prompts (left-padded, as for
+    sampling), then one over the completions whose attention reads those K/V (:func:`attention`).
+    Gradients reach the prompt's positions through its K/V. input_ids, attention_mask: ``[B, T]``;
+    prompt_len: ``[B]``. Returns ``(logp, entropy)``, ``[B, T]`` float32, on the completion
+    positions (0 elsewhere; ``entropy`` is ``None`` unless ``with_entropy``).
+    """
+    device = input_ids.device
+    B, T = input_ids.shape
+    plen = prompt_len.tolist()
+    clen = (attention_mask.sum(dim=1) - prompt_len).tolist()
+    rows = input_ids.tolist()
+    index: dict[tuple[int, ...], int] = {}
+    group = torch.tensor([index.setdefault(tuple(r[:p]), len(index)) for r, p in zip(rows, plen)], device=device)
+    P, C = max(plen), max(max(clen), 1)
+    prompts = torch.zeros((len(index), P), dtype=input_ids.dtype, device=device)  # left-padded
+    prompt_mask = torch.zeros((len(index), P), dtype=attention_mask.dtype, device=device)
+    for key, u in index.items():
+        if key:
+            prompts[u, P - len(key) :] = torch.tensor(key, dtype=input_ids.dtype)
+            prompt_mask[u, P - len(key) :] = 1
+    position = prompt_len[:, None] + torch.arange(C, device=device)  # [B, C] each completion token's
+    valid = torch.arange(C, device=device)[None] < torch.tensor(clen, device=device)[:, None]
+    at = position.clamp(max=T - 1)  # where it sits in the row (past a row's end: its padding)
+    completion = input_ids.gather(1, at)  # right-padded: its padding is never attended (causal)
+
+    cache = DynamicCache(config=model.config)
+    first = model(
+        input_ids=prompts,
+        attention_mask=prompt_mask,
+        position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    ).logits[:, -1]  # [U, V]: the first completion token's distribution
+    prefix = Prefix([(layer.keys, layer.values) for layer in cache.layers], prompt_mask, group, torch.float32)
+    causal = torch.full((C, C), torch.finfo(torch.float32).min, device=device).triu(1)[None, None]
+    with attending(model):
+        rest = model(input_ids=completion, attention_mask=causal, position_ids=position, shared_prefix=prefix, use_cache=False).logits[
+            :, :-1
+        ]
+    logits = torch.cat([first[group][:, None], rest], dim=1)  # [B, C, V], row t predicts completion token t
+
+    def place(x):  # [B, C] on the completion -> [B, T] on the rows' positions
+        return torch.zeros((B, T), dtype=x.dtype, device=device).scatter_add(1, at, x.masked_fill(~valid, 0.0))
+
+    logp = place(token_logprobs(logits, completion))
+    return logp, (place(entropy_from_logits(logits)) if with_entropy else None)
 
 
 @contextmanager

@@ -22,10 +22,12 @@ import torch
 from prmflow.compute import distributed
 from prmflow.config import Params, RLConfig
 from prmflow.io import atomic_write_text
+from prmflow.lm.decode import fast_path_unsupported
 from prmflow.lm.logprobs import sequence_logprobs
 from prmflow.lm.precision import cpu_autocast
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import Samples, sample
+from prmflow.lm.shared_prefix import completion_logprobs
 from prmflow.plots import Panel, save
 from prmflow.rl.batch import Batch, build_batch, micro_batches
 from prmflow.rl.loss import clipped_policy_loss, kl_k3, loss_normaliser, masked_mean
@@ -263,6 +265,14 @@ def rollout(model, tokenizer, rewarder: Rewarder, pieces: PieceDecoder, train: l
     return Rollout(s, answers, batch, {**stats, **sampling_stats})
 
 
+def update_logprobs(model, b: Batch, shared: bool, with_entropy: bool = False):
+    """``(logp, entropy)`` of ``model`` on ``b``'s rows (completion positions are what the loss
+    reads); ``shared``: each prompt run once for all its rows (``rl.shared_prompt``)."""
+    if shared:
+        return completion_logprobs(model, b.input_ids, b.attention_mask, b.prompt_len, with_entropy=with_entropy)
+    return sequence_logprobs(model, b.input_ids, b.attention_mask, with_entropy=with_entropy)
+
+
 def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_good: str) -> dict[str, float]:
     """``rl.updates_per_step`` clipped policy-gradient steps on random row chunks of ``batch``.
 
@@ -271,15 +281,18 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
     ratio 1, as TRL does with ``num_iterations=1``) and no extra forward pass is needed; with
     more, one no-grad pass before the first update records them. With ``rl.kl_coef > 0`` a k3
     KL to ``ref`` is added. Each update runs as micro-batches of ``rl.micro_batch_size`` rows of
-    similar length whose gradients add up to the update's (:func:`micro_batches`). On CPU with
+    similar length whose gradients add up to the update's (:func:`micro_batches`); with
+    ``rl.shared_prompt`` a micro-batch holds whole groups and runs each prompt once for all its
+    rows (:func:`update_logprobs`). On CPU with
     ``rl.cpu_bf16`` the forward passes run under bf16 autocast (the loss, weights and optimizer
     state stay fp32). Raises :class:`TrainingDiverged` on a non-finite loss or gradient
     (``last_good`` says where the last good checkpoint is).
     """
     on_policy = rl.updates_per_step == 1
+    shared = rl.shared_prompt and not distributed.active() and fast_path_unsupported(model) is None
     with torch.no_grad(), cpu_autocast(model, rl.cpu_bf16):  # every pass of the update in one precision
-        old_logp = None if on_policy else sequence_logprobs(model, batch.input_ids, batch.attention_mask)[0]
-        ref_logp = sequence_logprobs(ref, batch.input_ids, batch.attention_mask)[0] if ref is not None else None
+        old_logp = None if on_policy else update_logprobs(model, batch, shared)[0]
+        ref_logp = update_logprobs(ref, batch, shared)[0] if ref is not None else None
     model.train()
     stats: dict[str, float] = {}
     for idx in torch.randperm(batch.input_ids.shape[0]).chunk(rl.updates_per_step):
@@ -289,10 +302,10 @@ def optimise(model, optimizer, ref, batch: Batch, rl: RLConfig, step: int, last_
         tokens = float(b.completion_mask.sum().clamp(min=1))
         total = dict.fromkeys(("loss", "entropy", "clip_frac") + (("kl",) if ref_logp is not None else ()), 0.0)
         optimizer.zero_grad(set_to_none=True)
-        for rows, width, share in micro_batches(b, rl.micro_batch_size, rl.loss_agg):  # gradients add up
+        for rows, width, share in micro_batches(b, rl.micro_batch_size, rl.loss_agg, by_prompt=shared):  # gradients add up
             m = b.rows(rows, width)
             with cpu_autocast(model, rl.cpu_bf16):
-                logp, ent = sequence_logprobs(model, m.input_ids, m.attention_mask, with_entropy=True)
+                logp, ent = update_logprobs(model, m, shared, with_entropy=True)
             part, ls = clipped_policy_loss(
                 logp,
                 logp.detach() if on_policy else old_logp[idx][rows, :width],

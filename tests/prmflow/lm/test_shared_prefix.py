@@ -52,7 +52,7 @@ def test_attention_equals_eager_over_copied_prefix(kv_heads):
     kg, vg = torch.randn(6, kv_heads, t, D), torch.randn(6, kv_heads, t, D)
     q = torch.randn(6, H, 1, D)
     module = _Module(H, kv_heads)
-    pre = shared_prefix.Prefix(_Cache(kp, vp), mask, group, torch.float32)
+    pre = shared_prefix.Prefix.of_cache(_Cache(kp, vp), mask, group, torch.float32)
     assert pre.n == 3 and pre.slot.tolist() == [0, 1, 2, 3, 6, 7] and not pre.dense
 
     def reference(rows):
@@ -75,7 +75,9 @@ def test_attention_equals_eager_over_copied_prefix(kv_heads):
 def test_dense_layout():
     """Two prompts with two rows each: every slot is a row, no scatter needed."""
     mask = torch.ones(2, 3, dtype=torch.long)
-    pre = shared_prefix.Prefix(_Cache(torch.zeros(2, 1, 3, 4), torch.zeros(2, 1, 3, 4)), mask, torch.tensor([0, 0, 1, 1]), torch.float32)
+    pre = shared_prefix.Prefix.of_cache(
+        _Cache(torch.zeros(2, 1, 3, 4), torch.zeros(2, 1, 3, 4)), mask, torch.tensor([0, 0, 1, 1]), torch.float32
+    )
     assert pre.dense and pre.n == 2 and pre.slot.tolist() == [0, 1, 2, 3]
     x = torch.arange(4.0)[:, None]
     assert pre.to_slots(x) is x and pre.from_slots(x) is x
@@ -148,4 +150,37 @@ def test_kernel_restored_after_an_error(tok, prompts, monkeypatch):
     monkeypatch.setattr(decode, "_next_tokens", boom)
     with pytest.raises(KeyboardInterrupt):
         sample(model, tok, prompts[:3], 2, max_new_tokens=4, batch_size=6, seed=0)
+    assert model.config._attn_implementation == own
+
+
+@pytest.mark.parametrize("arch", ["llama_eager", "qwen2_sdpa"])
+def test_completion_logprobs_equal_rows_run_whole(request, tok, arch):
+    """Each prompt run once for its rows: the log-probs, entropies and gradient of every row run
+    whole, on the completion positions (0 elsewhere); 3 prompts of different lengths, rows
+    interleaved, completions of different lengths."""
+    from prmflow.lm.logprobs import sequence_logprobs
+    from prmflow.rl.batch import build_batch
+
+    model = request.getfixturevalue("qwen2") if arch == "qwen2_sdpa" else build_tiny_model(tok, ModelConfig(), seed=0)
+    model.train()
+    own = model.config._attn_implementation
+    gen = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(5, 90, (n,), generator=gen).tolist() for n in (7, 3, 11)]
+    rows = [prompts[i % 3] for i in range(8)]
+    completions = [torch.randint(5, 90, (n,), generator=gen).tolist() for n in (4, 9, 1, 6, 12, 2, 5, 8)]
+    b = build_batch(rows, completions, [torch.ones(len(c)) for c in completions], tok.pad_token_id)
+
+    want, want_ent = sequence_logprobs(model, b.input_ids, b.attention_mask, with_entropy=True)
+    (want * b.completion_mask).sum().backward()
+    want_grad = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    got, got_ent = shared_prefix.completion_logprobs(model, b.input_ids, b.attention_mask, b.prompt_len, with_entropy=True)
+    (got * b.completion_mask).sum().backward()
+
+    on = b.completion_mask.bool()
+    torch.testing.assert_close(got[on], want[on], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got_ent[on], want_ent[on], rtol=1e-5, atol=1e-5)
+    assert not got[~on].any() and not got_ent[~on].any()
+    for g, w in zip((p.grad for p in model.parameters()), want_grad):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6)
     assert model.config._attn_implementation == own
