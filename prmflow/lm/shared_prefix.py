@@ -1,25 +1,29 @@
-"""Shared-prefix attention for the decode loop: a prompt's K/V is read once per step for all its samples.
+"""Shared-prefix attention: a prompt's K/V are one copy that all its rows attend to.
 
 RL groups (``n`` samples of one problem) and Monte-Carlo rollouts (``n`` completions of one
-partial solution) decode many rows behind one prompt. :func:`prmflow.lm.decode.prefill` copies
-the prompt's K/V to each row, so every decode step reads the same prompt K/V ``n`` times; on
-CPU a decode step's attention is memory-bound (a batched gemv per row and head), and at the RL
-shape (16 prompts x 8, ~55 prompt tokens, ~50 new tokens) it is half of the step.
+partial solution) are many rows behind one prompt. Two places use that:
 
-Here the prompt's K/V stay one copy per prompt (``[U, H_kv, P, D]``) and only the generated
-tokens' K/V are per row (a :class:`prmflow.lm.decode._KVCache` of ``max_new_tokens`` slots).
-Each step's attention (:func:`attention`) scores a prompt's rows against its K/V in one matmul
+- **Decoding** (:func:`prmflow.lm.decode.decode_chunk` with ``share_prefix``, for sampled rows):
+  copied per row, the prompt's K/V are read ``n`` times at every step; on CPU a decode step's
+  attention is memory-bound (a batched gemv per row and head), and at the RL shape (16 prompts
+  x 8, ~55 prompt tokens, ~50 new tokens) it was half of the step.
+- **The RL update** (:func:`completion_logprobs`, ``rl.shared_prompt``): a causal model's
+  prompt positions do not depend on the completion, so each distinct prompt runs once (with
+  gradients) and the completions attend to its K/V.
+
+Each row's attention (:func:`attention`) scores a prompt's rows against its K/V in one matmul
 (``[n x D] @ [D x P]`` per prompt and K/V head, so grouped-query heads share the read too),
-scores each row against its own generated K/V, and takes one softmax over both score blocks: the
-same sums as attending over the concatenated K/V, in another order. Sampling is unchanged in
-distribution; greedy decoding keeps :func:`prmflow.lm.decode.decode_chunk`'s copied prefix, whose
-output is token-for-token that of ``generate``.
+scores each row against its own K/V, and takes one softmax over both score blocks: the same
+sums as attending over the concatenated K/V, in another order. Greedy decoding keeps
+:func:`prmflow.lm.decode.decode_chunk`'s copied prefix, whose output is token-for-token that of
+``generate``.
 
 The attention runs through transformers' ``AttentionInterface`` (registered as
-``prmflow_shared_prefix``): :func:`attending` switches the model to it for the decode steps
-only (the prefill and every other forward keep the model's own kernel), and each step passes the
-:class:`Prefix` as the ``shared_prefix`` keyword, which transformers forwards to the attention
-function. Rows that finish are dropped as in the copied-prefix loop (:meth:`Prefix.keep_rows`).
+``prmflow_shared_prefix``): :func:`attending` switches the model to it for the completion's
+forward passes only (the prompt's and every other forward keep the model's own kernel), and
+each pass gives the :class:`Prefix` as the ``shared_prefix`` keyword, which transformers
+forwards to the attention function. Rows that finish decoding are dropped as in the
+copied-prefix loop (:meth:`Prefix.keep_rows`).
 """
 
 from __future__ import annotations
