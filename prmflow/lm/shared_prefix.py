@@ -128,6 +128,15 @@ def attention(module, query, key, value, attention_mask, scaling, dropout=0.0, s
 AttentionInterface.register(NAME, attention)
 
 
+def rows_by_prompt(input_ids: torch.Tensor, prompt_len: torch.Tensor) -> dict[tuple[int, ...], list[int]]:
+    """Each distinct prompt of right-padded prompt + completion rows (its token ids, in order of
+    first appearance) and the rows that continue it."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for r, (ids, p) in enumerate(zip(input_ids.tolist(), prompt_len.tolist())):
+        groups.setdefault(tuple(ids[:p]), []).append(r)
+    return groups
+
+
 def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_len: torch.Tensor, with_entropy: bool = False):
     """:func:`prmflow.lm.logprobs.sequence_logprobs` on the completion positions of right-padded
     prompt + completion rows, with each distinct prompt run through the model once.
@@ -141,15 +150,14 @@ def completion_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Te
     """
     device = input_ids.device
     B, T = input_ids.shape
-    plen = prompt_len.tolist()
     clen = (attention_mask.sum(dim=1) - prompt_len).tolist()
-    rows = input_ids.tolist()
-    index: dict[tuple[int, ...], int] = {}
-    group = torch.tensor([index.setdefault(tuple(r[:p]), len(index)) for r, p in zip(rows, plen)], device=device)
-    P, C = max(plen), max(max(clen), 1)
-    prompts = torch.zeros((len(index), P), dtype=input_ids.dtype, device=device)  # left-padded
-    prompt_mask = torch.zeros((len(index), P), dtype=attention_mask.dtype, device=device)
-    for key, u in index.items():
+    by_prompt = rows_by_prompt(input_ids, prompt_len)
+    group = torch.empty(B, dtype=torch.long, device=device)
+    P, C = int(prompt_len.max()), max(max(clen), 1)
+    prompts = torch.zeros((len(by_prompt), P), dtype=input_ids.dtype, device=device)  # left-padded
+    prompt_mask = torch.zeros((len(by_prompt), P), dtype=attention_mask.dtype, device=device)
+    for u, (key, rows) in enumerate(by_prompt.items()):
+        group[rows] = u
         if key:
             prompts[u, P - len(key) :] = torch.tensor(key, dtype=input_ids.dtype)
             prompt_mask[u, P - len(key) :] = 1

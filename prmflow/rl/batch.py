@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from prmflow.lm.shared_prefix import rows_by_prompt
 from prmflow.rl.loss import loss_normaliser
 
 
@@ -72,17 +73,13 @@ def micro_batches(batch: Batch, size: int | None, agg: str, by_prompt: bool = Fa
     [([1, 3], 3), ([0, 2], 4)]
     """
     n, lengths = batch.input_ids.shape[0], batch.attention_mask.sum(dim=1)
-    if size is None or size >= n and not by_prompt:
+    if size is None or (size >= n and not by_prompt):
         return [(torch.arange(n), batch.input_ids.shape[1], 1.0)]
     total = loss_normaliser(batch.completion_mask, agg)
     if by_prompt:
-        ids, plen = batch.input_ids.tolist(), batch.prompt_len.tolist()
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for r in range(n):
-            groups.setdefault(tuple(ids[r][: plen[r]]), []).append(r)
-        size = size or n
         chunks, cur = [], []
-        for rows in sorted(groups.values(), key=lambda rs: int(lengths[rs].max())):
+        groups = rows_by_prompt(batch.input_ids, batch.prompt_len).values()
+        for rows in sorted(groups, key=lambda rs: int(lengths[rs].max())):
             for part in (rows[i : i + size] for i in range(0, len(rows), size)):
                 if len(cur) + len(part) > size:
                     chunks.append(cur)
