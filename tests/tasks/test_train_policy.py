@@ -1,5 +1,7 @@
 """Stage ``train_policy`` on a micro config: resume equals an uninterrupted run; NaN stops cleanly."""
 
+import math
+
 import pytest
 import torch
 
@@ -159,4 +161,4 @@ def test_dynamic_sampling_skips_a_step_without_an_informative_group(micro):
     rows = []
     run(root, p, "dyn", log_fn=lambda row, step: rows.append(row))
     assert rows[-1]["sampling/informative_groups"] == 0.0 and rows[-1]["sampling/rounds"] == 2.0
-    assert rows[-1]["sampling/groups"] == 2 * p.rl.prompts_per_round
+    assert rows[-1]["sampling/groups"] == 2 * p.rl.prompts_per_round == 2 * math.ceil(1.5 * p.rl.prompts_per_step)  # rl.oversample: 1.5
