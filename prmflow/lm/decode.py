@@ -112,6 +112,8 @@ class _KVLayer(CacheLayerMixin):
         return self.keys[:, :, :end], self.values[:, :, :end]
 
     def select_rows(self, rows: torch.Tensor) -> None:
+        if not self.is_initialized:  # nothing written yet (a shared-prefix loop's rows can end at the first token)
+            return
         self._realloc(rows, self.length + self.grow)
 
     def get_seq_length(self) -> int:

@@ -184,3 +184,27 @@ def test_completion_logprobs_equal_rows_run_whole(request, tok, arch):
     for g, w in zip((p.grad for p in model.parameters()), want_grad):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6)
     assert model.config._attn_implementation == own
+
+
+def test_rows_ending_at_their_first_token(tok, prompts):
+    """Rows that end at the first token are dropped before any generated K/V exists (the row
+    cache is still empty then); the same seed gives the copied prefix's tokens. The end token is
+    one that a quarter or more, but not all, of the rows draw first."""
+    model = build_tiny_model(tok, ModelConfig(), seed=0).eval()
+    enc = tok(prompts[:4], return_tensors="pt", padding=True)
+    group = torch.arange(4).repeat_interleave(4)
+    kw = dict(max_new_tokens=6, pad_id=tok.pad_token_id, greedy=False, temperature=0.05, top_p=1.0, eager_mask=False, sync_every=1)
+
+    def run(seed, eos, share):
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            return decode.decode_chunk(model, enc["input_ids"], enc["attention_mask"], group, eos_id=eos, share_prefix=share, **kw)
+
+    for seed in range(50):
+        counts = torch.bincount(run(seed, -1, False)[:, 0])
+        if 4 <= int(counts.max()) < 16:
+            break
+    eos = int(counts.argmax())
+    want = run(seed, eos, False)
+    assert 4 <= int((want[:, 0] == eos).sum()) < 16
+    assert torch.equal(run(seed, eos, True), want)
