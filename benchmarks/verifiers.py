@@ -46,6 +46,36 @@ def scorer_specs(specs: list[str]) -> dict[str, str]:
     return out
 
 
+def needed(chains, modulus: int) -> list[list[bool]]:
+    """The oracle's "right and needed" flag of each step of the chains that have steps, cut as
+    ``chains.oracle`` is (a cut chain's partial last step is not judged)."""
+    from prmflow.problems.synthetic import oracle_needed_steps
+
+    questions = [p["question"] for p in chains.problems for _ in range(chains.n)]
+    out = [oracle_needed_steps(q, t, modulus)[: len(o)] for q, t, o in zip(questions, chains.texts, chains.oracle, strict=True)]
+    return [x for x in out if x]
+
+
+def auc_by_kind(scores: list[list[float]], right: list[list[bool]], needed: list[list[bool]]) -> dict[str, float | None]:
+    """Step AUC of wrong steps against each kind of right step: ``needed`` (the target depends on
+    it) and ``unneeded`` (a right step computing a distractor); ``None`` where a kind is absent.
+    A scorer that reads a right but unneeded step as doubtful loses AUC on ``unneeded`` only.
+
+    >>> auc_by_kind([[0.9, 0.4, 0.1]], [[True, True, False]], [[True, False, False]])
+    {'needed': 1.0, 'unneeded': 1.0}
+    >>> auc_by_kind([[0.9, 0.05, 0.1]], [[True, True, False]], [[True, False, False]])
+    {'needed': 1.0, 'unneeded': 0.0}
+    """
+    from prmflow.labeling.estimators import good_auc
+
+    flat = [(s, r, n) for ss, rr, nn in zip(scores, right, needed, strict=True) for s, r, n in zip(ss, rr, nn, strict=True)]
+    out: dict[str, float | None] = {}
+    for kind, keep in (("needed", True), ("unneeded", False)):
+        rows = [(s, r) for s, r, n in flat if not r or n == keep]
+        out[kind] = good_auc([[s for s, _ in rows]], [[r for _, r in rows]])
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=".", help="the workspace (params.yaml, data/curated)")
@@ -85,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
             scorer = load_scorer(path, step_split=params.data.step_split)
             scores, labels, skipped = with_steps(raw_scores(scorer, {}, chains, params.prm.batch_size_eval)["chains"], chains.oracle)
             result[f"{name}.step_auc"] = round(step_metrics(scores, labels)["auc"], 4)
+            if params.data.task == "dag":  # wrong vs right-needed and wrong vs right-unneeded steps
+                for kind, auc in auc_by_kind(scores, labels, needed(chains, params.data.modulus)).items():
+                    result[f"{name}.step_auc_{kind}"] = None if auc is None else round(auc, 4)
         result["steps"] = sum(len(x) for x in labels)
         result["chains_without_steps"] = skipped
         print(json.dumps(result))
