@@ -8,7 +8,8 @@ a schedule (every 60 s here) and the scheduled lifecycle runs on the micro confi
    registered models; a second scheduled run with nothing changed skips every stage (DVC) and says so;
 2. the pages themselves in headless Chromium (Playwright driving Debian's ``chromium``): the run
    form, the iterations table, the MLflow runs view ``prmflow run`` links to, the registry; the
-   screenshots go to ``reports/ui/`` (linked from the README);
+   screenshots go to the test's project folder, or to ``$PRMFLOW_UI_SHOTS`` when set (the README's
+   ``reports/ui/`` are refreshed that way; a test run never rewrites tracked files);
 3. ``prmflow serve`` stops within seconds on Ctrl-C after the Prefect server is gone.
 """
 
@@ -33,7 +34,6 @@ from tests.conftest import make_project
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "reports" / "ui"
 STAGES = ["curate", "warmstart", "label", "train_prm", "train_policy", "evaluate"]
 
 
@@ -271,7 +271,8 @@ def test_the_pages_a_person_sees_in_a_browser(uis):
 
     exe = chromium()
     completed_runs(uis, 1)
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = Path(os.environ.get("PRMFLOW_UI_SHOTS") or uis.proj / "ui-shots")
+    shots.mkdir(parents=True, exist_ok=True)
     params = yaml.safe_load((uis.proj / "params.yaml").read_text())
     ml = f"{uis.ml}/api/2.0/mlflow"
     exp = http(f"{ml}/experiments/get-by-name?experiment_name=prmflow")["experiment"]
@@ -309,7 +310,7 @@ def test_the_pages_a_person_sees_in_a_browser(uis):
         expected = {k: as_number(v) if k in NUMBER_BOXES else v for k, v in expected.items()}
         assert {k: as_shown.get(k) for k in expected} == expected, shown
         assert not {"root", "Project folder"} & set(shown)  # set by the deployment, not shown
-        page.screenshot(path=SHOTS / "prefect-run-form.png")
+        page.screenshot(path=shots / "prefect-run-form.png")
 
         # Prefect: the iterations table, rounded
         page.set_viewport_size({"width": 1400, "height": 900})
@@ -318,7 +319,7 @@ def test_the_pages_a_person_sees_in_a_browser(uis):
         page.get_by_text("label bal. acc").first.wait_for()
         text = page.inner_text("body")
         assert "PRM AUC" in text and not re.search(r"\d\.\d{5,}", text), text
-        page.screenshot(path=SHOTS / "prefect-iterations-table.png")
+        page.screenshot(path=shots / "prefect-iterations-table.png")
 
         # MLflow: the link prmflow run prints: the stage runs in lifecycle order, metric columns
         page.set_viewport_size({"width": 1600, "height": 800})
@@ -331,7 +332,7 @@ def test_the_pages_a_person_sees_in_a_browser(uis):
         headers = page.eval_on_selector_all("[role=columnheader]", "hs => hs.map(h => h.innerText.trim())")
         assert {"wall_time_s", "overall/greedy_acc"} <= set(headers), headers
         assert "RL post-training of a language model with process rewards" in page.inner_text("body")  # the description
-        page.screenshot(path=SHOTS / "mlflow-runs.png")
+        page.screenshot(path=shots / "mlflow-runs.png")
 
         # MLflow: the experiment opens on its runs (in Model training mode)
         page.goto(f"{uis.ml}/#/experiments/{exp['experiment_id']}?workflowType=machine_learning")
@@ -345,7 +346,7 @@ def test_the_pages_a_person_sees_in_a_browser(uis):
         aliases = {a["alias"] for a in http(f"{ml}/registered-models/get?name=prmflow-policy")["registered_model"]["aliases"]}
         assert all(f"@ {a}" in text for a in aliases), (aliases, text)
         assert "gate.decision" in text and "Warm-started base policy" in text
-        page.screenshot(path=SHOTS / "mlflow-registry.png")
+        page.screenshot(path=shots / "mlflow-registry.png")
         browser.close()
 
 
