@@ -1,15 +1,8 @@
 """benchmarks/oracle_labels.py: the oracle's step labels as stepwise supervision (prm.extra_data)."""
 
 import doctest
-import importlib.util
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("oracle_labels", ROOT / "benchmarks/oracle_labels.py")
-oracle_labels = importlib.util.module_from_spec(spec)
-sys.modules["oracle_labels"] = oracle_labels
-spec.loader.exec_module(oracle_labels)
+from benchmarks import oracle_labels
 
 
 def test_docstring_example():

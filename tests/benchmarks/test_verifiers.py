@@ -1,17 +1,10 @@
 """benchmarks/verifiers.py: which step scorer knows more than the policy (its arguments)."""
 
 import doctest
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("verifiers", ROOT / "benchmarks/verifiers.py")
-verifiers = importlib.util.module_from_spec(spec)
-sys.modules["verifiers"] = verifiers
-spec.loader.exec_module(verifiers)
+from benchmarks import verifiers
 
 
 def test_docstring_examples():
