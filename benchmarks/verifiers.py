@@ -47,13 +47,12 @@ def scorer_specs(specs: list[str]) -> dict[str, str]:
 
 
 def needed(chains, modulus: int) -> list[list[bool]]:
-    """The oracle's "right and needed" flag of each step of the chains that have steps, cut as
-    ``chains.oracle`` is (a cut chain's partial last step is not judged)."""
+    """The oracle's "right and needed" flag of each step of every chain, cut as ``chains.oracle``
+    is (a cut chain's partial last step is not judged)."""
     from prmflow.problems.synthetic import oracle_needed_steps
 
     questions = [p["question"] for p in chains.problems for _ in range(chains.n)]
-    out = [oracle_needed_steps(q, t, modulus)[: len(o)] for q, t, o in zip(questions, chains.texts, chains.oracle, strict=True)]
-    return [x for x in out if x]
+    return [oracle_needed_steps(q, t, modulus)[: len(o)] for q, t, o in zip(questions, chains.texts, chains.oracle, strict=True)]
 
 
 def auc_by_kind(scores: list[list[float]], right: list[list[bool]], needed: list[list[bool]]) -> dict[str, float | None]:
@@ -105,18 +104,20 @@ def main(argv: list[str] | None = None) -> None:
 
         root = Path(args.root)
         params = load_params(root / "params.yaml", args.overrides)
-        if params.data.source != "synthetic":
-            ap.error(f"the oracle's step labels need data.source synthetic, got {params.data.source!r}")
+        if params.data.source != "synthetic" or params.data.step_split != "line":
+            ap.error("the oracle's step labels need data.source synthetic and data.step_split line")
         problems = workspace.load_split("eval", params.prm.eval_problems, root / workspace.CURATED)
         policy = load_causal_lm(args.policy, params.model, torch.device("cpu"))
         chains = sample_chains(policy, load_tokenizer(args.policy), problems, params)
+        kinds = needed(chains, params.data.modulus) if params.data.task == "dag" else None
         result: dict = {"policy": args.policy, "chains": len(chains.texts)}
         for name, path in specs.items():
             scorer = load_scorer(path, step_split=params.data.step_split)
-            scores, labels, skipped = with_steps(raw_scores(scorer, {}, chains, params.prm.batch_size_eval)["chains"], chains.oracle)
+            raw = raw_scores(scorer, {}, chains, params.prm.batch_size_eval)["chains"]
+            scores, labels, skipped = with_steps(raw, chains.oracle)
             result[f"{name}.step_auc"] = round(step_metrics(scores, labels)["auc"], 4)
-            if params.data.task == "dag":  # wrong vs right-needed and wrong vs right-unneeded steps
-                for kind, auc in auc_by_kind(scores, labels, needed(chains, params.data.modulus)).items():
+            if kinds is not None:  # dag: wrong vs right-needed and wrong vs right-unneeded steps
+                for kind, auc in auc_by_kind(scores, labels, with_steps(raw, kinds)[1]).items():
                     result[f"{name}.step_auc_{kind}"] = None if auc is None else round(auc, 4)
         result["steps"] = sum(len(x) for x in labels)
         result["chains_without_steps"] = skipped
