@@ -200,9 +200,10 @@ class WarmstartConfig(_Section):
     before its accuracy jumps."""
     warmup_steps: int = Field(30, ge=0)
     weight_decay: float = Field(0.0, ge=0)
-    cpu_bf16: bool = True
-    """On CPU, train under bf16 autocast (weights and optimizer state stay fp32). GPUs use bf16
-    whenever they support it."""
+    cpu_bf16: bool | Literal["auto"] = "auto"
+    """On CPU, train under bf16 autocast (weights and optimizer state stay fp32); ``auto``: only
+    where the CPU computes bf16 natively (AVX512-BF16, AMX), since emulated bf16 is ~10x slower
+    than fp32 (:func:`prmflow.lm.precision.native_cpu_bf16`). GPUs use bf16 whenever they support it."""
     cpu_attention: str | None = "eager"
     """On CPU, the attention kernel while training (a transformers ``attn_implementation``:
     ``eager``, ``sdpa``; ``None``: the model's own); the model is saved with its own, and GPUs
@@ -471,10 +472,12 @@ class RLConfig(_Section):
     the same log-probs and gradients up to float rounding, for the prompt's share of the compute
     once instead of ``group_size`` times. Used on one process with a model the fast decode loop
     supports; elsewhere (torchrun/DDP, other models) every row runs whole, as with ``false``."""
-    cpu_bf16: bool = True
+    cpu_bf16: bool | Literal["auto"] = "auto"
     """On CPU, the update's forward and backward run under bf16 autocast (weights, optimizer state
-    and the loss stay fp32; sampling stays fp32). Measured on the tiny model, 128 rows: an update
-    in 42% of the fp32 sdpa update's time. GPUs train in the model's own dtype."""
+    and the loss stay fp32; sampling stays fp32); ``auto``: only where the CPU computes bf16
+    natively (:func:`prmflow.lm.precision.native_cpu_bf16`). Measured on the tiny model, 128
+    rows, on a CPU with native bf16: an update in 42% of the fp32 sdpa update's time; emulated
+    bf16 (AVX2 only) is ~10x slower than fp32. GPUs train in the model's own dtype."""
     seed: int = 7
 
     @field_validator("weights", mode="before")

@@ -21,7 +21,7 @@ import torch
 
 from prmflow.config import Params
 from prmflow.lm.models import resolve_device
-from prmflow.lm.precision import attention
+from prmflow.lm.precision import attention, use_cpu_bf16
 from prmflow.lm.prompts import adds_special_tokens, format_prompt
 from prmflow.lm.sampling import sample
 from reward.outcome import verify
@@ -186,7 +186,7 @@ def sft(model, tokenizer, pairs, params: Params, work_dir: Path, log_fn: LogFn |
         seed=w.seed,
         data_seed=w.seed,
         use_cpu=device.type == "cpu",
-        bf16=torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu" and w.cpu_bf16,
+        bf16=torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu" and use_cpu_bf16(w.cpu_bf16),
         dataloader_num_workers=0,
         remove_unused_columns=False,
     )

@@ -49,3 +49,34 @@ def test_bf16_autocast_gives_the_fp32_gradient_direction_in_fp32_tensors(tiny):
     assert bf16.dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
     assert not torch.equal(fp32, bf16)  # autocast really ran the matmuls in bf16
     assert torch.nn.functional.cosine_similarity(fp32, bf16, dim=0) > 0.99
+
+
+def test_auto_bf16_follows_the_cpu_and_a_bool_is_taken_as_given(tiny, monkeypatch):
+    from prmflow.lm import precision
+
+    model, _ = tiny
+    for native in (False, True):
+        monkeypatch.setattr(precision, "native_cpu_bf16", lambda native=native: native)
+        assert precision.use_cpu_bf16("auto") is native
+        assert precision.use_cpu_bf16(True) is True and precision.use_cpu_bf16(False) is False
+        with precision.cpu_autocast(model, "auto"):
+            assert torch.is_autocast_enabled("cpu") is native
+
+
+def test_native_bf16_is_what_torch_reports_for_this_cpu():
+    from prmflow.lm.precision import native_cpu_bf16
+
+    assert native_cpu_bf16() == (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+@pytest.mark.parametrize("value, expected", [("auto", "auto"), (True, True), (False, False)])
+def test_cpu_bf16_accepts_auto_or_a_bool_and_nothing_else(value, expected):
+    from pydantic import ValidationError
+
+    from prmflow.config import RLConfig, WarmstartConfig
+
+    for section in (WarmstartConfig, RLConfig):
+        assert section(cpu_bf16=value).cpu_bf16 == expected
+        for bad in ("sometimes", "false"):  # strict, as every section: YAML types its values
+            with pytest.raises(ValidationError, match="cpu_bf16"):
+                section(cpu_bf16=bad)
