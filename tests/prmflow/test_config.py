@@ -100,6 +100,26 @@ def test_cross_field_checks():
         validate_params(shipped(data={"train_seed": 3, "eval_seed": 3}))
 
 
+def test_synthetic_problems_must_fit_the_26_variable_names():
+    """Before this check these sizes reached the generator: an IndexError / ValueError traceback
+    from the curate stage instead of a config error."""
+    from prmflow.problems.synthetic import generate_dag_problems, generate_problems
+
+    with pytest.raises(ConfigError, match=r"data: .*chain task has at most 25 steps"):
+        validate_params(shipped(data={"max_steps": 26}))
+    with pytest.raises(ConfigError, match=r"data: .*dag task has at most 12 steps"):
+        validate_params(shipped(data={"task": "dag", "max_steps": 13}))
+    with pytest.raises(ConfigError, match="can need 31 variables, more than 26 letters"):
+        validate_params(shipped(data={"task": "dag", "max_steps": 12, "max_distractors": 6}))
+    # the largest sizes allowed really generate (every step with a digit variable, all distractors)
+    validate_params(shipped(data={"max_steps": 25}))
+    generate_problems(50, 0, 25, 25)
+    validate_params(shipped(data={"task": "dag", "max_steps": 10, "max_distractors": 5, "literal_var_prob": 1.0}))
+    generate_dag_problems(200, 0, 10, 10, max_distractors=5, literal_var_prob=1.0)
+    validate_params(shipped(data={"task": "dag", "max_steps": 12, "max_distractors": 6, "literal_var_prob": 0.0}))
+    generate_dag_problems(200, 0, 12, 12, max_distractors=6, literal_var_prob=0.0)
+
+
 def test_overrides_use_dvc_syntax(tmp_path):
     f = tmp_path / "params.yaml"
     f.write_text(yaml.safe_dump(shipped(data={"num_train": 10})))
