@@ -1,0 +1,132 @@
+"""Can reasoning get shorter on this task, and does a policy leave room to shorten it?
+
+The length goal ("the length term gives >= 20% fewer tokens") can only show where solutions
+waste tokens: on the ``dag`` task, steps that compute distractors. This measures both sides on
+fresh problems (:func:`benchmarks.evalsets.fresh_problems`, none curated):
+
+- the task: tokens of the direct reference solution (needed steps only) and of the verbose one
+  (every assignment computed), and the headroom ``1 - direct / verbose``: the largest share of
+  tokens a policy that always wrote the verbose style could save;
+- each policy: accuracy, tokens, steps and the share of right-but-unneeded steps, greedy (what
+  ``evaluate`` reports) and sampled at ``rl.temperature`` (what RL's length term sees)::
+
+    python benchmarks/length_headroom.py --policy warm=models/base --policy rl=models/champion \\
+        -S data.task=dag -S data.max_distractors=6
+
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.verifiers import scorer_specs  # noqa: E402  (NAME=DIR arguments)
+
+
+def length_stats(right: list[bool], tokens: list[int], step_verdicts: list[list[tuple[bool, bool]]]) -> dict[str, float]:
+    """Accuracy, mean tokens and steps per solution, and the share of all steps that are right
+    but unneeded, from each solution's ``(right, needed)`` step verdicts.
+
+    >>> length_stats([True, False], [20, 30], [[(True, True), (True, False)], [(True, True), (False, False), (True, False)]])
+    {'accuracy': 0.5, 'tokens': 25.0, 'steps': 2.5, 'unneeded_share': 0.4}
+    """
+    steps = [s for v in step_verdicts for s in v]
+    n = len(right)
+    return {
+        "accuracy": sum(right) / n,
+        "tokens": sum(tokens) / n,
+        "steps": len(steps) / n,
+        "unneeded_share": sum(ok and not need for ok, need in steps) / max(len(steps), 1),
+    }
+
+
+def headroom(direct_tokens: list[int], verbose_tokens: list[int]) -> float:
+    """The share of tokens the direct style saves over the verbose one, over all problems.
+
+    >>> headroom([50, 30], [60, 40])
+    0.2
+    """
+    return round(1 - sum(direct_tokens) / sum(verbose_tokens), 6)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", default=".", help="the workspace (params.yaml, data/curated)")
+    ap.add_argument("--policy", action="append", default=[], metavar="NAME=DIR", help="a policy to measure (repeat)")
+    ap.add_argument("--problems", type=int, default=400, help="fresh problems to measure on")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default: evaluate.max_new_tokens")
+    ap.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="params.yaml override (DVC's -S syntax)")
+    args = ap.parse_args(argv)
+    try:
+        policies = scorer_specs(args.policy)
+    except ValueError as e:
+        ap.error(str(e).replace("--scorer", "--policy"))
+    if not policies:
+        ap.error("give at least one --policy NAME=DIR")
+    if args.problems < 1:
+        ap.error("--problems must be at least 1")
+
+    from prmflow.errors import reported
+
+    with reported("length_headroom"):
+        import torch
+
+        from benchmarks.evalsets import fresh_problems
+        from prmflow import workspace
+        from prmflow.config import load_params
+        from prmflow.lm.models import load_causal_lm, load_tokenizer
+        from prmflow.lm.prompts import format_prompt
+        from prmflow.lm.sampling import sample
+        from prmflow.problems import synthetic
+        from reward.outcome import verify
+
+        root = Path(args.root)
+        params = load_params(root / "params.yaml", args.overrides)
+        d = params.data
+        if d.source != "synthetic" or d.task != "dag" or d.step_split != "line":
+            ap.error("the oracle's needed-step labels need data.source synthetic, data.task dag and data.step_split line")
+        problems = fresh_problems(args.problems, workspace.load_curated(root / workspace.CURATED), d)
+        result: dict = {"problems": len(problems), "max_distractors": d.max_distractors}
+
+        def verdicts(p: dict, text: str) -> list[tuple[bool, bool]]:
+            q = p["question"]
+            return list(zip(synthetic.oracle_step_labels(q, text, d.modulus), synthetic.oracle_needed_steps(q, text, d.modulus)))
+
+        budget = args.max_new_tokens or params.evaluate.max_new_tokens
+        if budget is None:
+            ap.error("evaluate.max_new_tokens is null: give --max-new-tokens")
+        result["max_new_tokens"] = budget
+        for name, path in policies.items():
+            tok = load_tokenizer(path)
+            model = load_causal_lm(path, params.model, torch.device("cpu")).eval()
+            prompts = [format_prompt(p["question"], params.model, tok) for p in problems]
+            for mode, kw in (
+                ("greedy", {"greedy": True}),
+                (f"t{params.rl.temperature:g}", {"temperature": params.rl.temperature, "seed": 0}),
+            ):
+                out = sample(model, tok, prompts, 1, max_new_tokens=budget, **kw)
+                right = [verify(t, p["final_answer"], rules=d.solution_format().answer_rules) for p, t in zip(problems, out.texts)]
+                stats = length_stats(right, list(out.num_tokens), [verdicts(p, t) for p, t in zip(problems, out.texts)])
+                stats["cut_at_budget"] = 1 - sum(out.finished) / len(problems)
+                result[f"{name}.{mode}"] = {k: round(v, 4) for k, v in stats.items()}
+        # the references, in the last policy's tokens
+        direct = [len(tok(p["answer"])["input_ids"]) for p in problems]
+        verbose = [len(tok(synthetic.verbose_solution(p["question"], d.modulus))["input_ids"]) for p in problems]
+        result.update(
+            direct_tokens=sum(direct) / len(direct),
+            verbose_tokens=sum(verbose) / len(verbose),
+            verbose_over_budget=sum(v > budget for v in verbose) / len(verbose),
+            headroom=headroom(direct, verbose),
+        )
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

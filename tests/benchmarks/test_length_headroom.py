@@ -1,0 +1,49 @@
+"""benchmarks/length_headroom.py: the task's length headroom and a policy's use of it."""
+
+import doctest
+
+import pytest
+
+from benchmarks import length_headroom
+
+
+def test_docstring_examples():
+    assert doctest.testmod(length_headroom).failed == 0
+
+
+def test_the_oracle_verdicts_of_a_verbose_reference_give_its_unneeded_share():
+    """Hand-counted: a=7;b=5;c=a*3;d=c-b;e=b+2;d=? has 3 derived steps, 1 of them (e) unneeded."""
+    from prmflow.problems import synthetic
+
+    q = "a=7;b=5;c=a*3;d=c-b;e=b+2;d=?"
+    verbose, direct = synthetic.verbose_solution(q), "c=7*3=21\nd=21-5=16\n#### 16"
+    assert verbose == "c=7*3=21\nd=21-5=16\ne=5+2=7\n#### 16"
+
+    def verdicts(text):
+        return list(zip(synthetic.oracle_step_labels(q, text), synthetic.oracle_needed_steps(q, text)))
+
+    stats = length_headroom.length_stats([True, True], [len(verbose), len(direct)], [verdicts(verbose), verdicts(direct)])
+    assert stats == {"accuracy": 1.0, "tokens": (len(verbose) + len(direct)) / 2, "steps": 2.5, "unneeded_share": 0.2}
+    assert length_headroom.headroom([len(direct)], [len(verbose)]) == round(1 - len(direct) / len(verbose), 6)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "give at least one --policy NAME=DIR"),
+        (["--policy", "models/base"], "--policy 'models/base': expected NAME=DIR"),
+        (["--policy", "a=x", "--problems", "0"], "--problems must be at least 1"),
+    ],
+)
+def test_bad_arguments_are_a_usage_error_not_a_traceback(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        length_headroom.main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_chain_task_is_refused_it_has_no_unneeded_steps(capsys):
+    with pytest.raises(SystemExit) as e:
+        length_headroom.main(["--policy", "a=models/base"])  # the repo's params.yaml: data.task chain
+    assert e.value.code == 2
+    assert "data.task dag" in capsys.readouterr().err
