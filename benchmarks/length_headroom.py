@@ -7,7 +7,8 @@ fresh problems (:func:`benchmarks.evalsets.fresh_problems`, none curated):
 - the task: tokens of the direct reference solution (needed steps only) and of the verbose one
   (every assignment computed), and the headroom ``1 - direct / verbose``: the largest share of
   tokens a policy that always wrote the verbose style could save;
-- each policy: accuracy, tokens, steps and the share of right-but-unneeded steps, greedy (what
+- each policy: accuracy, tokens, steps and the share of steps computing a distractor (right or
+  wrong), greedy (what
   ``evaluate`` reports) and sampled at ``rl.temperature`` (what RL's length term sees)::
 
     python benchmarks/length_headroom.py --policy warm=models/base --policy rl=models/champion \\
@@ -30,20 +31,20 @@ if str(ROOT) not in sys.path:
 from benchmarks.verifiers import scorer_specs  # noqa: E402  (NAME=DIR arguments)
 
 
-def length_stats(right: list[bool], tokens: list[int], step_verdicts: list[list[tuple[bool, bool]]]) -> dict[str, float]:
-    """Accuracy, mean tokens and steps per solution, and the share of all steps that are right
-    but unneeded, from each solution's ``(right, needed)`` step verdicts.
+def length_stats(right: list[bool], tokens: list[int], unneeded: list[list[bool]]) -> dict[str, float]:
+    """Accuracy, mean tokens and steps per solution, and the share of all steps that compute a
+    distractor (each solution's steps as flags: unneeded or not).
 
-    >>> length_stats([True, False], [20, 30], [[(True, True), (True, False)], [(True, True), (False, False), (True, False)]])
+    >>> length_stats([True, False], [20, 30], [[False, True], [False, False, True]])
     {'accuracy': 0.5, 'tokens': 25.0, 'steps': 2.5, 'unneeded_share': 0.4}
     """
-    steps = [s for v in step_verdicts for s in v]
+    steps = [u for flags in unneeded for u in flags]
     n = len(right)
     return {
         "accuracy": sum(right) / n,
         "tokens": sum(tokens) / n,
         "steps": len(steps) / n,
-        "unneeded_share": sum(ok and not need for ok, need in steps) / max(len(steps), 1),
+        "unneeded_share": sum(steps) / max(len(steps), 1),
     }
 
 
@@ -95,10 +96,6 @@ def main(argv: list[str] | None = None) -> None:
         problems = fresh_problems(args.problems, workspace.load_curated(root / workspace.CURATED), d)
         result: dict = {"problems": len(problems), "max_distractors": d.max_distractors}
 
-        def verdicts(p: dict, text: str) -> list[tuple[bool, bool]]:
-            q = p["question"]
-            return list(zip(synthetic.oracle_step_labels(q, text, d.modulus), synthetic.oracle_needed_steps(q, text, d.modulus)))
-
         budget = args.max_new_tokens or params.evaluate.max_new_tokens
         if budget is None:
             ap.error("evaluate.max_new_tokens is null: give --max-new-tokens")
@@ -113,7 +110,11 @@ def main(argv: list[str] | None = None) -> None:
             ):
                 out = sample(model, tok, prompts, 1, max_new_tokens=budget, **kw)
                 right = [verify(t, p["final_answer"], rules=d.solution_format().answer_rules) for p, t in zip(problems, out.texts)]
-                stats = length_stats(right, list(out.num_tokens), [verdicts(p, t) for p, t in zip(problems, out.texts)])
+                stats = length_stats(
+                    right,
+                    list(out.num_tokens),
+                    [synthetic.oracle_unneeded_steps(p["question"], t, d.modulus) for p, t in zip(problems, out.texts)],
+                )
                 stats["cut_at_budget"] = 1 - sum(out.finished) / len(problems)
                 result[f"{name}.{mode}"] = {k: round(v, 4) for k, v in stats.items()}
         # the references, in the last policy's tokens

@@ -10,8 +10,8 @@ problems within each):
   fraction of outcome-only's steps that is);
 - final accuracy overall and on the hardest difficulty, and their paired difference from
   outcome-only (same seeds, same problems);
-- reasoning length: greedy tokens and the share of unneeded steps (right steps the answer does
-  not need: the dag task's distractors);
+- reasoning length: greedy tokens and the share of unneeded steps (steps computing a variable
+  the answer does not need, right or wrong: the dag task's distractors);
 - the PRM's step AUC on the policy's own samples at the start and the end of RL (off-policy
   drift), where the run measured it.
 """
@@ -122,7 +122,7 @@ class ArmRun:
     tokens: list[int] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
     unneeded: list[int] = field(default_factory=list)
-    """Right but unneeded greedy steps per problem (empty: no oracle to tell)."""
+    """Greedy steps per problem that compute a distractor (empty: no oracle to tell)."""
     difficulty: list[int] = field(default_factory=list)
     prm_auc: dict[str, float] = field(default_factory=dict)
     """The PRM's step AUC on this policy's own samples: ``start`` and ``end`` of RL."""

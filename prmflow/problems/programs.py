@@ -26,6 +26,7 @@ OPS = ("+", "-", "*")
 _LIT_RE = re.compile(r"^([a-z])=(\d+)$")
 _OP_RE = re.compile(r"^([a-z])=([a-z]|\d+)([+\-*])([a-z]|\d+)$")
 _STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-*])(\d+)=(\d+)$")
+_LHS_RE = re.compile(r"^([a-z])=")
 
 
 def apply_op(a: int, op: str, b: int, modulus: int) -> int:
@@ -168,6 +169,25 @@ def step_verdicts(program: Program, solution: str) -> list[StepVerdict]:
             if right:
                 computed.add(var)
         out.append(StepVerdict(right, right and m.group(1) in needed))
+    return out
+
+
+def unneeded_steps(program: Program, solution: str) -> list[bool]:
+    r"""For each step: does it compute a derived variable the target does not need (a distractor),
+    right or wrong? That is wasted reasoning whatever its arithmetic, and wherever it comes:
+    :attr:`StepVerdict.needed` says instead whether a step is right *and* needed.
+
+    >>> p = parse_program("a=7;b=5;c=a*3;d=c-b;e=b+2;d=?")
+    >>> unneeded_steps(p, "c=7*3=21\ne=5+2=8\nd=21-5=16\n#### 16")  # e is a distractor, even written wrong
+    [False, True, False]
+    >>> unneeded_steps(p, "c=7*3=20\ne=5+2=7\nb=5")  # after a wrong step; b is a literal, not computed
+    [False, True, False]
+    """
+    derived, needed = program.derived, program.needed()
+    out = []
+    for step in split_steps(solution):
+        m = _LHS_RE.match(step.replace(" ", ""))
+        out.append(bool(m) and m.group(1) in derived and m.group(1) not in needed)
     return out
 
 

@@ -38,6 +38,7 @@ from prmflow.problems.programs import (
     prefix_labels,
     reachable_labels,
     step_verdicts,
+    unneeded_steps,
 )
 from reward.parse import join_solution
 
@@ -161,6 +162,12 @@ def oracle_needed_steps(question: str, solution: str, modulus: int = 100) -> lis
     """For each step: is it right *and* needed for the target (a right step computing a
     distractor is right but wasteful)?"""
     return [v.needed for v in step_verdicts(parse_program(question, modulus), solution)]
+
+
+def oracle_unneeded_steps(question: str, solution: str, modulus: int = 100) -> list[bool]:
+    """For each step: does it compute a distractor, a variable the target does not need, right
+    or wrong (:func:`prmflow.problems.programs.unneeded_steps`)?"""
+    return unneeded_steps(parse_program(question, modulus), solution)
 
 
 def oracle_first_error(question: str, solution: str, modulus: int = 100) -> int | None:

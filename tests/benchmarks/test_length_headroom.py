@@ -11,18 +11,16 @@ def test_docstring_examples():
     assert doctest.testmod(length_headroom).failed == 0
 
 
-def test_the_oracle_verdicts_of_a_verbose_reference_give_its_unneeded_share():
+def test_a_verbose_reference_against_the_direct_one():
     """Hand-counted: a=7;b=5;c=a*3;d=c-b;e=b+2;d=? has 3 derived steps, 1 of them (e) unneeded."""
     from prmflow.problems import synthetic
 
     q = "a=7;b=5;c=a*3;d=c-b;e=b+2;d=?"
     verbose, direct = synthetic.verbose_solution(q), "c=7*3=21\nd=21-5=16\n#### 16"
     assert verbose == "c=7*3=21\nd=21-5=16\ne=5+2=7\n#### 16"
-
-    def verdicts(text):
-        return list(zip(synthetic.oracle_step_labels(q, text), synthetic.oracle_needed_steps(q, text)))
-
-    stats = length_headroom.length_stats([True, True], [len(verbose), len(direct)], [verdicts(verbose), verdicts(direct)])
+    flags = [synthetic.oracle_unneeded_steps(q, t) for t in (verbose, direct)]
+    assert flags == [[False, False, True], [False, False]]
+    stats = length_headroom.length_stats([True, True], [len(verbose), len(direct)], flags)
     assert stats == {"accuracy": 1.0, "tokens": (len(verbose) + len(direct)) / 2, "steps": 2.5, "unneeded_share": 0.2}
     assert length_headroom.headroom([len(direct)], [len(verbose)]) == round(1 - len(direct) / len(verbose), 6)
 
