@@ -70,6 +70,18 @@ def trained(tok, pytestconfig, tmp_path_factory):
     return AutoModelForCausalLM.from_pretrained(path).eval()
 
 
+@pytest.fixture(scope="module")
+def split_budget(trained, tok, prompts):
+    """A greedy token budget at which some rows have stopped, at different steps, and some have
+    not. Where the trained model stops depends on the CPU's float kernels (on an AVX2-only CPU
+    every row stopped within 32 tokens, on an AVX-512 one some did not), so it is read off the
+    model rather than fixed."""
+    full = generate_sample(trained, tok, prompts, 1, greedy=True, max_new_tokens=64, batch_size=16)
+    lengths = sorted({k for k, done in zip(full.num_tokens, full.finished) if done})
+    assert len(lengths) >= 3, f"the trained model stops at too few different lengths: {lengths}"
+    return lengths[(len(lengths) - 1) // 2]
+
+
 def assert_same(a, b):
     assert a.prompts == b.prompts and a.n == b.n
     assert a.prompt_ids == b.prompt_ids
@@ -93,10 +105,11 @@ def test_greedy_identical_unpadded(trained, tok, prompts):
 
 
 @pytest.mark.parametrize("n,batch_size", [(1, 10), (2, 16)])
-def test_greedy_identical_trained(trained, tok, prompts, n, batch_size):
-    kw = dict(greedy=True, max_new_tokens=32, batch_size=batch_size)
+def test_greedy_identical_trained(trained, tok, prompts, n, batch_size, split_budget):
+    kw = dict(greedy=True, max_new_tokens=split_budget, batch_size=batch_size)
     ref = generate_sample(trained, tok, prompts, n, **kw)
     assert 0 < sum(ref.finished) < len(ref.finished)  # rows stop at different steps, some never
+    assert len({k for k, done in zip(ref.num_tokens, ref.finished) if done}) >= 2
     assert_same(ref, sample(trained, tok, prompts, n, **kw))
 
 
@@ -185,12 +198,13 @@ def test_progress_and_training_mode_restored(llama, tok, prompts):
 
 
 @pytest.mark.parametrize("n,batch_size", [(1, 10), (2, 16)])
-def test_static_loop_greedy_identical(trained, tok, prompts, n, batch_size):
+def test_static_loop_greedy_identical(trained, tok, prompts, n, batch_size, split_budget):
     """The CUDA-graph loop's static shapes, run eagerly on CPU: the same greedy tokens as the
     Python-launched loop and generate, rows that stop at different steps included."""
-    kw = dict(greedy=True, max_new_tokens=32, batch_size=batch_size)
+    kw = dict(greedy=True, max_new_tokens=split_budget, batch_size=batch_size)
     ref = generate_sample(trained, tok, prompts, n, **kw)
     assert 0 < sum(ref.finished) < len(ref.finished)
+    assert len({k for k, done in zip(ref.num_tokens, ref.finished) if done}) >= 2
     assert_same(ref, sample(trained, tok, prompts, n, cuda_graphs=True, **kw))
 
 
