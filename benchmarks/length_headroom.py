@@ -8,8 +8,9 @@ fresh problems (:func:`benchmarks.evalsets.fresh_problems`, none curated):
   (every assignment computed), and the headroom ``1 - direct / verbose``: the largest share of
   tokens a policy that always wrote the verbose style could save;
 - each policy: accuracy, tokens, steps and the share of steps computing a distractor (right or
-  wrong), greedy (what
-  ``evaluate`` reports) and sampled at ``rl.temperature`` (what RL's length term sees)::
+  wrong), greedy (what ``evaluate`` reports) and sampled at ``rl.temperature``; with
+  ``--groups N``, how many of RL's groups (``rl.group_size`` samples of a train problem) hold
+  right samples that differ in how many distractors they compute (:func:`style_variation`)::
 
     python benchmarks/length_headroom.py --policy warm=models/base --policy rl=models/champion \\
         -S data.task=dag -S data.max_distractors=6
@@ -48,6 +49,24 @@ def length_stats(right: list[bool], tokens: list[int], unneeded: list[list[bool]
     }
 
 
+def style_variation(right: list[bool], unneeded: list[int], group_size: int) -> dict[str, float]:
+    """What a group-relative length term can learn from: the share of groups (``group_size``
+    consecutive samples of one problem) whose *right* samples compute different numbers of
+    distractors. Where right samples all write the same steps, their lengths differ only by
+    digits and the length term has no shorter style to prefer.
+
+    >>> style_variation([True, True, False, True, True, True], [2, 0, 0, 1, 1, 1], 3)
+    {'groups': 2, 'groups_with_a_right_sample': 1.0, 'right_samples_differ_in_distractors': 0.5}
+    """
+    groups = [range(g, g + group_size) for g in range(0, len(right), group_size)]
+    with_right = [[unneeded[i] for i in g if right[i]] for g in groups]
+    return {
+        "groups": len(groups),
+        "groups_with_a_right_sample": sum(bool(u) for u in with_right) / len(groups),
+        "right_samples_differ_in_distractors": sum(len(set(u)) > 1 for u in with_right) / len(groups),
+    }
+
+
 def headroom(direct_tokens: list[int], verbose_tokens: list[int]) -> float:
     """The share of tokens the direct style saves over the verbose one, over all problems.
 
@@ -63,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--policy", action="append", default=[], metavar="NAME=DIR", help="a policy to measure (repeat)")
     ap.add_argument("--problems", type=int, default=400, help="fresh problems to measure on")
     ap.add_argument("--max-new-tokens", type=int, default=None, help="default: evaluate.max_new_tokens")
+    ap.add_argument(
+        "--groups", type=int, default=0, help="also sample rl.group_size per problem for this many train problems at rl.temperature"
+    )
     ap.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="params.yaml override (DVC's -S syntax)")
     args = ap.parse_args(argv)
     try:
@@ -117,6 +139,24 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 stats["cut_at_budget"] = 1 - sum(out.finished) / len(problems)
                 result[f"{name}.{mode}"] = {k: round(v, 4) for k, v in stats.items()}
+            if args.groups:  # RL's view: groups of rl.group_size samples of train problems
+                rl = params.rl
+                train = list(workspace.load_curated(root / workspace.CURATED)["train"])[: args.groups]
+                out = sample(
+                    model,
+                    tok,
+                    [format_prompt(p["question"], params.model, tok) for p in train],
+                    rl.group_size,
+                    temperature=rl.temperature,
+                    max_new_tokens=rl.max_new_tokens or budget,
+                    seed=0,
+                )
+                probs = [p for p in train for _ in range(rl.group_size)]
+                right = [verify(t, p["final_answer"], rules=d.solution_format().answer_rules) for p, t in zip(probs, out.texts)]
+                unneeded = [sum(synthetic.oracle_unneeded_steps(p["question"], t, d.modulus)) for p, t in zip(probs, out.texts)]
+                result[f"{name}.groups_t{rl.temperature:g}"] = {
+                    k: round(v, 4) for k, v in style_variation(right, unneeded, rl.group_size).items()
+                }
         # the references, in the last policy's tokens
         direct = [len(tok(p["answer"])["input_ids"]) for p in problems]
         verbose = [len(tok(synthetic.verbose_solution(p["question"], d.modulus))["input_ids"]) for p in problems]
