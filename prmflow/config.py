@@ -154,19 +154,22 @@ class DataConfig(_Section):
         return self
 
     def _check_synthetic_size(self) -> None:
-        """A synthetic problem names each variable with one letter (26): chain has ``1 + steps``,
-        dag up to ``1 + steps`` (+ a digit variable per step when ``literal_var_prob > 0``)
-        ``+ max_distractors``, and at most 12 steps."""
-        if self.task == "chain" and self.max_steps > 25:
-            raise ValueError(f"max_steps={self.max_steps}: the chain task has at most 25 steps (one letter per variable)")
+        """A synthetic problem names each variable with one letter (:data:`synthetic.VARIABLES`):
+        chain has ``1 + steps``, dag up to ``1 + steps`` (+ a digit variable per step when
+        ``literal_var_prob > 0``) ``+ max_distractors``, and at most ``MAX_DAG_STEPS`` steps."""
+        from prmflow.problems.synthetic import MAX_DAG_STEPS, VARIABLES  # dvc: validation only
+
+        letters = len(VARIABLES)
+        if self.task == "chain" and self.max_steps > letters - 1:
+            raise ValueError(f"max_steps={self.max_steps}: the chain task has at most {letters - 1} steps (one letter per variable)")
         if self.task == "dag":
-            if self.max_steps > 12:
-                raise ValueError(f"max_steps={self.max_steps}: the dag task has at most 12 steps")
+            if self.max_steps > MAX_DAG_STEPS:
+                raise ValueError(f"max_steps={self.max_steps}: the dag task has at most {MAX_DAG_STEPS} steps")
             worst = 1 + self.max_steps * (2 if self.literal_var_prob > 0 else 1) + self.max_distractors
-            if worst > 26:
+            if worst > letters:
                 raise ValueError(
                     f"dag problems of max_steps={self.max_steps}, literal_var_prob={self.literal_var_prob} and "
-                    f"max_distractors={self.max_distractors} can need {worst} variables, more than 26 letters: "
+                    f"max_distractors={self.max_distractors} can need {worst} variables, more than {letters} letters: "
                     "lower one of them"
                 )
 

@@ -43,6 +43,8 @@ from prmflow.problems.programs import (
 from reward.parse import join_solution
 
 VARIABLES = string.ascii_lowercase
+"""One letter per variable: a problem has at most this many (``data``'s sizes are checked against it)."""
+MAX_DAG_STEPS = 12
 _ASSIGN_RE = re.compile(r"^([a-z])=([a-z])([+\-*])(\d+)$")
 _QUESTION_RE = re.compile(r"^([a-z])=(\d+)$")
 
@@ -190,8 +192,8 @@ def make_dag(rng: random.Random, num_steps: int, modulus: int = 100, max_distrac
     Operands stay "value op digit", the chain task's arithmetic, so the task adds structure
     (look a value up, skip what is not needed) without new arithmetic facts to learn.
     """
-    if not 1 <= num_steps <= 12:
-        raise ValueError(f"num_steps must be in [1, 12], got {num_steps}")
+    if not 1 <= num_steps <= MAX_DAG_STEPS:
+        raise ValueError(f"num_steps must be in [1, {MAX_DAG_STEPS}], got {num_steps}")
     nodes: list[tuple] = [("lit", rng.randrange(modulus))]  # (kind, payload) in question order
     prev = 0
     for _ in range(num_steps):
