@@ -10,7 +10,8 @@ fresh problems (:func:`benchmarks.evalsets.fresh_problems`, none curated):
 - each policy: accuracy, tokens, steps and the share of steps computing a distractor (right or
   wrong), greedy (what ``evaluate`` reports) and sampled at ``rl.temperature``; with
   ``--groups N``, how many of RL's groups (``rl.group_size`` samples of a train problem) hold
-  right samples that differ in how many distractors they compute (:func:`style_variation`)::
+  right samples that differ in how many distractors they compute, and how many mix the direct
+  and verbose styles at all, with each style's accuracy there (:func:`style_variation`)::
 
     python benchmarks/length_headroom.py --policy warm=models/base --policy rl=models/champion \\
         -S data.task=dag -S data.max_distractors=6
@@ -55,15 +56,27 @@ def style_variation(right: list[bool], unneeded: list[int], group_size: int) -> 
     distractors. Where right samples all write the same steps, their lengths differ only by
     digits and the length term has no shorter style to prefer.
 
-    >>> style_variation([True, True, False, True, True, True], [2, 0, 0, 1, 1, 1], 3)
-    {'groups': 2, 'groups_with_a_right_sample': 1.0, 'right_samples_differ_in_distractors': 0.5}
+    Beside it, the groups that mix the two styles at all (a sample computing no distractor and
+    one computing some, right or wrong), and in those groups the accuracy of each style: where
+    both styles are sampled but rarely both right, the outcome decides between them and the
+    length term has nothing left to add.
+
+    >>> style_variation([True, True, False, True, True, True], [2, 0, 0, 1, 1, 1], 3)  # doctest: +NORMALIZE_WHITESPACE
+    {'groups': 2, 'groups_with_a_right_sample': 1.0, 'right_samples_differ_in_distractors': 0.5,
+     'groups_mixing_styles': 0.5, 'direct_accuracy_in_mixed': 0.5, 'verbose_accuracy_in_mixed': 1.0}
     """
     groups = [range(g, g + group_size) for g in range(0, len(right), group_size)]
     with_right = [[unneeded[i] for i in g if right[i]] for g in groups]
+    mixed = [g for g in groups if len({unneeded[i] > 0 for i in g}) > 1]
+    direct = [right[i] for g in mixed for i in g if unneeded[i] == 0]
+    verbose = [right[i] for g in mixed for i in g if unneeded[i] > 0]
     return {
         "groups": len(groups),
         "groups_with_a_right_sample": sum(bool(u) for u in with_right) / len(groups),
         "right_samples_differ_in_distractors": sum(len(set(u)) > 1 for u in with_right) / len(groups),
+        "groups_mixing_styles": len(mixed) / len(groups),
+        "direct_accuracy_in_mixed": sum(direct) / max(len(direct), 1),
+        "verbose_accuracy_in_mixed": sum(verbose) / max(len(verbose), 1),
     }
 
 

@@ -25,6 +25,21 @@ def test_a_verbose_reference_against_the_direct_one():
     assert length_headroom.headroom([len(direct)], [len(verbose)]) == round(1 - len(direct) / len(verbose), 6)
 
 
+def test_style_variation_by_hand():
+    """Three groups of 4. A: styles mixed and both right once; B: mixed, only the verbose style
+    right; C: one style, all wrong."""
+    unneeded = [0, 0, 3, 3] + [0, 3, 3, 3] + [2, 2, 2, 2]
+    right = [True, False, True, False] + [False, True, True, False] + [False] * 4
+    assert length_headroom.style_variation(right, unneeded, 4) == {
+        "groups": 3,
+        "groups_with_a_right_sample": 2 / 3,
+        "right_samples_differ_in_distractors": 1 / 3,  # only A: right samples with 0 and 3
+        "groups_mixing_styles": 2 / 3,
+        "direct_accuracy_in_mixed": 1 / 3,  # A's two direct samples and B's one: 1 right
+        "verbose_accuracy_in_mixed": 3 / 5,  # A's two and B's three: 3 right
+    }
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
