@@ -32,7 +32,7 @@ from flows.lifecycle import run_stage
 from flows.lock import workspace_lock
 from prmflow import tracking
 from prmflow.config import load_params
-from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS, ArmRun, markdown, summarize, uses_process
+from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS, LENGTH_WEIGHT, ArmRun, markdown, summarize, uses_process
 from tasks import SETUP_STAGES
 
 REPORT_DIR = "reports/ablation"
@@ -111,7 +111,9 @@ def at_most(parallel: int, submits: list) -> list:
 
 
 @task(task_run_name="{name}")
-def run_one(name: str, root: str, arm: str | None, seed: int, overrides: list[str], out: str, process_weight: float) -> dict:
+def run_one(
+    name: str, root: str, arm: str | None, seed: int, overrides: list[str], out: str, process_weight: float, length_weight: float
+) -> dict:
     """One (arm, seed) in its own process (:mod:`flows.ablate_arm`); its output goes to the log."""
     cmd = [
         sys.executable,
@@ -125,6 +127,8 @@ def run_one(name: str, root: str, arm: str | None, seed: int, overrides: list[st
         out,
         "--process-weight",
         str(process_weight),
+        "--length-weight",
+        str(length_weight),
     ]
     cmd += ["--arm", arm] if arm else ["--start"]
     for o in overrides:
@@ -147,6 +151,7 @@ def ablate(
     rl_steps: Annotated[int, Field(ge=1)] | None = None,
     parallel: Annotated[int, Field(ge=1, le=16)] = 2,
     process_weight: Annotated[float, Field(gt=0, le=10)] = 0.5,
+    length_weight: Annotated[float, Field(gt=0, le=10)] = LENGTH_WEIGHT,
     overrides: list[str] = [],
     root: str = ".",
 ) -> dict:
@@ -159,6 +164,7 @@ def ablate(
         rl_steps: RL steps of every arm (empty: params.yaml's rl.steps)
         parallel: runs at a time, one torch thread each (about one per CPU core)
         process_weight: rl.weights.process of the arms that train on step scores
+        length_weight: rl.weights.length_group of the arms with the length term
         overrides: params.yaml keys for every arm, in DVC's -S syntax, e.g. rl.weights.process=0.3
         root: the project folder (set by the deployment)
     """
@@ -176,6 +182,9 @@ def ablate(
         top = client.create_run(exp_id, run_name="ablate", tags=tracking.run_tags())
         client.log_param(top.info.run_id, "seeds", json.dumps(seeds))
         client.log_param(top.info.run_id, "arms", json.dumps(arms))
+        settings = {"overrides": common, "process_weight": process_weight, "length_weight": length_weight}
+        for k, v in settings.items():
+            client.log_param(top.info.run_id, k, json.dumps(v))
         status = "FAILED"
         try:
             for s in SETUP_STAGES + ("label", "train_prm"):
@@ -184,7 +193,10 @@ def ablate(
             jobs = [("start", None, seeds[0])] + [(f"{a}-s{s}", a, s) for s in seeds for a in arms]
             results = at_most(
                 parallel,
-                [lambda j=j: run_one.submit(j[0], str(root_path), j[1], j[2], common, str(out / j[0]), process_weight) for j in jobs],
+                [
+                    lambda j=j: run_one.submit(j[0], str(root_path), j[1], j[2], common, str(out / j[0]), process_weight, length_weight)
+                    for j in jobs
+                ],
             )
             results = [ArmRun.from_dict(r) for r in results]
             start, runs = results[0], results[1:]
@@ -192,7 +204,7 @@ def ablate(
                 if "end" in start.prm_auc:
                     r.prm_auc["start"] = start.prm_auc["end"]
                 log_arm_run(client, exp_id, top.info.run_id, r)
-            result = _report(runs, start, seeds, arms, root_path, client, top.info.run_id)
+            result = _report(runs, start, seeds, arms, settings, root_path, client, top.info.run_id)
             status = "FINISHED"
             return result
         finally:
@@ -216,7 +228,10 @@ def log_arm_run(client, exp_id: str, parent: str, r: ArmRun) -> None:
     client.set_terminated(child.info.run_id, "FINISHED")
 
 
-def _report(runs: list[ArmRun], start: ArmRun, seeds: list[int], arms: list[str], root: Path, client, run_id: str) -> dict:
+def _report(runs: list[ArmRun], start: ArmRun, seeds: list[int], arms: list[str], settings: dict, root: Path, client, run_id: str) -> dict:
+    """Write the summary (``reports/ablation``), log it to MLflow and Prefect. ``settings``: the
+    overrides every arm ran with and the arms' process and length weights, recorded beside the
+    numbers so that a summary says what it measured."""
     from prefect.artifacts import create_markdown_artifact
 
     summary = summarize(runs)
@@ -226,10 +241,12 @@ def _report(runs: list[ArmRun], start: ArmRun, seeds: list[int], arms: list[str]
     md = (
         "## Ablation: outcome-only vs process rewards\n\n"
         f"Seeds {seeds} (drawn for this ablation unless given); warm start: greedy accuracy {start_acc:.3f} on "
-        f"{len(start.correct)} eval problems. Cells: mean [95% interval over seeds and problems].\n\n" + markdown(summary)
+        f"{len(start.correct)} eval problems. Overrides of every arm: {', '.join(settings['overrides'])}; process weight "
+        f"{settings['process_weight']:g}, length weight {settings['length_weight']:g}. "
+        "Cells: mean [95% interval over seeds and problems].\n\n" + markdown(summary)
     )
     (out / "ablation.md").write_text(md)
-    doc = {"seeds": seeds, "arms": arms, "start": {"greedy_acc": start_acc, "prm_auc": start.prm_auc}, "summary": summary}
+    doc = {"seeds": seeds, "arms": arms, **settings, "start": {"greedy_acc": start_acc, "prm_auc": start.prm_auc}, "summary": summary}
     (out / "summary.json").write_text(json.dumps(doc, indent=2, default=str))
     png = plot(summary, out)
     client.log_text(run_id, md, "ablation.md")

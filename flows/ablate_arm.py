@@ -24,7 +24,7 @@ from prmflow import workspace
 from prmflow.compute.samplers import policy_sampler
 from prmflow.config import Params, load_params
 from prmflow.errors import reported
-from prmflow.evaluation.ablation import ARMS, ArmRun, arm_overrides
+from prmflow.evaluation.ablation import ARMS, LENGTH_WEIGHT, ArmRun, arm_overrides
 from prmflow.evaluation.policy import Evaluation, run_policy
 from prmflow.io import atomic_write_json
 from prmflow.prm.metrics import step_metrics
@@ -64,10 +64,19 @@ def evaluate(policy_dir: Path, root: Path, params: Params) -> tuple[Evaluation, 
     return ev, own_sample_auc(ev, root / workspace.PRM, params)
 
 
-def run_arm(root: Path, arm: str | None, seed: int, overrides: list[str], out: Path, process_weight: float = 0.5) -> ArmRun:
+def run_arm(
+    root: Path,
+    arm: str | None,
+    seed: int,
+    overrides: list[str],
+    out: Path,
+    process_weight: float = 0.5,
+    length_weight: float = LENGTH_WEIGHT,
+) -> ArmRun:
     """Train (unless ``arm`` is ``None``: the warm start itself) and evaluate; write and return the run."""
     root, out, t0 = Path(root).resolve(), Path(out), time.time()
-    params = load_params(root / "params.yaml", list(overrides) + (arm_overrides(arm, process_weight) if arm else []) + [f"rl.seed={seed}"])
+    own = arm_overrides(arm, process_weight, length_weight) if arm else []
+    params = load_params(root / "params.yaml", list(overrides) + own + [f"rl.seed={seed}"])
     base = root / workspace.BASE
     curve: list[tuple[int, float]] = []
     policy = base
@@ -109,11 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--process-weight", type=float, default=0.5, help="rl.weights.process of the process arms")
+    ap.add_argument("--length-weight", type=float, default=LENGTH_WEIGHT, help="rl.weights.length_group of the length arms")
     ap.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="params.yaml override (DVC's -S syntax)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     with reported("ablate_arm"):
-        r = run_arm(Path(args.root), None if args.start else args.arm, args.seed, args.overrides, Path(args.out), args.process_weight)
+        arm = None if args.start else args.arm
+        r = run_arm(Path(args.root), arm, args.seed, args.overrides, Path(args.out), args.process_weight, args.length_weight)
     print(json.dumps({"arm": r.arm, "seed": r.seed, "final_acc": sum(r.correct) / max(1, len(r.correct)), "wall_s": r.wall_s}))
 
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from prmflow.config import ConfigError, load_params
-from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS
+from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS, LENGTH_WEIGHT
 
 UI_HINT = """
 Open the UIs:
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     ab.add_argument("--parallel", type=int, default=2, help="runs at a time (one torch thread each)")
     ab.add_argument("--rl-steps", type=int, default=None)
     ab.add_argument("--process-weight", type=float, default=0.5, help="rl.weights.process of the process arms")
+    ab.add_argument("--length-weight", type=float, default=LENGTH_WEIGHT, help="rl.weights.length_group of the length arms")
     ab.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sv = sub.add_parser("serve", help="serve the deployments (lifecycle, ablate, stage) to a Prefect server")
     sv.add_argument("--cron", default=None, help="schedule of lifecycle/retrain (default: lifecycle.schedule_cron)")
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             rl_steps=args.rl_steps,
             parallel=args.parallel,
             process_weight=args.process_weight,
+            length_weight=args.length_weight,
             overrides=args.overrides,
             root=str(root),
         )

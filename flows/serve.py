@@ -44,6 +44,7 @@ TITLES = {
     "num_seeds": "Number of seeds",
     "parallel": "Runs at a time",
     "process_weight": "Process weight",
+    "length_weight": "Length weight",
     "overrides": "Overrides",
     "name": "Stage",
 }

@@ -25,8 +25,11 @@ import numpy as np
 
 BASELINE = "outcome_only"
 LENGTH_WEIGHT = 0.2
-"""Weight of the group length term (:func:`reward.length.group_length_reward`) in the length
-arms: a fifth of the outcome's, so that being short never outweighs being right. Not tuned."""
+"""Default weight of the group length term (:func:`reward.length.group_length_reward`) in the
+length arms (``prmflow ablate --length-weight``): a fifth of the outcome's. Not tuned. Up to 1
+(Kimi k1.5 adds the term unweighted) a right completion still always earns more than a wrong
+one of its group: the term is in ``[-0.5, 0.5]`` and a wrong completion never gains from it."""
+_LENGTH_KEY = "rl.weights.length_group="  # the length arms' override, set to the ablation's length weight
 
 ARMS: dict[str, list[str]] = {
     "outcome_only": ["rl.weights.process=0.0"],
@@ -98,13 +101,17 @@ def uses_process(arm: str) -> bool:
     return "rl.weights.process=0.0" not in ARMS[arm]
 
 
-def arm_overrides(arm: str, process_weight: float) -> list[str]:
-    """The arm's overrides, with the process weight for the process arms.
+def arm_overrides(arm: str, process_weight: float, length_weight: float = LENGTH_WEIGHT) -> list[str]:
+    """The arm's overrides, with the process weight for the process arms and the length weight
+    for the length arms.
 
     >>> arm_overrides("hybrid_seq", 0.5), arm_overrides("outcome_only", 0.5)
     (['rl.weights.process=0.5', 'rl.process_mode=sequence'], ['rl.weights.process=0.0'])
+    >>> arm_overrides("outcome_length", 0.5, length_weight=1.0)
+    ['rl.weights.process=0.0', 'rl.weights.length_group=1.0']
     """
-    return ([f"rl.weights.process={process_weight}"] if uses_process(arm) else []) + ARMS[arm]
+    own = [f"{_LENGTH_KEY}{length_weight}" if o.startswith(_LENGTH_KEY) else o for o in ARMS[arm]]
+    return ([f"rl.weights.process={process_weight}"] if uses_process(arm) else []) + own
 
 
 DEFAULT_ARMS = ["outcome_only", "hybrid_seq", "hybrid_step_min", "oracle_step_min", "outcome_length", "hybrid_length"]

@@ -14,12 +14,17 @@ def test_ablation_runs_arms_side_by_side_and_reports_intervals(project, prefect_
     before = (project / "params.yaml").read_bytes()
     arms = ["outcome_only", "oracle_step_min"]
     # a micro policy rarely has a group with differing outcomes: train on every group here
-    res = ablate(arms=arms, num_seeds=2, rl_steps=2, parallel=2, overrides=["rl.dynamic_sampling=false"], root=str(project))
+    res = ablate(
+        arms=arms, num_seeds=2, rl_steps=2, parallel=2, length_weight=0.7, overrides=["rl.dynamic_sampling=false"], root=str(project)
+    )
 
     doc = json.loads((project / "reports/ablation/summary.json").read_text())
     seeds = doc["seeds"]
     assert len(seeds) == 2 and all(s >= 10_000 for s in seeds)  # drawn for this ablation
     assert set(doc["summary"]) == set(arms) and res["seeds"] == seeds
+    # the summary says what every arm ran with
+    assert doc["overrides"] == ["rl.dynamic_sampling=false", "rl.steps=2", "evaluate.promote=false"]
+    assert (doc["process_weight"], doc["length_weight"]) == (0.5, 0.7)
     for arm in arms:
         row = doc["summary"][arm]
         assert row["seeds"] == sorted(seeds)
@@ -33,7 +38,11 @@ def test_ablation_runs_arms_side_by_side_and_reports_intervals(project, prefect_
     assert "final_reward_process_step" in oracle_log
     assert "final_acc_vs_baseline" in doc["summary"]["oracle_step_min"]
     assert (project / "reports/ablation/ablation.png").stat().st_size > 0
-    assert "| oracle_step_min | 2 |" in (project / "reports/ablation/ablation.md").read_text()
+    md = (project / "reports/ablation/ablation.md").read_text()
+    assert "| oracle_step_min | 2 |" in md
+    assert (
+        "Overrides of every arm: rl.dynamic_sampling=false, rl.steps=2, evaluate.promote=false; process weight 0.5, length weight 0.7" in md
+    )
 
     runs = MlflowClient().search_runs(
         [MlflowClient().get_experiment_by_name("prmflow").experiment_id], filter_string="tags.`prmflow.arm` != ''"
