@@ -1,6 +1,6 @@
 """Length rewards: penalties that keep completions from growing without bound.
 
-Both return one float per completion, in ``[-1, 0]`` (overlong) or ``[-0.5, 0.5]`` (group).
+Each returns one float per completion, in ``[-1, 0]`` (overlong) or ``[-0.5, 0.5]`` (group).
 """
 
 from __future__ import annotations
@@ -51,6 +51,32 @@ def group_length_penalty(n_tokens: list[int], correct: list[bool], group_size: i
     return out
 
 
+def right_length_penalty(n_tokens: list[int], correct: list[bool], group_size: int) -> list[float]:
+    """The group length reward among a group's *right* completions only.
+
+    Like :func:`group_length_penalty`, but the shortest and longest are those of the right
+    completions, and a wrong completion gets 0: the term says only "of two right solutions,
+    the shorter is better". Kimi's version also ranks wrong completions by length, so a policy
+    that is mostly wrong is mostly taught to be short, and a lone right solution that is longer
+    than the wrong ones (which may be short because they skipped needed steps) is charged for it.
+    A group with fewer than two right lengths gets 0.
+
+    >>> right_length_penalty([10, 20, 30, 5], [True, False, True, False], 4)
+    [0.5, 0.0, -0.5, 0.0]
+    """
+    if len(n_tokens) != len(correct):
+        raise ValueError(f"right_length_penalty: {len(n_tokens)} lengths but {len(correct)} correctness flags")
+    if group_size <= 0 or len(n_tokens) % group_size:
+        raise ValueError(f"right_length_penalty: {len(n_tokens)} rows is not a multiple of group_size={group_size}")
+    out = []
+    for g in range(0, len(n_tokens), group_size):
+        lens, ok = n_tokens[g : g + group_size], correct[g : g + group_size]
+        right = [n for n, c in zip(lens, ok) if c]
+        lo, hi = (min(right), max(right)) if right else (0, 0)
+        out += [0.5 - (n - lo) / (hi - lo) if c and hi > lo else 0.0 for n, c in zip(lens, ok)]
+    return out
+
+
 @REWARDS.register("length")
 def length_reward(completions: list[str], num_tokens: list[int], length_budget: int, max_new_tokens: int, **kwargs) -> list[float]:
     """The length term of the hybrid reward: :func:`overlong_penalty` of each completion."""
@@ -68,3 +94,13 @@ def group_length_reward(
         verdicts = outcome_verdicts(completions, answers, answer_rules or DEFAULT_ANSWER_RULES)
     return group_length_penalty(num_tokens, [v is Verdict.CORRECT for v in verdicts], group_size)
 
+
+@REWARDS.register("length_group_right")
+def group_right_length_reward(
+    completions: list[str], num_tokens: list[int], group_size: int, verdicts=None, answers=None, answer_rules=None, **kwargs
+) -> list[float]:
+    """The group length term among right completions only (:func:`right_length_penalty`):
+    of a group's right completions the shortest gains, the longest loses; wrong ones get 0."""
+    if verdicts is None:
+        verdicts = outcome_verdicts(completions, answers, answer_rules or DEFAULT_ANSWER_RULES)
+    return right_length_penalty(num_tokens, [v is Verdict.CORRECT for v in verdicts], group_size)

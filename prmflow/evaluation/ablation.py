@@ -29,7 +29,7 @@ LENGTH_WEIGHT = 0.2
 length arms (``prmflow ablate --length-weight``): a fifth of the outcome's. Not tuned. Up to 1
 (Kimi k1.5 adds the term unweighted) a right completion still always earns more than a wrong
 one of its group: the term is in ``[-0.5, 0.5]`` and a wrong completion never gains from it."""
-_LENGTH_KEY = "rl.weights.length_group="  # the length arms' override, set to the ablation's length weight
+_LENGTH_KEY = "rl.weights.length_group"  # the length arms' overrides start so; set to the ablation's length weight
 
 ARMS: dict[str, list[str]] = {
     "outcome_only": ["rl.weights.process=0.0"],
@@ -38,6 +38,7 @@ ARMS: dict[str, list[str]] = {
     "oracle_step_min": ["rl.process_mode=step_min", "rl.process_scorer=oracle"],
     "outcome_length": ["rl.weights.process=0.0", f"rl.weights.length_group={LENGTH_WEIGHT}"],
     "hybrid_length": ["rl.process_mode=step_min", f"rl.weights.length_group={LENGTH_WEIGHT}"],
+    "outcome_length_right": ["rl.weights.process=0.0", f"rl.weights.length_group_right={LENGTH_WEIGHT}"],
     "hybrid_step_sum": ["rl.process_mode=step_sum"],
     "hybrid_step_delta": ["rl.process_mode=step_delta"],
     "oracle_step_delta": ["rl.process_mode=step_delta", "rl.process_scorer=oracle"],
@@ -93,7 +94,10 @@ only where dynamic sampling found too few groups whose outcomes differ (``outcom
 ``oracle_step_delta_centred`` and ``oracle_step_delta_fill_raw`` make one of its two changes each,
 and ``hybrid_step_delta_fill`` / ``mc_step_delta_fill`` make both with the learned PRM / Monte-Carlo
 values in place of the oracle. ``*_decay`` decay the
-process weight linearly to 0 over the run (``rl.process_weight_schedule``)."""
+process weight linearly to 0 over the run (``rl.process_weight_schedule``). The length arms get
+the ablation's length weight; ``outcome_length_right`` ranks only a group's right completions
+by length (:func:`reward.length.right_length_penalty`), where ``outcome_length`` (Kimi k1.5's
+term) also ranks the wrong ones."""
 
 
 def uses_process(arm: str) -> bool:
@@ -107,10 +111,10 @@ def arm_overrides(arm: str, process_weight: float, length_weight: float = LENGTH
 
     >>> arm_overrides("hybrid_seq", 0.5), arm_overrides("outcome_only", 0.5)
     (['rl.weights.process=0.5', 'rl.process_mode=sequence'], ['rl.weights.process=0.0'])
-    >>> arm_overrides("outcome_length", 0.5, length_weight=1.0)
-    ['rl.weights.process=0.0', 'rl.weights.length_group=1.0']
+    >>> arm_overrides("outcome_length", 0.5, length_weight=1.0), arm_overrides("outcome_length_right", 0.5, 1.0)[1]
+    (['rl.weights.process=0.0', 'rl.weights.length_group=1.0'], 'rl.weights.length_group_right=1.0')
     """
-    own = [f"{_LENGTH_KEY}{length_weight}" if o.startswith(_LENGTH_KEY) else o for o in ARMS[arm]]
+    own = [f"{o.split('=')[0]}={length_weight}" if o.startswith(_LENGTH_KEY) else o for o in ARMS[arm]]
     return ([f"rl.weights.process={process_weight}"] if uses_process(arm) else []) + own
 
 

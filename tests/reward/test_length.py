@@ -1,6 +1,6 @@
 import pytest
 
-from reward.length import group_length_penalty, overlong_penalty
+from reward.length import group_length_penalty, overlong_penalty, right_length_penalty
 
 
 def test_overlong_penalty_ramp():
@@ -55,3 +55,24 @@ def test_the_group_length_term_is_registered_and_reads_the_verdicts():
     assert out == [0.5, -0.5, -0.5, 0.5]
     given = [Verdict.WRONG, Verdict.CORRECT, Verdict.CORRECT, Verdict.CORRECT]
     assert term(texts, num_tokens=[2, 4, 6, 1], group_size=2, verdicts=given) == [0.0, -0.5, -0.5, 0.5]
+
+
+def test_right_length_penalty_ranks_only_the_right_completions_by_hand():
+    # group 1 (G=4): right lengths 40, 60 (and 50): +0.5, -0.5, 0.0; the short wrong one (10) sets nothing
+    # group 2: one right completion: nothing to compare it with, so 0; the wrong ones 0 whatever their length
+    n = [40, 10, 60, 50] + [30, 5, 90, 70]
+    ok = [True, False, True, True] + [True, False, False, False]
+    assert right_length_penalty(n, ok, 4) == [0.5, 0.0, -0.5, 0.0] + [0.0] * 4
+    # Kimi's version on the same group 1 ranks against the wrong 10 too: the right 40 gets 0.5 - 30/50
+    assert group_length_penalty(n[:4], ok[:4], 4)[0] == pytest.approx(-0.1)
+    with pytest.raises(ValueError, match="not a multiple"):
+        right_length_penalty([1, 2, 3], [True] * 3, 2)
+
+
+def test_the_right_only_length_term_is_registered():
+    from reward import REWARDS
+    from reward.outcome import Verdict
+
+    term = REWARDS.get("length_group_right")
+    given = [Verdict.CORRECT, Verdict.WRONG, Verdict.CORRECT, Verdict.CORRECT]
+    assert term(["x"] * 4, num_tokens=[3, 1, 9, 6], group_size=4, verdicts=given) == [0.5, 0.0, -0.5, 0.0]
