@@ -259,6 +259,20 @@ def hardest_subset(run: ArmRun) -> list[int]:
     return [i for i, d in enumerate(run.difficulty) if d == top]
 
 
+def short_of_needed(run: ArmRun) -> list[float]:
+    """Per problem, 1.0 when the greedy solution writes fewer needed steps (its steps that compute
+    no distractor) than the problem needs, else 0.0: a solution made short by skipping work it
+    needed, not by dropping distractors. On ``dag`` a problem's difficulty is its number of
+    needed steps; without the oracle's counts (``unneeded`` empty) there is nothing to tell.
+
+    >>> short_of_needed(ArmRun("a", 1, [], steps=[5, 3, 4], unneeded=[2, 0, 0], difficulty=[3, 4, 4]))
+    [0.0, 1.0, 0.0]
+    """
+    if not run.unneeded:
+        return []
+    return [float(s - u < d) for s, u, d in zip(run.steps, run.unneeded, run.difficulty)]
+
+
 def paired(runs: Sequence[ArmRun], base: dict[int, ArmRun], pick: Callable[[ArmRun], list[float]]) -> list[list[float]]:
     """Per seed, ``pick(run) - pick(baseline run of the same seed)`` problem by problem."""
     out = []
@@ -299,6 +313,7 @@ def summarize(runs: Sequence[ArmRun], n_boot: int = 1000) -> dict[str, dict]:
             "hardest_acc": estimate([[float(r.correct[i]) for i in h] for r, h in zip(rs, hard)], n_boot),
             "tokens": estimate([[float(t) for t in r.tokens] for r in rs], n_boot),
             "unneeded_step_share": ratio_estimate([r.unneeded for r in rs], [r.steps for r in rs], n_boot),
+            "short_of_needed": estimate([short_of_needed(r) for r in rs], n_boot) if rs[0].unneeded else None,
             "wall_s": float(np.mean([r.wall_s for r in rs])),
         }
         row["start_acc"] = row["curve"][0][1] if row["curve"] else None
@@ -351,6 +366,7 @@ COLUMNS = [
     ("tokens", "tokens"),
     ("tokens_vs_baseline", "tokens vs outcome-only"),
     ("unneeded_step_share", "unneeded steps"),
+    ("short_of_needed", "short of needed steps"),
     ("prm_auc_start", "PRM AUC start"),
     ("prm_auc_end", "PRM AUC end"),
 ]

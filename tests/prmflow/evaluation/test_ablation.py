@@ -8,6 +8,7 @@ from prmflow.evaluation.ablation import (
     markdown,
     mean_curve,
     ratio_estimate,
+    short_of_needed,
     steps_to_reach,
     summarize,
     two_level_interval,
@@ -75,6 +76,17 @@ def test_summarize_against_the_outcome_only_baseline_by_hand():
     assert h["prm_auc_start"]["mean"] == 0.9 and "prm_auc_end" not in h
     table = markdown(s)
     assert "| hybrid_step_min | 2 | 0.300 | 0.750 [" in table and "never" not in table
+
+
+def test_short_of_needed_counts_solutions_that_skip_needed_steps_by_hand():
+    # difficulty = needed steps (dag). Problem 1: 4 steps, 1 distractor, needs 3: complete.
+    # Problem 2: 2 steps, none distractors, needs 3: short. Problem 3: 5 steps, 3 distractors, needs 3: short.
+    # Problem 4: 8 steps, 0 distractors, needs 8: complete. So 2 of 4.
+    r = run("x", 1, [(0, 0.1)], [True, False, False, True], steps=[4, 2, 5, 8], unneeded=[1, 0, 3, 0], difficulty=[3, 3, 3, 8])
+    assert short_of_needed(r) == [0.0, 1.0, 1.0, 0.0]
+    assert summarize([r], n_boot=50)["x"]["short_of_needed"]["mean"] == 0.5
+    no_oracle = run("x", 1, [(0, 0.1)], [True, False], unneeded=[])  # chain, real data: no unneeded counts
+    assert short_of_needed(no_oracle) == [] and summarize([no_oracle], n_boot=50)["x"]["short_of_needed"] is None
 
 
 def test_no_steps_to_reach_when_the_baseline_did_not_improve():
