@@ -381,6 +381,10 @@ class MonitorConfig(_Section):
 DEFAULT_WEIGHTS = {"outcome": 1.0, "process": 0.0, "length": 0.0}
 
 
+GROUP_LENGTH_TERMS = ("length_group", "length_group_right")
+"""The reward terms that give an all-right group's completions different rewards by length."""
+
+
 class RLConfig(_Section):
     """GRPO-family RL with hybrid rewards (stage ``train_policy``)."""
 
@@ -417,7 +421,7 @@ class RLConfig(_Section):
     one round of 32 is one cheaper decode batch (the RL stage 141.5 -> 133.2 s); on ``dag`` at one
     thread (the ablation's set-up) two rounds of 32 were often needed, and decode time there grows
     with the rows (12 RL steps 27.9 -> 43.1 s). So 1 by default."""
-    filter_groups_by: Literal["outcome", "process", "outcome_then_process"] = "outcome"
+    filter_groups_by: Literal["outcome", "process", "outcome_then_process", "outcome_or_length"] = "outcome"
     """Which groups dynamic sampling keeps: those whose outcomes differ (``outcome``: DAPO), or
     also, when the process term is on, those whose step scores differ (``process``: an all-wrong
     group still has step credit to give). With ``weights.process: 0`` both are the same.
@@ -427,7 +431,11 @@ class RLConfig(_Section):
     and the policy's entropy climbs until it stops solving problems; they also take the places
     of groups whose outcomes differ. ``outcome_then_process`` keeps those first and fills only
     the places left after ``max_sampling_rounds`` with groups whose step scores differ; only
-    then are the others scored, ``prompts_per_step`` groups at a time until the places are full."""
+    then are the others scored, ``prompts_per_step`` groups at a time until the places are full.
+    ``outcome_or_length`` (with a group length term, ``weights.length_group`` or
+    ``length_group_right``) also keeps all-right groups whose lengths differ, in draw order: the
+    only groups where "of two right solutions, the shorter" is the whole signal, which dynamic
+    sampling by outcome drops."""
     updates_per_step: int = Field(1, ge=1)
     """Optimizer steps per sampled batch (minibatches); >1 makes the clipped ratio matter."""
     clip_eps_low: float = Field(0.2, ge=0)
@@ -521,6 +529,11 @@ class RLConfig(_Section):
             raise ValueError(f"prm_online_lr: only the learned PRM learns online, but process_scorer is {self.process_scorer!r}")
         if self.process_mode not in process_modes():
             raise ValueError(f"process_mode: {self.process_mode!r} is not one of {process_modes()}")
+        if self.filter_groups_by == "outcome_or_length" and not any(self.weight(t) > 0 for t in GROUP_LENGTH_TERMS):
+            raise ValueError(
+                f"filter_groups_by: outcome_or_length keeps all-right groups for a group length term, but no weight of "
+                f"{list(GROUP_LENGTH_TERMS)} is > 0: they would teach nothing"
+            )
         return self
 
     def weight(self, term: str) -> float:

@@ -117,6 +117,23 @@ def informative_groups(right: list[bool], group_size: int) -> list[int]:
     return [i for i, g in enumerate(groups) if 0 < sum(g) < len(g)]
 
 
+def length_informative_groups(right: list[bool], n_tokens: list[int], group_size: int) -> list[int]:
+    """Indices of the groups whose outcomes differ, or that are all right with lengths that
+    differ: under a group length term those have a nonzero advantage too. Right solutions that
+    write the same steps are the same text, so their lengths differ only where their steps do
+    (on ``dag``: where one computes distractors the other skips).
+
+    >>> length_informative_groups([True, False, True, True, True, True, False, False], [5, 5, 9, 9, 7, 9, 3, 8], 2)
+    [0, 2]
+    """
+    keep = []
+    for i in range(0, len(right), group_size):
+        ok, lens = right[i : i + group_size], n_tokens[i : i + group_size]
+        if 0 < sum(ok) < len(ok) or (all(ok) and len(set(lens)) > 1):
+            keep.append(i // group_size)
+    return keep
+
+
 def process_informative_groups(
     right: list[bool], step_scores: list[list[float]], group_size: int, step_mode: bool, agg: str = "min"
 ) -> list[int]:
@@ -154,7 +171,8 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
     such groups are found (the first ones, in draw order). A group
     counts when its outcomes differ, or, with ``rl.filter_groups_by: process`` and the process
     term on, when ``scorer``'s step scores differ (:func:`process_informative_groups`; with
-    ``outcome`` an all-wrong group is dropped whatever its steps); ``outcome_then_process``
+    ``outcome`` an all-wrong group is dropped whatever its steps), or with ``outcome_or_length``
+    also when it is all right and its lengths differ (:func:`length_informative_groups`); ``outcome_then_process``
     keeps the groups whose outcomes differ first and fills the places they leave after the last
     round with groups whose step scores differ (:func:`fill_by_process`: only then, and only as
     many as it needs, are the others scored). Each round's draw and seed depend only on
@@ -198,6 +216,10 @@ def draw(model, tokenizer, train: list[dict], step: int, params: Params, scorer=
                 for t in s.group(i)
             ]
             keep = informative_groups(right, rl.group_size)
+            if rl.filter_groups_by == "outcome_or_length":
+                extra = length_informative_groups(right, list(s.num_tokens), rl.group_size)
+                stats["sampling/kept_by_length"] = stats.get("sampling/kept_by_length", 0.0) + len(set(extra) - set(keep))
+                keep = extra
             if by_process and rl.filter_groups_by == "process":
                 scores = scorer.score([q for q in s.prompts for _ in range(rl.group_size)], s.texts, finished=s.finished)
                 extra = process_groups(right, scores, rl)

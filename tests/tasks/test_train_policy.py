@@ -152,6 +152,18 @@ def test_dynamic_sampling_asks_the_step_scorer_with_the_process_term_on(micro, f
     assert rows[-1]["sampling/informative_groups"] == 0.0  # a random policy: no group whose outcomes differ
 
 
+def test_dynamic_sampling_by_outcome_or_length_runs_the_length_rule(micro):
+    """rl.filter_groups_by: outcome_or_length also keeps all-right groups whose lengths differ
+    (the rule, by hand: tests/prmflow/rl/test_length_filter.py). A random policy has none."""
+    root, params = micro
+    p = params.model_copy(deep=True)
+    update = {"steps": 1, "dynamic_sampling": True, "max_sampling_rounds": 1, "filter_groups_by": "outcome_or_length"}
+    p.rl = p.rl.model_copy(update={**update, "weights": {"outcome": 1.0, "process": 0.0, "length_group_right": 1.0}})
+    rows = []
+    run(root, p, "dyn-length", log_fn=lambda row, step: rows.append(row))
+    assert rows[-1]["sampling/kept_by_length"] == 0.0 and rows[-1]["sampling/informative_groups"] == 0.0
+
+
 def test_dynamic_sampling_skips_a_step_without_an_informative_group(micro):
     """A random policy gets every group wrong: no group has an advantage, the step trains on
     nothing (instead of on zeros) and says so."""

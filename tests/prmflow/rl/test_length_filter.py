@@ -1,0 +1,23 @@
+"""rl.filter_groups_by: outcome_or_length: which groups dynamic sampling keeps for a group length term."""
+
+import pytest
+
+from prmflow.config import Params
+from prmflow.rl.trainer import informative_groups, length_informative_groups
+
+
+def test_all_right_groups_count_only_when_their_lengths_differ_by_hand():
+    G = 3
+    right = [True, False, True] + [True, True, True] + [True, True, True] + [False, False, False]
+    n_tokens = [40, 12, 40] + [40, 58, 40] + [40, 40, 40] + [30, 50, 70]
+    # 0: outcomes differ; 1: all right, a verbose one among direct ones; 2: all right, one length;
+    # 3: all wrong (a length term over right completions gives it nothing, and Kimi's only brevity)
+    assert informative_groups(right, G) == [0]
+    assert length_informative_groups(right, n_tokens, G) == [0, 1]
+
+
+def test_the_filter_needs_a_group_length_term():
+    with pytest.raises(ValueError, match="outcome_or_length keeps all-right groups for a group length term"):
+        Params.model_validate({"rl": {"filter_groups_by": "outcome_or_length"}})
+    for term in ("length_group", "length_group_right"):
+        Params.model_validate({"rl": {"filter_groups_by": "outcome_or_length", "weights": {term: 0.5}}})
