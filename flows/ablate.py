@@ -31,8 +31,8 @@ from flows import run_params
 from flows.lifecycle import run_stage
 from flows.lock import workspace_lock
 from prmflow import tracking
-from prmflow.config import load_params
-from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS, LENGTH_WEIGHT, ArmRun, markdown, summarize, uses_process
+from prmflow.config import ConfigError, load_params
+from prmflow.evaluation.ablation import ARMS, DEFAULT_ARMS, LENGTH_WEIGHT, ArmRun, arm_overrides, markdown, summarize, uses_process
 from tasks import SETUP_STAGES
 
 REPORT_DIR = "reports/ablation"
@@ -173,7 +173,13 @@ def ablate(
     root_path = Path(root).resolve()
     seeds = list(seeds) if seeds else fresh_seeds(num_seeds)
     common = list(overrides) + ([f"rl.steps={rl_steps}"] if rl_steps is not None else []) + ["evaluate.promote=false"]
-    check_arms(arms, load_params(root_path / "params.yaml", common), process_weight)  # fail fast
+    for arm in arms:  # fail fast, on the settings each arm runs with (a common override may need the arm's own)
+        own = arm_overrides(arm, process_weight, length_weight) if arm in ARMS else []
+        try:
+            cfg = load_params(root_path / "params.yaml", common + own)
+        except ConfigError as e:
+            raise ConfigError(f"arm {arm}: {e}") from None
+        check_arms([arm], cfg, process_weight)
     logger = get_run_logger()
     logger.info("ablation: arms %s, seeds %s, %d at a time", arms, seeds, parallel)
     with workspace_lock(root_path, "ablate", "fail"), run_params.applied(root_path, common):

@@ -49,3 +49,15 @@ def test_ablation_runs_arms_side_by_side_and_reports_intervals(project, prefect_
     )
     assert len(runs) == len(arms) * 2
     assert (project / "params.yaml").read_bytes() == before
+
+
+def test_each_arm_is_checked_on_its_own_settings_before_any_work(project, prefect_harness):
+    """A common override that needs an arm's own setting (the length-group filter needs the
+    length term) passes for the length arm and fails, naming the arm, for the other: before
+    any stage runs."""
+    from flows.ablate import ablate
+
+    common = ["rl.filter_groups_by=outcome_or_length"]
+    with pytest.raises(ValueError, match="arm outcome_only: .*outcome_or_length keeps all-right groups"):
+        ablate(arms=["outcome_length_right", "outcome_only"], num_seeds=1, rl_steps=1, overrides=common, root=str(project))
+    assert not (project / "reports/ablation").exists()
