@@ -81,13 +81,29 @@ def check_arms(arms: list[str], cfg, process_weight: float) -> None:
     """Refuse arms that cannot mean what their names say (before any work)."""
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
-        raise ValueError(f"unknown arm(s) {unknown}; choose from {list(ARMS)}")
+        raise ConfigError(f"unknown arm(s) {unknown}; choose from {list(ARMS)}")
     process = [a for a in arms if uses_process(a)]
     if process and not process_weight > 0:
-        raise ValueError(f"the process arms {process} need a process weight > 0, got process_weight={process_weight}")
+        raise ConfigError(f"the process arms {process} need a process weight > 0, got process_weight={process_weight}")
     oracle = [a for a in arms if "rl.process_scorer=oracle" in ARMS[a]]
     if oracle and cfg.data.source != "synthetic":
-        raise ValueError(f"the oracle arm(s) {oracle} need the synthetic task's oracle, but data.source is {cfg.data.source!r}")
+        raise ConfigError(f"the oracle arm(s) {oracle} need the synthetic task's oracle, but data.source is {cfg.data.source!r}")
+
+
+def arm_params(root: Path, arms: list[str], common: list[str], process_weight: float, length_weight: float) -> dict:
+    """Each arm's params: ``root``'s params.yaml with the common overrides and the arm's own,
+    checked (:func:`check_arms`). A common override may need an arm's own setting (the length
+    filter needs the length term), so the common overrides alone are no arm's settings. Raises
+    :class:`~prmflow.config.ConfigError` naming the arm."""
+    out = {}
+    for arm in arms:
+        own = arm_overrides(arm, process_weight, length_weight) if arm in ARMS else []
+        try:
+            out[arm] = load_params(Path(root) / "params.yaml", list(common) + own)
+        except ConfigError as e:
+            raise ConfigError(f"arm {arm}: {e}") from None
+        check_arms([arm], out[arm], process_weight)
+    return out
 
 
 Arm = Literal[tuple(ARMS)]  # type: ignore[valid-type]  (the arms of prmflow.evaluation.ablation.ARMS)
@@ -173,13 +189,7 @@ def ablate(
     root_path = Path(root).resolve()
     seeds = list(seeds) if seeds else fresh_seeds(num_seeds)
     common = list(overrides) + ([f"rl.steps={rl_steps}"] if rl_steps is not None else []) + ["evaluate.promote=false"]
-    for arm in arms:  # fail fast, on the settings each arm runs with (a common override may need the arm's own)
-        own = arm_overrides(arm, process_weight, length_weight) if arm in ARMS else []
-        try:
-            cfg = load_params(root_path / "params.yaml", common + own)
-        except ConfigError as e:
-            raise ConfigError(f"arm {arm}: {e}") from None
-        check_arms([arm], cfg, process_weight)
+    arm_params(root_path, arms, common, process_weight, length_weight)  # fail fast
     logger = get_run_logger()
     logger.info("ablation: arms %s, seeds %s, %d at a time", arms, seeds, parallel)
     with workspace_lock(root_path, "ablate", "fail"), run_params.applied(root_path, common):

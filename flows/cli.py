@@ -63,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     root = Path(args.root).resolve()
     try:
-        params = load_params(root / "params.yaml", getattr(args, "overrides", []))  # fail fast, before any work
+        if args.cmd == "ablate":  # the common overrides are no arm's settings alone: each arm's own
+            from flows.ablate import arm_params
+
+            arms = args.arms or list(DEFAULT_ARMS)
+            params = arm_params(root, arms, args.overrides, args.process_weight, args.length_weight)[arms[0]]
+        else:
+            params = load_params(root / "params.yaml", getattr(args, "overrides", []))  # fail fast, before any work
     except ConfigError as e:
         print(f"prmflow: invalid params:\n{e}", file=sys.stderr)
         return 2

@@ -61,3 +61,18 @@ def test_each_arm_is_checked_on_its_own_settings_before_any_work(project, prefec
     with pytest.raises(ValueError, match="arm outcome_only: .*outcome_or_length keeps all-right groups"):
         ablate(arms=["outcome_length_right", "outcome_only"], num_seeds=1, rl_steps=1, overrides=common, root=str(project))
     assert not (project / "reports/ablation").exists()
+
+
+def test_the_cli_checks_each_arm_on_its_own_settings(project, capsys):
+    """``prmflow ablate -S`` with an override that only the length arm can take: the length arm
+    alone passes the CLI's check, and with outcome-only beside it the CLI refuses naming it, no traceback."""
+    from flows.ablate import arm_params
+    from flows.cli import main
+
+    common = ["rl.filter_groups_by=outcome_or_length"]
+    cfg = arm_params(project, ["outcome_length_right"], common, 0.5, 1.0)["outcome_length_right"]
+    assert cfg.rl.weights["length_group_right"] == 1.0 and cfg.rl.filter_groups_by == "outcome_or_length"
+    argv = ["--root", str(project), "ablate", "--arms", "outcome_length_right", "outcome_only", "-S", common[0]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "prmflow: invalid params:\narm outcome_only: " in err and "Traceback" not in err
