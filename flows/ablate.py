@@ -92,9 +92,11 @@ def check_arms(arms: list[str], cfg, process_weight: float) -> None:
 
 def arm_params(root: Path, arms: list[str], common: list[str], process_weight: float, length_weight: float) -> dict:
     """Each arm's params: ``root``'s params.yaml with the common overrides and the arm's own,
-    checked (:func:`check_arms`). A common override may need an arm's own setting (the length
-    filter needs the length term), so the common overrides alone are no arm's settings. Raises
-    :class:`~prmflow.config.ConfigError` naming the arm."""
+    checked (:func:`check_arms`). The common overrides must hold on their own (the shared stages
+    run with them), and with each arm's own (an override may clash with an arm: a PRM that
+    learns online with the oracle arm's scorer). Raises :class:`~prmflow.config.ConfigError`,
+    naming the arm when the clash is the arm's."""
+    load_params(Path(root) / "params.yaml", list(common))
     out = {}
     for arm in arms:
         own = arm_overrides(arm, process_weight, length_weight) if arm in ARMS else []
@@ -189,7 +191,7 @@ def ablate(
     root_path = Path(root).resolve()
     seeds = list(seeds) if seeds else fresh_seeds(num_seeds)
     common = list(overrides) + ([f"rl.steps={rl_steps}"] if rl_steps is not None else []) + ["evaluate.promote=false"]
-    arm_params(root_path, arms, common, process_weight, length_weight)  # fail fast
+    arm_params(root_path, arms, common, process_weight, length_weight)  # fail fast, before any stage
     logger = get_run_logger()
     logger.info("ablation: arms %s, seeds %s, %d at a time", arms, seeds, parallel)
     with workspace_lock(root_path, "ablate", "fail"), run_params.applied(root_path, common):

@@ -63,13 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     root = Path(args.root).resolve()
     try:
-        if args.cmd == "ablate":  # the common overrides are no arm's settings alone: each arm's own
+        params = load_params(root / "params.yaml", getattr(args, "overrides", []))  # fail fast, before any work
+        if args.cmd == "ablate":  # and with each arm's own settings
             from flows.ablate import arm_params
 
-            arms = args.arms or list(DEFAULT_ARMS)
-            params = arm_params(root, arms, args.overrides, args.process_weight, args.length_weight)[arms[0]]
-        else:
-            params = load_params(root / "params.yaml", getattr(args, "overrides", []))  # fail fast, before any work
+            arm_params(root, args.arms or list(DEFAULT_ARMS), args.overrides, args.process_weight, args.length_weight)
     except ConfigError as e:
         print(f"prmflow: invalid params:\n{e}", file=sys.stderr)
         return 2

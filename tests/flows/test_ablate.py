@@ -52,27 +52,27 @@ def test_ablation_runs_arms_side_by_side_and_reports_intervals(project, prefect_
 
 
 def test_each_arm_is_checked_on_its_own_settings_before_any_work(project, prefect_harness):
-    """A common override that needs an arm's own setting (the length-group filter needs the
-    length term) passes for the length arm and fails, naming the arm, for the other: before
-    any stage runs."""
+    """A common override that holds alone but clashes with one arm's own settings (a PRM that
+    learns online, with the oracle arm's scorer) fails naming that arm, before any stage runs."""
     from flows.ablate import ablate
 
-    common = ["rl.filter_groups_by=outcome_or_length"]
-    with pytest.raises(ValueError, match="arm outcome_only: .*outcome_or_length keeps all-right groups"):
-        ablate(arms=["outcome_length_right", "outcome_only"], num_seeds=1, rl_steps=1, overrides=common, root=str(project))
+    with pytest.raises(ValueError, match="arm oracle_step_min: .*prm_online_lr: only the learned PRM learns online"):
+        ablate(arms=["outcome_only", "oracle_step_min"], num_seeds=1, rl_steps=1, overrides=["rl.prm_online_lr=0.01"], root=str(project))
     assert not (project / "reports/ablation").exists()
 
 
 def test_the_cli_checks_each_arm_on_its_own_settings(project, capsys):
-    """``prmflow ablate -S`` with an override that only the length arm can take: the length arm
-    alone passes the CLI's check, and with outcome-only beside it the CLI refuses naming it, no traceback."""
+    """``prmflow ablate -S``: the common overrides alone (the shared stages run with them), then
+    with each arm's own; a refusal names the arm, no traceback."""
     from flows.ablate import arm_params
     from flows.cli import main
 
-    common = ["rl.filter_groups_by=outcome_or_length"]
+    common = ["rl.filter_groups_by=outcome_or_length", "rl.weights.length_group_right=0.5"]
     cfg = arm_params(project, ["outcome_length_right"], common, 0.5, 1.0)["outcome_length_right"]
-    assert cfg.rl.weights["length_group_right"] == 1.0 and cfg.rl.filter_groups_by == "outcome_or_length"
-    argv = ["--root", str(project), "ablate", "--arms", "outcome_length_right", "outcome_only", "-S", common[0]]
+    assert cfg.rl.weights["length_group_right"] == 1.0 and cfg.rl.filter_groups_by == "outcome_or_length"  # the arm's weight
+    assert main(["--root", str(project), "ablate", "--arms", "outcome_length_right", "-S", common[0]]) == 2
+    assert "outcome_or_length keeps all-right groups" in capsys.readouterr().err  # the shared stages' settings alone
+    argv = ["--root", str(project), "ablate", "--arms", "outcome_only", "oracle_step_min", "-S", "rl.prm_online_lr=0.01"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "prmflow: invalid params:\narm outcome_only: " in err and "Traceback" not in err
+    assert "prmflow: invalid params:\narm oracle_step_min: " in err and "Traceback" not in err
