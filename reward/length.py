@@ -29,6 +29,15 @@ def overlong_penalty(n_tokens: list[int], budget: int, max_len: int) -> list[flo
     return out
 
 
+def _groups(who: str, n_tokens: list[int], correct: list[bool], group_size: int) -> list[tuple[list[int], list[bool]]]:
+    """The (lengths, correctness) of each group of prompt-major rows, after checking the shapes."""
+    if len(n_tokens) != len(correct):
+        raise ValueError(f"{who}: {len(n_tokens)} lengths but {len(correct)} correctness flags")
+    if group_size <= 0 or len(n_tokens) % group_size:
+        raise ValueError(f"{who}: {len(n_tokens)} rows is not a multiple of group_size={group_size}")
+    return [(n_tokens[g : g + group_size], correct[g : g + group_size]) for g in range(0, len(n_tokens), group_size)]
+
+
 def group_length_penalty(n_tokens: list[int], correct: list[bool], group_size: int) -> list[float]:
     """Kimi k1.5's length reward, relative to the other completions of the same prompt.
 
@@ -37,13 +46,8 @@ def group_length_penalty(n_tokens: list[int], correct: list[bool], group_size: i
     -0.5. A correct completion gets ``lam``; a wrong one ``min(0, lam)``, so being short never
     pays for being wrong. A group whose lengths are all equal gets 0.
     """
-    if len(n_tokens) != len(correct):
-        raise ValueError(f"group_length_penalty: {len(n_tokens)} lengths but {len(correct)} correctness flags")
-    if group_size <= 0 or len(n_tokens) % group_size:
-        raise ValueError(f"group_length_penalty: {len(n_tokens)} rows is not a multiple of group_size={group_size}")
     out = []
-    for g in range(0, len(n_tokens), group_size):
-        lens, ok = n_tokens[g : g + group_size], correct[g : g + group_size]
+    for lens, ok in _groups("group_length_penalty", n_tokens, correct, group_size):
         lo, hi = min(lens), max(lens)
         for n, c in zip(lens, ok):
             lam = 0.0 if hi == lo else 0.5 - (n - lo) / (hi - lo)
@@ -64,13 +68,8 @@ def right_length_penalty(n_tokens: list[int], correct: list[bool], group_size: i
     >>> right_length_penalty([10, 20, 30, 5], [True, False, True, False], 4)
     [0.5, 0.0, -0.5, 0.0]
     """
-    if len(n_tokens) != len(correct):
-        raise ValueError(f"right_length_penalty: {len(n_tokens)} lengths but {len(correct)} correctness flags")
-    if group_size <= 0 or len(n_tokens) % group_size:
-        raise ValueError(f"right_length_penalty: {len(n_tokens)} rows is not a multiple of group_size={group_size}")
     out = []
-    for g in range(0, len(n_tokens), group_size):
-        lens, ok = n_tokens[g : g + group_size], correct[g : g + group_size]
+    for lens, ok in _groups("right_length_penalty", n_tokens, correct, group_size):
         right = [n for n, c in zip(lens, ok) if c]
         lo, hi = (min(right), max(right)) if right else (0, 0)
         out += [0.5 - (n - lo) / (hi - lo) if c and hi > lo else 0.0 for n, c in zip(lens, ok)]
