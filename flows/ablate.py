@@ -182,7 +182,7 @@ def ablate(
         rl_steps: RL steps of every arm (empty: params.yaml's rl.steps)
         parallel: runs at a time, one torch thread each (about one per CPU core)
         process_weight: rl.weights.process of the arms that train on step scores
-        length_weight: rl.weights.length_group of the arms with the length term
+        length_weight: weight of the length arms' group length term (rl.weights.length_group or length_group_right)
         overrides: params.yaml keys for every arm, in DVC's -S syntax, e.g. rl.weights.process=0.3
         root: the project folder (set by the deployment)
     """

@@ -118,7 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--process-weight", type=float, default=0.5, help="rl.weights.process of the process arms")
-    ap.add_argument("--length-weight", type=float, default=LENGTH_WEIGHT, help="rl.weights.length_group of the length arms")
+    ap.add_argument(
+        "--length-weight",
+        type=float,
+        default=LENGTH_WEIGHT,
+        help="weight of the length arms' group length term (rl.weights.length_group or length_group_right)",
+    )
     ap.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="params.yaml override (DVC's -S syntax)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

@@ -49,7 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     ab.add_argument("--parallel", type=int, default=2, help="runs at a time (one torch thread each)")
     ab.add_argument("--rl-steps", type=int, default=None)
     ab.add_argument("--process-weight", type=float, default=0.5, help="rl.weights.process of the process arms")
-    ab.add_argument("--length-weight", type=float, default=LENGTH_WEIGHT, help="rl.weights.length_group of the length arms")
+    ab.add_argument(
+        "--length-weight",
+        type=float,
+        default=LENGTH_WEIGHT,
+        help="weight of the length arms' group length term (rl.weights.length_group or length_group_right)",
+    )
     ab.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sv = sub.add_parser("serve", help="serve the deployments (lifecycle, ablate, stage) to a Prefect server")
     sv.add_argument("--cron", default=None, help="schedule of lifecycle/retrain (default: lifecycle.schedule_cron)")
