@@ -85,7 +85,7 @@ def check_arms(arms: list[str], cfg, process_weight: float) -> None:
     process = [a for a in arms if uses_process(a)]
     if process and not process_weight > 0:
         raise ConfigError(f"the process arms {process} need a process weight > 0, got process_weight={process_weight}")
-    oracle = [a for a in arms if "rl.process_scorer=oracle" in ARMS[a]]
+    oracle = [a for a in arms if any(o.startswith("rl.process_scorer=oracle") for o in ARMS[a])]
     if oracle and cfg.data.source != "synthetic":
         raise ConfigError(f"the oracle arm(s) {oracle} need the synthetic task's oracle, but data.source is {cfg.data.source!r}")
 

@@ -55,12 +55,15 @@ def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[di
     loaded even at process weight 0), the synthetic task's oracle for ``train``'s prompts, or the
     start policy's confidence; ``None`` when there is none and none is needed."""
     rl = params.rl
-    if rl.process_scorer == "oracle":
+    if rl.process_scorer in ("oracle", "oracle_needed"):
         if params.data.source != "synthetic":
-            raise ValueError(f"rl.process_scorer: oracle needs the synthetic task's oracle, but data.source is {params.data.source!r}")
+            raise ValueError(
+                f"rl.process_scorer: {rl.process_scorer} needs the synthetic task's oracle, but data.source is {params.data.source!r}"
+            )
         tokenizer = tokenizer or load_tokenizer(policy_dir)
         questions = {format_prompt(p["question"], params.model, tokenizer): p["question"] for p in train}
-        return OracleScorer(questions, params.data.modulus, params.data.step_split), None  # rl.process_scorer is in the fingerprint
+        scorer = OracleScorer(questions, params.data.modulus, params.data.step_split, needed=rl.process_scorer == "oracle_needed")
+        return scorer, None  # rl.process_scorer is in the fingerprint
     if rl.process_scorer == "mc":
         return None, None  # sampled from the policy being trained: made beside it (mc_scorer)
     if rl.process_scorer == "confidence":

@@ -114,7 +114,7 @@ def test_resume_restores_the_optimizer_and_the_rng_state(micro, monkeypatch):
     assert torch.equal(seen["rng"], saved) and seen["optimizer_steps"] == 1.0
 
 
-@pytest.mark.parametrize("scorer", ["oracle", "confidence", "mc"])
+@pytest.mark.parametrize("scorer", ["oracle", "oracle_needed", "confidence", "mc"])
 def test_the_process_term_can_come_from_the_oracle_the_policy_confidence_or_mc_values(micro, scorer):
     """No PRM needed (prm_dir=None): the step credit comes from the oracle's perfect step scores,
     the training-free score or Monte-Carlo values sampled from the policy being trained (the
@@ -128,12 +128,13 @@ def test_the_process_term_can_come_from_the_oracle_the_policy_confidence_or_mc_v
     assert ("mc/rollouts" in rows[-1]) == (scorer == "mc")
 
 
-def test_the_oracle_scorer_needs_synthetic_data(micro):
+@pytest.mark.parametrize("scorer", ["oracle", "oracle_needed"])
+def test_the_oracle_scorer_needs_synthetic_data(micro, scorer):
     from prmflow.config import Params
     from tasks.train_policy import load_scorer
 
-    p = Params.model_validate({"rl": {"process_scorer": "oracle"}, "data": {"source": "gsm8k", "path": "x.jsonl"}})
-    with pytest.raises(ValueError, match="rl.process_scorer: oracle needs"):
+    p = Params.model_validate({"rl": {"process_scorer": scorer}, "data": {"source": "gsm8k", "path": "x.jsonl"}})
+    with pytest.raises(ValueError, match=f"rl.process_scorer: {scorer} needs"):
         load_scorer(None, p, "cpu", micro[0] / "base", [])
 
 
