@@ -5,7 +5,7 @@ Each returns one float per completion, in ``[-1, 0]`` (overlong) or ``[-0.5, 0.5
 
 from __future__ import annotations
 
-from reward.outcome import Verdict, outcome_verdicts
+from reward.outcome import outcome_rewards
 from reward.parse import DEFAULT_ANSWER_RULES
 from reward.registry import REWARDS
 
@@ -76,6 +76,11 @@ def right_length_penalty(n_tokens: list[int], correct: list[bool], group_size: i
     return out
 
 
+def _right(completions: list[str], answers, verdicts, answer_rules) -> list[bool]:
+    """Which completions are right: the outcome term's verdicts (computed when not given)."""
+    return [r == 1.0 for r in outcome_rewards(completions, answers, verdicts, answer_rules or DEFAULT_ANSWER_RULES)]
+
+
 @REWARDS.register("length")
 def length_reward(completions: list[str], num_tokens: list[int], length_budget: int, max_new_tokens: int, **kwargs) -> list[float]:
     """The length term of the hybrid reward: :func:`overlong_penalty` of each completion."""
@@ -89,9 +94,7 @@ def group_length_reward(
     """Kimi k1.5's group-relative length term (:func:`group_length_penalty`): within each group
     the shortest right completion gains, the longest loses; a wrong one never gains by being
     short. Correctness is the outcome verdict (:func:`reward.outcome.outcome_verdicts`)."""
-    if verdicts is None:
-        verdicts = outcome_verdicts(completions, answers, answer_rules or DEFAULT_ANSWER_RULES)
-    return group_length_penalty(num_tokens, [v is Verdict.CORRECT for v in verdicts], group_size)
+    return group_length_penalty(num_tokens, _right(completions, answers, verdicts, answer_rules), group_size)
 
 
 @REWARDS.register("length_group_right")
@@ -100,6 +103,4 @@ def group_right_length_reward(
 ) -> list[float]:
     """The group length term among right completions only (:func:`right_length_penalty`):
     of a group's right completions the shortest gains, the longest loses; wrong ones get 0."""
-    if verdicts is None:
-        verdicts = outcome_verdicts(completions, answers, answer_rules or DEFAULT_ANSWER_RULES)
-    return right_length_penalty(num_tokens, [v is Verdict.CORRECT for v in verdicts], group_size)
+    return right_length_penalty(num_tokens, _right(completions, answers, verdicts, answer_rules), group_size)
