@@ -26,6 +26,7 @@ from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import load_causal_lm, load_tokenizer, resolve_device
 from prmflow.lm.prompts import format_prompt
 from prmflow.prm.oracle import OracleScorer
+from prmflow.prm.reuse import ReuseScorer
 from prmflow.prm.scorers import PolicyConfidenceScorer, PRMScorer
 from prmflow.resources import usage
 from prmflow.rl import checkpoint
@@ -52,8 +53,8 @@ __all__ = ["TrainingDiverged", "run", "main"]
 def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[dict] = (), tokenizer=None):
     """The step scorer of ``rl.process_scorer`` and what identifies it (for the checkpoint's
     fingerprint): the learned PRM when ``prm_dir`` holds one (also used by the monitors, so it is
-    loaded even at process weight 0), the synthetic task's oracle for ``train``'s prompts, or the
-    start policy's confidence; ``None`` when there is none and none is needed."""
+    loaded even at process weight 0), the synthetic task's oracle for ``train``'s prompts, the
+    dead-step scorer (``reuse``) or the start policy's confidence; ``None`` when there is none and none is needed."""
     rl = params.rl
     if rl.process_scorer in ("oracle", "oracle_needed"):
         if params.data.source != "synthetic":
@@ -64,6 +65,8 @@ def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[di
         questions = {format_prompt(p["question"], params.model, tokenizer): p["question"] for p in train}
         scorer = OracleScorer(questions, params.data.modulus, params.data.step_split, needed=rl.process_scorer == "oracle_needed")
         return scorer, None  # rl.process_scorer is in the fingerprint
+    if rl.process_scorer == "reuse":
+        return (ReuseScorer(params.data.step_split) if rl.weight("process") > 0 else None), None
     if rl.process_scorer == "mc":
         return None, None  # sampled from the policy being trained: made beside it (mc_scorer)
     if rl.process_scorer == "confidence":

@@ -114,11 +114,11 @@ def test_resume_restores_the_optimizer_and_the_rng_state(micro, monkeypatch):
     assert torch.equal(seen["rng"], saved) and seen["optimizer_steps"] == 1.0
 
 
-@pytest.mark.parametrize("scorer", ["oracle", "oracle_needed", "confidence", "mc"])
+@pytest.mark.parametrize("scorer", ["oracle", "oracle_needed", "reuse", "confidence", "mc"])
 def test_the_process_term_can_come_from_the_oracle_the_policy_confidence_or_mc_values(micro, scorer):
     """No PRM needed (prm_dir=None): the step credit comes from the oracle's perfect step scores,
-    the training-free score or Monte-Carlo values sampled from the policy being trained (the
-    values: tests/prmflow/rl/test_rewarder.py, test_mc_values.py)."""
+    the dead-step scorer, the training-free score or Monte-Carlo values sampled from the policy
+    being trained (the values: tests/prmflow/rl/test_rewarder.py, test_mc_values.py)."""
     root, params = micro
     p = params.model_copy(deep=True)
     p.rl = p.rl.model_copy(update={"steps": 1, "process_scorer": scorer, "weights": {"outcome": 1.0, "process": 0.5}})
