@@ -452,7 +452,8 @@ class RLConfig(_Section):
     ``process: 0`` is the outcome-only baseline. A term left out keeps its default weight."""
     process_mode: str = "step_min"
     """How PRM scores enter (:mod:`reward.hybrid`): ``sequence`` (aggregated per solution) or
-    ``step_<credit>`` per step (``step_sum``: DeepSeekMath, ``step_min``: PURE)."""
+    ``step_<credit>`` per step (``step_sum``: DeepSeekMath, ``step_min``: PURE, ``step_delta``:
+    progress, ``step_own``: each step its own score, for scores of waste such as ``reuse``)."""
     process_scorer: Literal["prm", "oracle", "oracle_needed", "reuse", "confidence", "mc"] = "prm"
     """Who scores the steps for the process term: ``prm`` (the learned PRM, ``models/prm``),
     ``oracle`` (the synthetic task's own step labels: a perfect PRM, the upper bound of what

@@ -92,6 +92,19 @@ def delta_credit(rewards: list[float]) -> list[float]:
     return [r - prev for prev, r in zip([0.0, *rewards[:-1]], rewards)]
 
 
+@STEP_CREDITS.register("own")
+def own_credit(rewards: list[float]) -> list[float]:
+    """Each step is valued by its own reward alone (a return with no later terms). For a score of
+    waste rather than of correctness (``rl.process_scorer: reuse``): every wasted step is
+    charged, also the second of two in a row, which progress credit (``delta``) leaves at 0
+    because the score did not drop again.
+
+    >>> own_credit([1.0, -2.0, -2.0, 0.5])
+    [1.0, -2.0, -2.0, 0.5]
+    """
+    return list(rewards)
+
+
 def center_totals(values: list[list[float]]) -> list[list[float]]:
     """Shift each solution's step values so that the solutions' totals sum to zero over the
     group: solution ``i`` loses ``mean_k(total_k) / len(values[i])`` on each step (solutions
@@ -123,8 +136,8 @@ def step_advantages(
     group, ``r~ = (r - mean) / (std + eps)`` (centred only if ``scale_by_std=False``), as in
     DeepSeekMath's process supervision. The value of step ``j`` is then
     ``credit`` (a :data:`reward.registry.STEP_CREDITS` name) applied to its own and later normalised
-    rewards: ``sum_{k>=j} r~_k`` (``"sum"``), ``min_{k>=j} r~_k`` (``"min"``) or
-    ``r~_j - r~_{j-1}`` (``"delta"``).
+    rewards: ``sum_{k>=j} r~_k`` (``"sum"``), ``min_{k>=j} r~_k`` (``"min"``),
+    ``r~_j - r~_{j-1}`` (``"delta"``) or ``r~_j`` (``"own"``).
     A solution with no steps gets ``[]``; a group with a single step reward in all gets zeros.
     ``center``: then :func:`center_totals` per group (``rl.center_step_credit``).
     """

@@ -37,7 +37,7 @@ def test_the_lifecycle_form_shows_params_yaml_and_hides_root(tmp_path):
     }
     assert f["weight_process"]["default"] == 0.25 and f["weight_process"]["type"] == "number"
     assert f["label_method"]["enum"] == ["first_error", "mc_hard", "mc_soft"] and f["label_method"]["default"] == "first_error"
-    assert f["process_mode"]["enum"] == ["sequence", "step_sum", "step_min", "step_delta"]
+    assert f["process_mode"]["enum"] == ["sequence", "step_sum", "step_min", "step_delta", "step_own"]
     assert f["data_source"]["enum"] == ["synthetic", "gsm8k", "jsonl", "parquet", "hf"]
     assert "default" not in f["model_name_or_path"] and f["model_name_or_path"]["type"] == "string"  # null: an empty box
     text = json.dumps(form)

@@ -56,6 +56,18 @@ def test_step_advantages_delta_is_progress():
     assert flat == pytest.approx([S, -2 * S, 2 * S, -S, -1, 2, 0], abs=1e-4)
 
 
+def test_own_credit_charges_every_wasted_step_where_delta_charges_the_first():
+    """Reuse scores of one group: a solution with two dead steps in a row, and a direct one.
+    Mean of the 7 scores 5/7 (centred only): used 2/7, dead -5/7. Progress credit charges the
+    first dead step alone (-1) and credits the step after the run (+1); own credit charges both."""
+    verbose, direct = [1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0]
+    u, d = 2 / 7, -5 / 7
+    delta = step_advantages([verbose, direct], 2, "delta", scale_by_std=False)
+    assert delta == [pytest.approx([u, -1, 0, 1]), pytest.approx([u, 0, 0])]
+    own = step_advantages([verbose, direct], 2, "own", scale_by_std=False)
+    assert own == [pytest.approx([u, d, d, u]), pytest.approx([u, u, u])]
+
+
 def test_delta_credit_does_not_pay_for_stopping_early():
     """Oracle prefix scores of one group: a long attempt that errs at its 4th step, and a short
     one that answers after 2 right steps. Min credit charges the long attempt's 3 right steps

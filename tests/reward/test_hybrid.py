@@ -26,7 +26,7 @@ def test_length_mismatch_raises():
 
 
 def test_process_modes_follow_the_step_credit_registry():
-    assert process_modes() == ["sequence", "step_sum", "step_min", "step_delta"]
+    assert process_modes() == ["sequence", "step_sum", "step_min", "step_delta", "step_own"]
     assert step_credit("step_sum") == "sum" and step_credit("sequence") is None
     with pytest.raises(ValueError, match="step_max"):
         step_credit("step_max")
