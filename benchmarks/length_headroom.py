@@ -11,7 +11,10 @@ fresh problems (:func:`benchmarks.evalsets.fresh_problems`, none curated):
   wrong), greedy (what ``evaluate`` reports) and sampled at ``rl.temperature``; with
   ``--groups N``, how many of RL's groups (``rl.group_size`` samples of a train problem) hold
   right samples that differ in how many distractors they compute, and how many mix the direct
-  and verbose styles at all, with each style's accuracy there (:func:`style_variation`)::
+  and verbose styles at all, with each style's accuracy there (:func:`style_variation`);
+- how the text-only dead-step flags of ``rl.process_scorer: reuse`` match the oracle's
+  distractor flags, on each policy's solutions and on the verbose references
+  (:func:`reuse_agreement`)::
 
     python benchmarks/length_headroom.py --policy warm=models/base --policy rl=models/champion \\
         -S data.task=dag -S data.max_distractors=6
@@ -80,6 +83,24 @@ def style_variation(right: list[bool], unneeded: list[int], group_size: int) -> 
     }
 
 
+def reuse_agreement(unneeded: list[list[bool]], used: list[list[bool]]) -> dict[str, float]:
+    """How the text-only dead-step flags (:func:`reward.reuse.used_steps`, ``False`` = dead) match
+    the oracle's distractor flags, over solutions whose steps both read alike (same count): the
+    share of distractor steps flagged dead, and of the other steps flagged dead.
+
+    >>> reuse_agreement([[False, True, False], [True], [True, False]], [[True, False, True], [True], [True]])
+    {'distractors_flagged': 0.5, 'others_flagged': 0.0, 'solutions_compared': 2}
+    """
+    pairs = [(u, k) for flags, kept in zip(unneeded, used) if len(flags) == len(kept) for u, k in zip(flags, kept)]
+    distractor = [not k for u, k in pairs if u]
+    other = [not k for u, k in pairs if not u]
+    return {
+        "distractors_flagged": sum(distractor) / max(len(distractor), 1),
+        "others_flagged": sum(other) / max(len(other), 1),
+        "solutions_compared": sum(len(f) == len(k) for f, k in zip(unneeded, used)),
+    }
+
+
 def headroom(direct_tokens: list[int], verbose_tokens: list[int]) -> float:
     """The share of tokens the direct style saves over the verbose one, over all problems.
 
@@ -122,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         from prmflow.lm.sampling import sample
         from prmflow.problems import synthetic
         from reward.outcome import verify
+        from reward.reuse import solution_used_steps
 
         root = Path(args.root)
         params = load_params(root / "params.yaml", args.overrides)
@@ -145,12 +167,11 @@ def main(argv: list[str] | None = None) -> None:
             ):
                 out = sample(model, tok, prompts, 1, max_new_tokens=budget, **kw)
                 right = [verify(t, p["final_answer"], rules=d.solution_format().answer_rules) for p, t in zip(problems, out.texts)]
-                stats = length_stats(
-                    right,
-                    list(out.num_tokens),
-                    [synthetic.oracle_unneeded_steps(p["question"], t, d.modulus) for p, t in zip(problems, out.texts)],
-                )
+                unneeded = [synthetic.oracle_unneeded_steps(p["question"], t, d.modulus) for p, t in zip(problems, out.texts)]
+                stats = length_stats(right, list(out.num_tokens), unneeded)
                 stats["cut_at_budget"] = 1 - sum(out.finished) / len(problems)
+                ended = [i for i, f in enumerate(out.finished) if f]  # the dead-step flags of whole solutions
+                stats.update(reuse_agreement([unneeded[i] for i in ended], [solution_used_steps(out.texts[i]) for i in ended]))
                 result[f"{name}.{mode}"] = {k: round(v, 4) for k, v in stats.items()}
             if args.groups:  # RL's view: groups of rl.group_size samples of train problems
                 rl = params.rl
@@ -172,12 +193,20 @@ def main(argv: list[str] | None = None) -> None:
                 }
         # the references, in the last policy's tokens
         direct = [len(tok(p["answer"])["input_ids"]) for p in problems]
-        verbose = [len(tok(synthetic.verbose_solution(p["question"], d.modulus))["input_ids"]) for p in problems]
+        verbose_texts = [synthetic.verbose_solution(p["question"], d.modulus) for p in problems]
+        verbose = [len(tok(t)["input_ids"]) for t in verbose_texts]
         result.update(
             direct_tokens=sum(direct) / len(direct),
             verbose_tokens=sum(verbose) / len(verbose),
             verbose_over_budget=sum(v > budget for v in verbose) / len(verbose),
             headroom=headroom(direct, verbose),
+            verbose_reuse={
+                k: round(v, 4)
+                for k, v in reuse_agreement(
+                    [synthetic.oracle_unneeded_steps(p["question"], t, d.modulus) for p, t in zip(problems, verbose_texts)],
+                    [solution_used_steps(t) for t in verbose_texts],
+                ).items()
+            },
         )
         print(json.dumps(result))
 

@@ -23,6 +23,12 @@ def test_a_verbose_reference_against_the_direct_one():
     stats = length_headroom.length_stats([True, True], [len(verbose), len(direct)], flags)
     assert stats == {"accuracy": 1.0, "tokens": (len(verbose) + len(direct)) / 2, "steps": 2.5, "unneeded_share": 0.2}
     assert length_headroom.headroom([len(direct)], [len(verbose)]) == round(1 - len(direct) / len(verbose), 6)
+    # the text-only dead-step flags find e too: nothing after it uses 7
+    from reward.reuse import solution_used_steps
+
+    used = [solution_used_steps(t) for t in (verbose, direct)]
+    assert used == [[True, True, False], [True, True]]
+    assert length_headroom.reuse_agreement(flags, used) == {"distractors_flagged": 1.0, "others_flagged": 0.0, "solutions_compared": 2}
 
 
 def test_style_variation_by_hand():
