@@ -13,8 +13,8 @@ fresh problems (:func:`benchmarks.evalsets.fresh_problems`, none curated):
   right samples that differ in how many distractors they compute, and how many mix the direct
   and verbose styles at all, with each style's accuracy there (:func:`style_variation`);
 - how the text-only dead-step flags of ``rl.process_scorer: reuse`` match the oracle's
-  distractor flags, on each policy's solutions and on the verbose references
-  (:func:`reuse_agreement`)::
+  distractor flags, on each policy's solutions (all, and the right ones: ``right_*``) and on
+  the verbose references (:func:`reuse_agreement`)::
 
     python benchmarks/length_headroom.py --policy warm=models/base --policy rl=models/champion \\
         -S data.task=dag -S data.max_distractors=6
@@ -170,8 +170,11 @@ def main(argv: list[str] | None = None) -> None:
                 unneeded = [synthetic.oracle_unneeded_steps(p["question"], t, d.modulus) for p, t in zip(problems, out.texts)]
                 stats = length_stats(right, list(out.num_tokens), unneeded)
                 stats["cut_at_budget"] = 1 - sum(out.finished) / len(problems)
-                ended = [i for i, f in enumerate(out.finished) if f]  # the dead-step flags of whole solutions
-                stats.update(reuse_agreement([unneeded[i] for i in ended], [solution_used_steps(out.texts[i]) for i in ended]))
+                used = [solution_used_steps(t) if f else None for t, f in zip(out.texts, out.finished)]  # whole solutions only
+                for prefix, only_right in (("", False), ("right_", True)):
+                    ended = [i for i, u in enumerate(used) if u is not None and (right[i] or not only_right)]
+                    agree = reuse_agreement([unneeded[i] for i in ended], [used[i] for i in ended])
+                    stats.update({prefix + k: v for k, v in agree.items()})
                 result[f"{name}.{mode}"] = {k: round(v, 4) for k, v in stats.items()}
             if args.groups:  # RL's view: groups of rl.group_size samples of train problems
                 rl = params.rl
