@@ -459,8 +459,8 @@ class RLConfig(_Section):
     ``oracle`` (the synthetic task's own step labels: a perfect PRM, the upper bound of what
     process rewards can give; synthetic data only), ``oracle_needed`` (the same, also scoring
     0 a right step the target does not need: a perfect PRM of wasted work too), ``reuse`` (no
-    model: 0 for a step whose result the answer never uses, 1 otherwise, a per-step length
-    signal; :mod:`prmflow.prm.reuse`), ``confidence`` (the training-free
+    model: in a right solution, 0 for a step whose result the answer never uses, 1 otherwise;
+    a per-step length signal, wrong solutions unscored; :mod:`prmflow.prm.reuse`), ``confidence`` (the training-free
     policy-confidence score of the start policy) or ``mc`` (VinePPO-style Monte-Carlo values:
     ``mc_rollouts`` completions of each step prefix from the current policy, no learned model;
     :mod:`prmflow.rl.mc_values`; pair it with ``process_mode: step_delta``)."""

@@ -50,6 +50,12 @@ from tasks import exit_done
 __all__ = ["TrainingDiverged", "run", "main"]
 
 
+def by_prompt(train: list[dict], field: str, params: Params, tokenizer) -> dict[str, str]:
+    """Each train problem's ``field``, keyed by its prompt as the policy sees it (what the
+    scorers get)."""
+    return {format_prompt(p["question"], params.model, tokenizer): str(p[field]) for p in train}
+
+
 def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[dict] = (), tokenizer=None):
     """The step scorer of ``rl.process_scorer`` and what identifies it (for the checkpoint's
     fingerprint): the learned PRM when ``prm_dir`` holds one (also used by the monitors, so it is
@@ -62,11 +68,15 @@ def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[di
                 f"rl.process_scorer: {rl.process_scorer} needs the synthetic task's oracle, but data.source is {params.data.source!r}"
             )
         tokenizer = tokenizer or load_tokenizer(policy_dir)
-        questions = {format_prompt(p["question"], params.model, tokenizer): p["question"] for p in train}
+        questions = by_prompt(train, "question", params, tokenizer)
         scorer = OracleScorer(questions, params.data.modulus, params.data.step_split, needed=rl.process_scorer == "oracle_needed")
         return scorer, None  # rl.process_scorer is in the fingerprint
     if rl.process_scorer == "reuse":
-        return (ReuseScorer(params.data.step_split) if rl.weight("process") > 0 else None), None
+        if rl.weight("process") <= 0:
+            return None, None
+        tokenizer = tokenizer or load_tokenizer(policy_dir)
+        answers = by_prompt(train, "final_answer", params, tokenizer)
+        return ReuseScorer(answers, params.data.solution_format().answer_rules, params.data.step_split), None
     if rl.process_scorer == "mc":
         return None, None  # sampled from the policy being trained: made beside it (mc_scorer)
     if rl.process_scorer == "confidence":
@@ -86,7 +96,7 @@ def mc_scorer(model, tokenizer, train: list[dict], params: Params) -> MCValueSco
     rl = params.rl
     if rl.process_scorer != "mc" or rl.weight("process") <= 0:
         return None
-    answers = {format_prompt(p["question"], params.model, tokenizer): str(p["final_answer"]) for p in train}
+    answers = by_prompt(train, "final_answer", params, tokenizer)
     fmt = params.data.solution_format()
     return MCValueScorer(model, tokenizer, answers, rl.mc_rollouts, rl.temperature, rl.max_new_tokens, fmt, seed=rl.seed)
 

@@ -188,7 +188,7 @@ def test_the_reuse_scorer_charges_a_dead_step_where_it_is_written_by_hand():
     texts = ["b=5+3=8\nc=8*2=16\n#### 16", "b=5+3=8\ne=5*2=10\nc=8*2=16\n#### 16"]
     pieces = [["b=5+3=8", "\n", "c=8*2=16", "\n", "####", " 16"], ["b=5+3=8", "\n", "e=5*2=10", "\n", "c=8*2=16", "\n", "####", " 16"]]
     rl = RLConfig(group_size=2, process_mode="step_delta", weights={"outcome": 1.0, "process": 0.5, "length": 0.0})
-    adv, stats = Rewarder(rl, ReuseScorer())(["q\n"] * 2, texts, ["16", "16"], [6, 8], pieces)
+    adv, stats = Rewarder(rl, ReuseScorer({"q\n": "16"}))(["q\n"] * 2, texts, ["16", "16"], [6, 8], pieces)
     # mean 0.8, unbiased std sqrt(0.2): used 0.447214, dead -1.788854; progress credit c0 [0.447214, 0],
     # c1 [0.447214, -2.236068, 2.236068]; times the process weight 0.5
     u, d = 0.5 * 0.447214, 0.5 * 2.236068
