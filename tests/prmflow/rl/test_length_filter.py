@@ -21,3 +21,18 @@ def test_the_filter_needs_a_group_length_term():
         Params.model_validate({"rl": {"filter_groups_by": "outcome_or_length"}})
     for term in ("length_group", "length_group_right"):
         Params.model_validate({"rl": {"filter_groups_by": "outcome_or_length", "weights": {term: 0.5}}})
+
+
+def test_with_reuse_scores_the_process_filter_keeps_all_right_groups_with_a_dead_step_and_no_all_wrong_one():
+    """rl.filter_groups_by: process with the reuse scorer (arm reuse_step_own_keep): wrong
+    solutions have no step scores, so an all-wrong group has no step signal and is dropped."""
+    from prmflow.prm.reuse import ReuseScorer
+    from prmflow.rl.trainer import process_informative_groups
+
+    direct, verbose, wrong = "b=5+3=8\nc=8*2=16\n#### 16", "b=5+3=8\ne=5*2=10\nc=8*2=16\n#### 16", "b=5+3=8\nc=8*2=17\n#### 17"
+    # 0: outcomes differ; 1: all right, one wastes a step; 2: all right and direct; 3: all wrong
+    texts = [direct, wrong] + [direct, verbose] + [direct, direct] + [wrong, wrong]
+    right = [t != wrong for t in texts]
+    scores = ReuseScorer({"P": "16"}).score(["P"] * len(texts), texts)
+    assert scores[6:] == [[], []]
+    assert process_informative_groups(right, scores, 2, step_mode=True) == [0, 1]
