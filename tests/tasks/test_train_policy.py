@@ -114,7 +114,7 @@ def test_resume_restores_the_optimizer_and_the_rng_state(micro, monkeypatch):
     assert torch.equal(seen["rng"], saved) and seen["optimizer_steps"] == 1.0
 
 
-@pytest.mark.parametrize("scorer", ["oracle", "oracle_needed", "reuse", "confidence", "mc"])
+@pytest.mark.parametrize("scorer", ["oracle", "reuse", "confidence", "mc"])
 def test_the_process_term_can_come_from_the_oracle_the_policy_confidence_or_mc_values(micro, scorer):
     """No PRM needed (prm_dir=None): the step credit comes from the oracle's perfect step scores,
     the dead-step scorer, the training-free score or Monte-Carlo values sampled from the policy
@@ -126,6 +126,19 @@ def test_the_process_term_can_come_from_the_oracle_the_policy_confidence_or_mc_v
     run(root, p, f"scorer-{scorer}", log_fn=lambda row, step: rows.append(row))
     assert "reward/process_step" in rows[-1] and "monitor/prm_outcome_disagreement" in rows[-1]
     assert ("mc/rollouts" in rows[-1]) == (scorer == "mc")
+
+
+def test_oracle_needed_is_the_oracle_that_also_scores_waste(micro):
+    """The same scorer as ``oracle`` (its RL run is above), with wasted steps scored 0
+    (tests/prmflow/prm/test_oracle.py)."""
+    from tasks.train_policy import load_scorer
+
+    root, params = micro
+    p = params.model_copy(deep=True)
+    for name, needed in (("oracle", False), ("oracle_needed", True)):
+        p.rl = p.rl.model_copy(update={"process_scorer": name})
+        scorer, _ = load_scorer(None, p, "cpu", root / "base", [{"question": "a=5;b=a+3;b=?"}])
+        assert scorer.needed is needed and len(scorer.questions) == 1
 
 
 @pytest.mark.parametrize("scorer", ["oracle", "oracle_needed"])
