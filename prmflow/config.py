@@ -471,6 +471,11 @@ class RLConfig(_Section):
     sum to zero over the group (:func:`reward.advantages.center_totals`). Without it a group
     whose completions all end on a wrong step gives every one of them a negative total (with
     ``filter_groups_by: process`` such groups are most of a batch, and training collapsed)."""
+    step_scale_by_std: bool = True
+    """Step modes: divide the normalised step scores by the std of the group's step scores
+    (DeepSeekMath); ``false``: centre them only (as ``advantage: dr_grpo`` does). With a score of
+    rare events (the ``reuse`` scorer's dead steps once the policy wastes little) the std shrinks
+    and each remaining event's credit grows: one dead step among 40 scores about -6 std."""
     prm_online_lr: float = Field(0.0, ge=0)
     """``> 0``: the learned PRM's head keeps learning during RL (PRIME-style): before it scores a
     step's completions it takes ``prm_online_updates`` Adam steps at this rate on them, every

@@ -60,6 +60,12 @@ ARMS: dict[str, list[str]] = {
     "oracle_needed_step_delta_centred": ["rl.process_mode=step_delta", "rl.process_scorer=oracle_needed", "rl.center_step_credit=true"],
     "reuse_step_delta_centred": ["rl.process_mode=step_delta", "rl.process_scorer=reuse", "rl.center_step_credit=true"],
     "reuse_step_own_centred": ["rl.process_mode=step_own", "rl.process_scorer=reuse", "rl.center_step_credit=true"],
+    "reuse_step_own_centred_unscaled": [
+        "rl.process_mode=step_own",
+        "rl.process_scorer=reuse",
+        "rl.center_step_credit=true",
+        "rl.step_scale_by_std=false",
+    ],
     "reuse_step_own_keep": [
         "rl.process_mode=step_own",
         "rl.process_scorer=reuse",

@@ -113,7 +113,7 @@ class Rewarder:
         if process_weight is not None:
             stats["reward/process_weight"] = process_weight
         if self.credit and weights["process"]:
-            scale = getattr(estimator, "scale_by_std", True)
+            scale = getattr(estimator, "scale_by_std", True) and rl.step_scale_by_std
             step_adv = step_advantages(step_scores, G, self.credit, scale_by_std=scale, center=rl.center_step_credit)
             ends = [step_end_positions(pc, self.fmt.step_split, f) for pc, f in zip(pieces, finished)]
             token_adv = token_advantages(seq_adv, n_tokens, step_adv, ends, weights["process"])

@@ -197,6 +197,20 @@ def test_the_reuse_scorer_charges_a_dead_step_where_it_is_written_by_hand():
     assert stats["reward/process_step"] == pytest.approx(0.8)
 
 
+def test_step_scores_centred_only_without_the_std_by_hand():
+    """rl.step_scale_by_std: false, own credit: the same two solutions as above, scores
+    [1, 1 | 1, 0, 1], mean 0.8: used +0.2, dead -0.8 (with the std: +0.447, -1.789)."""
+    from prmflow.prm.reuse import ReuseScorer
+
+    texts = ["b=5+3=8\nc=8*2=16\n#### 16", "b=5+3=8\ne=5*2=10\nc=8*2=16\n#### 16"]
+    pieces = [["b=5+3=8", "\n", "c=8*2=16", "\n", "####", " 16"], ["b=5+3=8", "\n", "e=5*2=10", "\n", "c=8*2=16", "\n", "####", " 16"]]
+    rl = RLConfig(group_size=2, process_mode="step_own", step_scale_by_std=False, weights={"outcome": 1.0, "process": 0.5, "length": 0.0})
+    adv, _ = Rewarder(rl, ReuseScorer({"q\n": "16"}))(["q\n"] * 2, texts, ["16", "16"], [6, 8], pieces)
+    u, d = 0.5 * 0.2, 0.5 * -0.8
+    assert adv[0].tolist() == pytest.approx([u, u, u, u, 0, 0], abs=1e-6)
+    assert adv[1].tolist() == pytest.approx([u, u, d, d, u, u, 0, 0], abs=1e-6)
+
+
 def test_with_the_process_term_off_the_prm_scores_only_monitor_steps():
     """rl.prm_monitor_every: the scorer is asked only when the step is a monitor step (or the
     term is on); the advantages are the outcome's either way."""
