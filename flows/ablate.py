@@ -77,7 +77,7 @@ def plot(summary: dict, out: Path) -> Path:
     return path
 
 
-def check_arms(arms: list[str], cfg, process_weight: float) -> None:
+def check_arms(arms: list[str], process_weight: float) -> None:
     """Refuse arms that cannot mean what their names say (before any work)."""
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
@@ -85,9 +85,6 @@ def check_arms(arms: list[str], cfg, process_weight: float) -> None:
     process = [a for a in arms if uses_process(a)]
     if process and not process_weight > 0:
         raise ConfigError(f"the process arms {process} need a process weight > 0, got process_weight={process_weight}")
-    oracle = [a for a in arms if any(o.startswith("rl.process_scorer=oracle") for o in ARMS[a])]
-    if oracle and cfg.data.source != "synthetic":
-        raise ConfigError(f"the oracle arm(s) {oracle} need the synthetic task's oracle, but data.source is {cfg.data.source!r}")
 
 
 def arm_params(root: Path, arms: list[str], common: list[str], process_weight: float, length_weight: float) -> dict:
@@ -104,7 +101,7 @@ def arm_params(root: Path, arms: list[str], common: list[str], process_weight: f
             out[arm] = load_params(Path(root) / "params.yaml", list(common) + own)
         except ConfigError as e:
             raise ConfigError(f"arm {arm}: {e}") from None
-        check_arms([arm], out[arm], process_weight)
+        check_arms([arm], process_weight)
     return out
 
 

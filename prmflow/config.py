@@ -609,15 +609,26 @@ class Params(_Section):
     lifecycle: LifecycleConfig = LifecycleConfig()
     compute: ComputeConfig = ComputeConfig()
 
+    @model_validator(mode="after")
+    def _check(self) -> Params:
+        if self.rl.process_scorer.startswith("oracle") and self.data.source != "synthetic":
+            raise ValueError(
+                f"rl.process_scorer: {self.rl.process_scorer} scores steps with the synthetic task's oracle, "
+                f"but data.source is {self.data.source!r} (it needs synthetic)"
+            )
+        return self
+
 
 def _format_error(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        key = ".".join(str(p) for p in e["loc"])
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"{source}: {key}: {msg}")
+        elif e["type"] == "value_error":  # a validator's own message, which names its keys
+            msg = msg.removeprefix("Value error, ")
+        lines.append(f"{source}: {key}: {msg}" if key else f"{source}: {msg}")
     return "\n".join(lines)
 
 

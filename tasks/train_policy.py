@@ -62,11 +62,7 @@ def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[di
     loaded even at process weight 0), the synthetic task's oracle for ``train``'s prompts, the
     dead-step scorer (``reuse``) or the start policy's confidence; ``None`` when there is none and none is needed."""
     rl = params.rl
-    if rl.process_scorer in ("oracle", "oracle_needed"):
-        if params.data.source != "synthetic":
-            raise ValueError(
-                f"rl.process_scorer: {rl.process_scorer} needs the synthetic task's oracle, but data.source is {params.data.source!r}"
-            )
+    if rl.process_scorer in ("oracle", "oracle_needed"):  # synthetic data only (Params checks)
         tokenizer = tokenizer or load_tokenizer(policy_dir)
         questions = by_prompt(train, "question", params, tokenizer)
         scorer = OracleScorer(questions, params.data.modulus, params.data.step_split, needed=rl.process_scorer == "oracle_needed")

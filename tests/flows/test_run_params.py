@@ -79,14 +79,21 @@ def test_prmflow_stage_refused_by_the_lock_changes_nothing(ws, capsys):
 
 def test_process_arms_refuse_a_zero_process_weight():
     from flows.ablate import check_arms
-    from prmflow.config import load_params
 
-    cfg = load_params(ROOT / "params.yaml")
     with pytest.raises(ValueError, match=r"process arms \['hybrid_seq'\] need a process weight > 0"):
-        check_arms(["outcome_only", "hybrid_seq", "outcome_length"], cfg, 0.0)
-    check_arms(["outcome_only", "outcome_length"], cfg, 0.0)  # no process term: fine
-    check_arms(["hybrid_seq"], load_params(ROOT / "params.yaml", ["rl.weights.process=0"]), 0.5)  # the arm's own weight
-    with pytest.raises(ValueError, match="oracle arm"):
-        check_arms(["oracle_step_min"], load_params(ROOT / "params.yaml", ["data.source=gsm8k", "data.path=x.jsonl"]), 0.5)
+        check_arms(["outcome_only", "hybrid_seq", "outcome_length"], 0.0)
+    check_arms(["outcome_only", "outcome_length"], 0.0)  # no process term: fine
+    check_arms(["hybrid_seq"], 0.5)
     with pytest.raises(ValueError, match="unknown arm"):
-        check_arms(["hybrid_typo"], cfg, 0.5)
+        check_arms(["hybrid_typo"], 0.5)
+
+
+def test_oracle_arms_need_synthetic_data():
+    from flows.ablate import arm_params
+    from prmflow.config import ConfigError
+
+    real = ["data.source=gsm8k", "data.path=x.jsonl"]
+    assert set(arm_params(ROOT, ["outcome_only", "hybrid_seq"], real, 0.5, 0.2)) == {"outcome_only", "hybrid_seq"}
+    for arm in ("oracle_step_min", "oracle_needed_step_delta_centred"):
+        with pytest.raises(ConfigError, match=rf"arm {arm}: .*rl.process_scorer: oracle\w* scores steps with the synthetic task's oracle"):
+            arm_params(ROOT, ["outcome_only", arm], real, 0.5, 0.2)

@@ -100,6 +100,18 @@ def test_cross_field_checks():
         validate_params(shipped(data={"train_seed": 3, "eval_seed": 3}))
 
 
+@pytest.mark.parametrize("scorer", ["oracle", "oracle_needed"])
+def test_the_oracle_scorer_needs_synthetic_data(scorer):
+    real = {"source": "jsonl", "path": "problems.jsonl"}
+    with pytest.raises(
+        ConfigError,
+        match=rf"^params\.yaml: rl\.process_scorer: {scorer} scores steps with the synthetic task's oracle, but data\.source is 'jsonl'",
+    ):
+        validate_params(shipped(data=real, rl={"process_scorer": scorer}))
+    validate_params(shipped(data=real, rl={"process_scorer": "reuse"}))  # any other scorer: fine
+    validate_params(shipped(rl={"process_scorer": scorer}))  # synthetic (the shipped source): fine
+
+
 def test_synthetic_problems_must_fit_the_26_variable_names():
     """Before this check these sizes reached the generator: an IndexError / ValueError traceback
     from the curate stage instead of a config error."""
