@@ -482,9 +482,15 @@ class RLConfig(_Section):
     step end labelled with its completion's outcome (:mod:`prmflow.rl.online_prm`). ``0``: the
     PRM stays as ``train_prm`` left it."""
     prm_online_updates: int = Field(1, ge=1)
-    process_weight_schedule: Literal["constant", "linear_decay"] = "constant"
-    """The process weight over training: constant, or ``linear_decay`` from ``weights.process``
-    at step 0 to 0 at ``steps`` (step credit where outcomes are sparse, outcome-only later)."""
+    process_weight_schedule: Literal["constant", "linear_decay", "delayed"] = "constant"
+    """The process weight over training: constant; ``linear_decay`` from ``weights.process`` at
+    step 0 to 0 at ``steps`` (step credit where outcomes are sparse, outcome-only later); or
+    ``delayed``: 0 for the first ``process_weight_delay`` of the steps, then ``weights.process``
+    (outcome-only first, then the process term: Kimi k1.5 warms its length penalty up this way,
+    as it slows early training)."""
+    process_weight_delay: float = Field(0.5, ge=0, lt=1)
+    """With ``process_weight_schedule: delayed``: the fraction of ``steps`` run before the process
+    term starts."""
     process_agg: Literal["min", "mean", "last", "product"] = "min"
     length_budget: int = Field(64, gt=0)
     """Tokens before the overlong penalty starts (it reaches -1 at ``max_new_tokens``)."""

@@ -93,16 +93,22 @@ def learning_rate(step: int, rl: RLConfig) -> float:
 
 def process_weight(step: int, rl: RLConfig) -> float:
     """The process weight of RL step ``step`` (0-based) under ``rl.process_weight_schedule``:
-    ``weights.process`` throughout, or decaying linearly from it at step 0 to 0 at ``rl.steps``.
+    ``weights.process`` throughout, decaying linearly from it at step 0 to 0 at ``rl.steps``, or
+    0 before ``rl.process_weight_delay`` of the steps and ``weights.process`` from there.
 
     >>> from prmflow.config import RLConfig
     >>> rl = RLConfig(steps=4, weights={"process": 0.5}, process_weight_schedule="linear_decay")
     >>> [process_weight(s, rl) for s in range(4)]
     [0.5, 0.375, 0.25, 0.125]
+    >>> rl = RLConfig(steps=4, weights={"process": 0.5}, process_weight_schedule="delayed", process_weight_delay=0.5)
+    >>> [process_weight(s, rl) for s in range(4)]
+    [0.0, 0.0, 0.5, 0.5]
     """
     w = rl.weight("process")
     if rl.process_weight_schedule == "constant" or rl.steps == 0:
         return w
+    if rl.process_weight_schedule == "delayed":
+        return w if step >= rl.process_weight_delay * rl.steps else 0.0
     return w * (1 - step / rl.steps)
 
 

@@ -77,6 +77,15 @@ def test_values_from_a_real_policy_are_seeded_shares():
     assert scorer.score(["a=5;b=a+3;b=?\n"] * 2, texts) == first
 
 
+@pytest.mark.parametrize(
+    ("steps", "delay", "weights"),
+    [(5, 0.5, [0, 0, 0, 0.4, 0.4]), (4, 0.5, [0, 0, 0.4, 0.4]), (3, 0.0, [0.4, 0.4, 0.4]), (10, 0.9, [0] * 9 + [0.4])],
+)
+def test_a_delayed_process_weight_starts_after_its_share_of_the_steps(steps, delay, weights):
+    rl = RLConfig(steps=steps, weights={"process": 0.4}, process_weight_schedule="delayed", process_weight_delay=delay)
+    assert [process_weight(s, rl) for s in range(steps)] == weights
+
+
 def test_the_process_weight_schedule_reaches_the_rewarder():
     """A decayed process weight scales the step advantages; 0 leaves the outcome's alone."""
 
