@@ -141,16 +141,6 @@ def test_oracle_needed_is_the_oracle_that_also_scores_waste(micro):
         assert scorer.needed is needed and len(scorer.questions) == 1
 
 
-@pytest.mark.parametrize("scorer", ["oracle", "oracle_needed"])
-def test_the_oracle_scorer_needs_synthetic_data(micro, scorer):
-    from prmflow.config import Params
-    from tasks.train_policy import load_scorer
-
-    p = Params.model_validate({"rl": {"process_scorer": scorer}, "data": {"source": "gsm8k", "path": "x.jsonl"}})
-    with pytest.raises(ValueError, match=f"rl.process_scorer: {scorer} needs"):
-        load_scorer(None, p, "cpu", micro[0] / "base", [])
-
-
 @pytest.mark.parametrize("filter_by", ["process", "outcome", "outcome_then_process"])
 def test_dynamic_sampling_asks_the_step_scorer_with_the_process_term_on(micro, filter_by):
     """rl.filter_groups_by: process also keeps groups whose step scores differ (the rule:
