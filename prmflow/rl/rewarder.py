@@ -54,14 +54,23 @@ class Rewarder:
         self.credit = step_credit(rl.process_mode)
 
     def terms(
-        self, prompts: list[str], texts: list[str], answers: list[str], n_tokens: list[int], verdicts=None, finished=None, scored=True
+        self,
+        prompts: list[str],
+        texts: list[str],
+        answers: list[str],
+        n_tokens: list[int],
+        verdicts=None,
+        finished=None,
+        scored=True,
+        weights: dict[str, float] | None = None,
     ) -> tuple[dict[str, list[float]], list[list[float]] | None]:
         """Every reward term's values, and the PRM's step scores (``None`` without a PRM, or
         when not ``scored``). ``verdicts``: the outcome verdicts when already computed
-        (``outcome`` reuses them); ``finished``: which completions ended with EOS (``None``: all)."""
+        (``outcome`` reuses them); ``finished``: which completions ended with EOS (``None``: all);
+        ``weights``: this step's term weights (``None``: ``rl.weights``)."""
         rl = self.rl
         step_scores = self.scorer.score(prompts, texts, finished=finished) if self.scorer is not None and scored else None
-        wanted = {"outcome", "length"} | {k for k, w in rl.weights.items() if w != 0}
+        wanted = {"outcome", "length"} | {k for k, w in (rl.weights if weights is None else weights).items() if w != 0}
         if step_scores is not None:
             wanted.add("process")
         kwargs = dict(
@@ -101,7 +110,9 @@ class Rewarder:
         check_verdicts(verdicts, rl.max_verifier_errors, "rl.max_verifier_errors")  # before training on noise
         if hasattr(self.scorer, "update"):  # an online PRM learns from these outcomes before scoring them (PRIME)
             self.scorer.update(prompts, texts, [v is Verdict.CORRECT for v in verdicts], finished)
-        parts, step_scores = self.terms(prompts, texts, answers, n_tokens, verdicts, finished, scored=monitor or weights["process"] != 0)
+        parts, step_scores = self.terms(
+            prompts, texts, answers, n_tokens, verdicts, finished, scored=monitor or weights["process"] != 0, weights=weights
+        )
         seq_reward = mix(parts, sequence_terms(weights, rl.process_mode))
         estimator = ADVANTAGES.get(rl.advantage)
         seq_adv = estimator(torch.tensor(seq_reward), G)

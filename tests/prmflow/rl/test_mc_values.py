@@ -99,6 +99,8 @@ def test_the_process_weight_schedule_reaches_the_rewarder():
     full, s_full = Rewarder(rl, Constant())(*args)
     half, s_half = Rewarder(rl, Constant())(*args, process_weight=process_weight(5, rl))
     none, _ = Rewarder(rl, Constant())(*args, process_weight=0.0)
+    unscored, s_unscored = Rewarder(rl, Constant())(*args, process_weight=0.0, monitor=False)  # a delayed term, no monitor
+    assert all(torch.equal(a, b) for a, b in zip(unscored, none)) and "reward/process" not in s_unscored
     assert s_half["reward/process_weight"] == 0.25 and "reward/process_weight" not in s_full
     outcome = none[0][0]
     assert all(float(x) == float(outcome) for x in none[0][:10])
