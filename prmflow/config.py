@@ -384,6 +384,9 @@ DEFAULT_WEIGHTS = {"outcome": 1.0, "process": 0.0, "length": 0.0}
 GROUP_LENGTH_TERMS = ("length_group", "length_group_right")
 """The reward terms that give an all-right group's completions different rewards by length."""
 
+ORACLE_SCORERS = ("oracle", "oracle_needed")
+"""The ``rl.process_scorer`` values that read the synthetic task's oracle (synthetic data only)."""
+
 
 class RLConfig(_Section):
     """GRPO-family RL with hybrid rewards (stage ``train_policy``)."""
@@ -617,7 +620,7 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> Params:
-        if self.rl.process_scorer.startswith("oracle") and self.data.source != "synthetic":
+        if self.rl.process_scorer in ORACLE_SCORERS and self.data.source != "synthetic":
             raise ValueError(
                 f"rl.process_scorer: {self.rl.process_scorer} scores steps with the synthetic task's oracle, "
                 f"but data.source is {self.data.source!r} (it needs synthetic)"

@@ -19,7 +19,7 @@ import torch
 
 from prmflow import tracking, workspace
 from prmflow.compute import distributed
-from prmflow.config import ConfigError, Params, load_params
+from prmflow.config import ORACLE_SCORERS, ConfigError, Params, load_params
 from prmflow.errors import reported
 from prmflow.io import atomic_dir, atomic_write_json
 from prmflow.lm.budgets import resolve_setting
@@ -62,7 +62,7 @@ def load_scorer(prm_dir, params: Params, device, policy_dir=None, train: list[di
     loaded even at process weight 0), the synthetic task's oracle for ``train``'s prompts, the
     dead-step scorer (``reuse``) or the start policy's confidence; ``None`` when there is none and none is needed."""
     rl = params.rl
-    if rl.process_scorer in ("oracle", "oracle_needed"):  # synthetic data only (Params checks)
+    if rl.process_scorer in ORACLE_SCORERS:  # synthetic data only (Params checks)
         tokenizer = tokenizer or load_tokenizer(policy_dir)
         questions = by_prompt(train, "question", params, tokenizer)
         scorer = OracleScorer(questions, params.data.modulus, params.data.step_split, needed=rl.process_scorer == "oracle_needed")
