@@ -12,6 +12,9 @@ fresh problems (:func:`benchmarks.evalsets.fresh_problems`, none curated):
   ``--groups N``, how many of RL's groups (``rl.group_size`` samples of a train problem) hold
   right samples that differ in how many distractors they compute, and how many mix the direct
   and verbose styles at all, with each style's accuracy there (:func:`style_variation`);
+- where a policy errs: how often a step computing a needed variable is wrong when it walked
+  to it (computed every line before it) and when it jumped distractor lines
+  (:func:`jump_errors`): the price of the direct style for this policy;
 - how the text-only dead-step flags of ``rl.process_scorer: reuse`` match the oracle's
   distractor flags, on each policy's solutions (all, and the right ones: ``right_*``) and on
   the verbose references (:func:`reuse_agreement`)::
@@ -101,6 +104,30 @@ def reuse_agreement(unneeded: list[list[bool]], used: list[list[bool]]) -> dict[
     }
 
 
+def jump_errors(attempts: list[list[tuple[int, bool]]], right: list[bool]) -> dict[str, float]:
+    """How often a step that computes a needed variable is wrong when it walked to it (no
+    distractor line between it and the last variable written) and when it jumped one or more,
+    over every solution's :func:`prmflow.problems.programs.needed_attempts`; and where the wrong
+    solutions (``right`` false) failed, as shares of all solutions: at a jump, at a walked step,
+    or elsewhere (every attempt right: stopped short, or a wrong answer line).
+
+    >>> jump_errors([[(0, True), (1, True)], [(0, True), (2, False)], [(0, False)], [(0, True)]], [True, False, False, False])
+    {'walked': 4, 'wrong_walked': 0.25, 'jumped': 2, 'wrong_jumped': 0.5, 'failed_at_jump': 0.25, 'failed_at_walk': 0.25, 'failed_elsewhere': 0.25}
+    """
+    flat = [a for sol in attempts for a in sol]
+    out: dict[str, float] = {}
+    for name, pick in (("walked", lambda gap: gap == 0), ("jumped", lambda gap: gap > 0)):
+        seen = [ok for gap, ok in flat if pick(gap)]
+        out[name] = len(seen)
+        out[f"wrong_{name}"] = round(1 - sum(seen) / len(seen), 4) if seen else float("nan")
+    failed = [sol[-1] if sol and not sol[-1][1] else None for sol, ok in zip(attempts, right) if not ok]
+    n = max(len(right), 1)
+    out["failed_at_jump"] = sum(f is not None and f[0] > 0 for f in failed) / n
+    out["failed_at_walk"] = sum(f is not None and f[0] == 0 for f in failed) / n
+    out["failed_elsewhere"] = sum(f is None for f in failed) / n
+    return out
+
+
 def headroom(direct_tokens: list[int], verbose_tokens: list[int]) -> float:
     """The share of tokens the direct style saves over the verbose one, over all problems.
 
@@ -141,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         from prmflow.lm.models import load_causal_lm, load_tokenizer
         from prmflow.lm.prompts import format_prompt
         from prmflow.lm.sampling import sample
-        from prmflow.problems import synthetic
+        from prmflow.problems import programs, synthetic
         from reward.outcome import verify
         from reward.reuse import solution_used_steps
 
@@ -170,6 +197,10 @@ def main(argv: list[str] | None = None) -> None:
                 unneeded = [synthetic.oracle_unneeded_steps(p["question"], t, d.modulus) for p, t in zip(problems, out.texts)]
                 stats = length_stats(right, list(out.num_tokens), unneeded)
                 stats["cut_at_budget"] = 1 - sum(out.finished) / len(problems)
+                attempts = [
+                    programs.needed_attempts(programs.parse_program(p["question"], d.modulus), t) for p, t in zip(problems, out.texts)
+                ]
+                stats.update(jump_errors(attempts, right))
                 used = [solution_used_steps(t) if f else None for t, f in zip(out.texts, out.finished)]  # whole solutions only
                 for prefix, only_right in (("", False), ("right_", True)):
                     ended = [i for i, u in enumerate(used) if u is not None and (right[i] or not only_right)]

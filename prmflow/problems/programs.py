@@ -191,6 +191,46 @@ def unneeded_steps(program: Program, solution: str) -> list[bool]:
     return out
 
 
+def needed_attempts(program: Program, solution: str) -> list[tuple[int, bool]]:
+    r"""Each step that sets out to compute a needed variable, up to the first one that is wrong:
+    how many distractor lines of the question it jumps, and whether it is right.
+
+    The jump is counted from the question line of the last variable the solution wrote to the
+    line of the next needed variable it has not computed: the distractor assignments between
+    them that it did not write. The verbose style walks every line (jump 0); the direct style
+    jumps each distractor in its way. A step whose variable is a distractor is a walk, not an
+    attempt, right or wrong (nothing uses its value). A step that names no variable is an
+    attempt. This tells whether a policy errs more when it skips lines, the price a length
+    term asks it to pay.
+
+    >>> p = parse_program("a=7;b=5;c=a*3;e=b+2;d=c-b;d=?")  # e, between c and d, is a distractor
+    >>> needed_attempts(p, "c=7*3=21\nd=21-5=16\n#### 16")  # direct: d jumps e
+    [(0, True), (1, True)]
+    >>> needed_attempts(p, "c=7*3=21\ne=5+2=7\nd=21-5=16\n#### 16")  # verbose: walks e
+    [(0, True), (0, True)]
+    >>> needed_attempts(p, "c=7*3=21\nd=21+2=23\n#### 23")  # jumps e, and takes e's "+2": wrong
+    [(0, True), (1, False)]
+    """
+    order = {v: i for i, (v, _) in enumerate(program.assignments)}
+    needed = [v for v in program.derived if v in program.needed()]
+    distractors = [v for v in program.derived if v not in needed]
+    computed: set[str] = set()
+    last, out = -1, []
+    for step, verdict in zip(split_steps(solution), step_verdicts(program, solution)):
+        m = _LHS_RE.match(step.replace(" ", ""))
+        var = m.group(1) if m else None
+        if var not in distractors:
+            todo = [v for v in needed if v not in computed]
+            if not todo:
+                break
+            out.append((sum(last < order[d] < order[todo[0]] and d not in computed for d in distractors), verdict.right))
+            if not verdict.right:
+                break
+        computed.add(var)
+        last = order[var]
+    return out
+
+
 def prefix_labels(verdicts: list[StepVerdict]) -> list[bool]:
     """Is the solution still right up to and including each step (every step so far right)?"""
     labels, ok = [], True

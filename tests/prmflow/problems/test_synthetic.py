@@ -139,3 +139,22 @@ def test_reachable_labels_follow_the_answer_not_the_first_error():
     assert oracle_step_labels(q, "b=4*5=120") == [False]
     assert oracle_reachable_labels(q, "b=4*5=120") == [True]
     assert oracle_reachable_labels(q, "garbage") == [True]  # writes nothing: a perfect completer finishes it
+
+
+def test_needed_attempts_count_the_distractor_lines_each_needed_step_jumps():
+    """Hand-counted on a=4;c=a+1;e=a*2;f=e+3;d=c*3;g=d-1;g=? : c, d and g are needed; e and f
+    (between c and d) are distractors."""
+    from prmflow.problems.programs import needed_attempts
+
+    p = parse_program("a=4;c=a+1;e=a*2;f=e+3;d=c*3;g=d-1;g=?")  # c=5, e=8, f=11, d=15, g=14
+    assert needed_attempts(p, "c=4+1=5\nd=5*3=15\ng=15-1=14\n#### 14") == [(0, True), (2, True), (0, True)]
+    # walks e, then jumps f only
+    assert needed_attempts(p, "c=4+1=5\ne=4*2=8\nd=5*3=15\ng=15-1=14\n#### 14") == [(0, True), (1, True), (0, True)]
+    # a wrong distractor step is still a walk: nothing uses its value
+    assert needed_attempts(p, "c=4+1=5\ne=4*2=9\nd=5*3=15\n#### 14") == [(0, True), (1, True)]
+    # a line that names no variable is an attempt, and a wrong one
+    assert needed_attempts(p, "c=4+1=5\nso 15\n#### 15") == [(0, True), (2, False)]
+    # d attempted wrong (f's "+3" taken): counted, then nothing after it
+    assert needed_attempts(p, "c=4+1=5\nd=5+3=8\ng=8-1=7\n#### 7") == [(0, True), (2, False)]
+    # a step after every needed variable is computed (c again) is not an attempt
+    assert needed_attempts(p, "c=4+1=5\nd=5*3=15\ng=15-1=14\nc=4+1=5\n#### 14") == [(0, True), (2, True), (0, True)]
