@@ -55,7 +55,7 @@ def plot(summary: dict, out: Path) -> Path:
     for arm, row in summary.items():
         xs, ys = zip(*row["curve"]) if row["curve"] else ((), ())
         axes[0].plot(xs, ys, marker="o", label=arm)
-    axes[0].set(xlabel="RL step", ylabel="greedy accuracy (RL eval subset, mean over seeds)", title="Accuracy vs RL step")
+    axes[0].set(xlabel="RL step", ylabel="greedy accuracy", title="Accuracy vs RL step\n(RL eval subset, mean over seeds)")
     axes[0].legend(fontsize=7)
     arms = list(summary)
     for ax, key, title in zip(
