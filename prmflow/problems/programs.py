@@ -212,8 +212,9 @@ def needed_attempts(program: Program, solution: str) -> list[tuple[int, bool]]:
     [(0, True), (1, False)]
     """
     order = {v: i for i, (v, _) in enumerate(program.assignments)}
-    needed = [v for v in program.derived if v in program.needed()]
-    distractors = [v for v in program.derived if v not in needed]
+    wanted = program.needed()
+    needed = [v for v in program.derived if v in wanted]
+    distractors = [v for v in program.derived if v not in wanted]
     computed: set[str] = set()
     last, out = -1, []
     for step, verdict in zip(split_steps(solution), step_verdicts(program, solution)):
