@@ -62,15 +62,16 @@ class Rewarder:
         verdicts=None,
         finished=None,
         scored=True,
-        weights: dict[str, float] | None = None,
+        *,
+        weights: dict[str, float],
     ) -> tuple[dict[str, list[float]], list[list[float]] | None]:
         """Every reward term's values, and the PRM's step scores (``None`` without a PRM, or
         when not ``scored``). ``verdicts``: the outcome verdicts when already computed
         (``outcome`` reuses them); ``finished``: which completions ended with EOS (``None``: all);
-        ``weights``: this step's term weights (``None``: ``rl.weights``)."""
+        ``weights``: this step's term weights (``rl.weights`` under its schedule)."""
         rl = self.rl
         step_scores = self.scorer.score(prompts, texts, finished=finished) if self.scorer is not None and scored else None
-        wanted = {"outcome", "length"} | {k for k, w in (rl.weights if weights is None else weights).items() if w != 0}
+        wanted = {"outcome", "length"} | {k for k, w in weights.items() if w != 0}
         if step_scores is not None:
             wanted.add("process")
         kwargs = dict(
