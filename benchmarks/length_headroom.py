@@ -119,7 +119,7 @@ def jump_errors(attempts: list[list[tuple[int, bool]]], right: list[bool]) -> di
     for name, pick in (("walked", lambda gap: gap == 0), ("jumped", lambda gap: gap > 0)):
         seen = [ok for gap, ok in flat if pick(gap)]
         out[name] = len(seen)
-        out[f"wrong_{name}"] = round(1 - sum(seen) / len(seen), 4) if seen else float("nan")
+        out[f"wrong_{name}"] = 1 - sum(seen) / len(seen) if seen else float("nan")
     failed = [sol[-1] if sol and not sol[-1][1] else None for sol, ok in zip(attempts, right) if not ok]
     n = max(len(right), 1)
     out["failed_at_jump"] = sum(f is not None and f[0] > 0 for f in failed) / n
