@@ -278,6 +278,11 @@ class LabelConfig(_Section):
     num_problems: int = Field(100, ge=1)
     samples_per_problem: int = Field(4, ge=1)
     rollouts: int = Field(8, ge=1)
+    max_rollouts: int | None = Field(None, ge=1)
+    """Adaptive rollouts: a step prefix whose ``rollouts`` all failed draws more, doubling, up
+    to this many, and stops at the first success (``mc_hard``'s and ``first_error``'s verdict is
+    then "any of up to ``max_rollouts`` succeeded"; ``mc_soft``'s soft value is its success
+    fraction over what it drew). Only bad verdicts pay for it. ``None``: ``rollouts`` only."""
     temperature: float = Field(1.0, gt=0)
     """Sampling temperature of the solutions that get labelled (the policy's own samples)."""
     rollout_temperature: float | None = Field(0.5, gt=0)
@@ -308,6 +313,8 @@ class LabelConfig(_Section):
 
         if self.method not in LABEL_METHODS:
             raise ValueError(f"method: unknown label method {self.method!r}; registered: {sorted(LABEL_METHODS)}")
+        if self.max_rollouts is not None and self.max_rollouts < self.rollouts:
+            raise ValueError(f"max_rollouts ({self.max_rollouts}) must be >= rollouts ({self.rollouts}), or null")
         return self
 
 

@@ -18,6 +18,11 @@ Two estimators:
   is MC's hard criterion (any of ``R`` rollouts succeeded), drawn in waves that stop at the
   first success (:func:`probe_waves`, :func:`probe_verdict`): the same verdict for fewer rollouts.
 
+Adaptive rollouts (``label.max_rollouts``): a "bad" verdict from ``R`` failed rollouts is the
+uncertain one (a right prefix from which the completer succeeds with probability ``p`` reads bad
+with probability ``(1 - p) ** R``; one success shows it can still reach the answer), so a prefix whose ``R``
+rollouts all failed draws more, doubling, up to ``max_rollouts`` (:func:`more_rollouts`).
+
 One shortcut for every method: a solution whose own final answer is right proves every one of
 its prefixes good (the solution is a continuation that reaches the answer from each), so all its
 steps are labelled good (soft 1.0) without a rollout (:func:`known_good`).
@@ -134,6 +139,26 @@ def probe_waves(rollouts: int) -> list[int]:
         waves.append(min(size, rollouts - total))
         total += waves[-1]
         size = 1 if len(waves) == 1 else 2 * size
+    return waves
+
+
+def more_rollouts(rollouts: int, max_rollouts: int | None) -> list[int]:
+    """Adaptive rollouts: the extra waves a prefix draws after its first ``rollouts`` all failed,
+    each doubling what it has drawn, the last cut at ``max_rollouts`` (``None``: no extra wave).
+    A prefix stops at the first wave with a success, so only the uncertain "bad" verdicts (every
+    rollout so far failed) pay for more.
+
+    >>> more_rollouts(8, 64), more_rollouts(8, 20), more_rollouts(8, 8), more_rollouts(8, None)
+    ([8, 16, 32], [8, 4], [], [])
+    """
+    if max_rollouts is None:
+        return []
+    if max_rollouts < rollouts:
+        raise ValueError(f"more_rollouts: max_rollouts {max_rollouts} < rollouts {rollouts}")
+    waves, total = [], rollouts
+    while total < max_rollouts:
+        waves.append(min(total, max_rollouts - total))
+        total += waves[-1]
     return waves
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from prmflow.config import LabelConfig
-from prmflow.labeling.estimators import first_error_search, known_good, mc_hard, mc_soft, probe_verdict, probe_waves
+from prmflow.labeling.estimators import first_error_search, known_good, mc_hard, mc_soft, more_rollouts, probe_verdict, probe_waves
 from prmflow.labeling.solutions import Rollouts, Solution
 from reward.registry import Registry
 
@@ -39,37 +39,49 @@ class MethodLabels:
     rollouts: list[int]
 
 
-def mc_outcomes(solutions: list[Solution], rollouts: Rollouts, index: list[int]) -> tuple[list[list[list[bool]]], list[int]]:
+def mc_outcomes(
+    solutions: list[Solution], rollouts: Rollouts, index: list[int], max_rollouts: int | None = None
+) -> tuple[list[list[list[bool]]], list[int]]:
     """Math-Shepherd outcomes per solution and step, and the rollouts spent per solution.
 
-    Every step prefix of a wrong-answer solution gets ``rollouts.n`` rollouts; a right-answer
-    solution's steps are known good (one ``True`` outcome each, no rollout: :func:`known_good`).
+    Every step prefix of a wrong-answer solution gets ``rollouts.n`` rollouts, and with
+    ``max_rollouts`` a prefix whose rollouts all failed draws more (:func:`more_rollouts`) until
+    one succeeds; a right-answer solution's steps are known good (one ``True`` outcome each, no
+    rollout: :func:`known_good`).
     """
     known = {i: known_good(solutions[i].correct, len(solutions[i].steps)) for i in index}
     jobs = [(i, k) for i in index if known[i] is None for k in range(len(solutions[i].steps))]
-    res = iter(rollouts.outcomes(jobs, "mc rollouts"))
+    drawn = dict(zip(jobs, rollouts.outcomes(jobs, "mc rollouts")))
+    start = rollouts.n
+    for size in more_rollouts(rollouts.n, max_rollouts):
+        todo = [job for job in jobs if not any(drawn[job])]
+        for job, o in zip(todo, rollouts.outcomes(todo, f"mc rollouts {start + 1}-{start + size}", n=size, start=start)):
+            drawn[job] = drawn[job] + o
+        start += size
     outcomes, spent = [], []
     for i in index:
         if known[i] is not None:
             outcomes.append([[ok] for ok in known[i]])
             spent.append(0)
         else:
-            outcomes.append([next(res) for _ in solutions[i].steps])
-            spent.append(rollouts.n * len(solutions[i].steps))
+            outcomes.append([drawn[(i, k)] for k in range(len(solutions[i].steps))])
+            spent.append(sum(map(len, outcomes[-1])))
     return outcomes, spent
 
 
 @LABEL_METHODS.register("mc_hard")
 def label_mc_hard(solutions: list[Solution], rollouts: Rollouts, index: list[int], cfg: LabelConfig) -> MethodLabels:
     """Math-Shepherd hard labels: a step is good when any rollout of its prefix succeeded."""
-    outcomes, spent = mc_outcomes(solutions, rollouts, index)
+    outcomes, spent = mc_outcomes(solutions, rollouts, index, cfg.max_rollouts)
     return MethodLabels(index, [mc_hard(o) for o in outcomes], [mc_soft(o) for o in outcomes], spent)
 
 
 @LABEL_METHODS.register("mc_soft")
 def label_mc_soft(solutions: list[Solution], rollouts: Rollouts, index: list[int], cfg: LabelConfig) -> MethodLabels:
-    """Math-Shepherd soft labels (success fraction); hard labels at :data:`MC_SOFT_THRESHOLD`."""
-    outcomes, spent = mc_outcomes(solutions, rollouts, index)
+    """Math-Shepherd soft labels (success fraction); hard labels at :data:`MC_SOFT_THRESHOLD`.
+    Adaptive rollouts (``label.max_rollouts``) only refine the soft value of a prefix whose first
+    ``label.rollouts`` all failed (0 -> successes over all it drew): its hard label stays bad."""
+    outcomes, spent = mc_outcomes(solutions, rollouts, index, cfg.max_rollouts)
     soft = [mc_soft(o) for o in outcomes]
     return MethodLabels(index, [[v >= MC_SOFT_THRESHOLD for v in s] for s in soft], soft, spent)
 
@@ -90,9 +102,11 @@ def label_first_error(solutions: list[Solution], rollouts: Rollouts, index: list
     succeeded"), paid in full only by bad prefixes. Each round replays every unfinished search
     with the verdicts known so far; a search that needs an undecided probe stops there and the
     probe's next wave joins the round. The search is deterministic,
-    so replaying is exact and costs nothing next to sampling.
+    so replaying is exact and costs nothing next to sampling. With ``label.max_rollouts`` a probe
+    is bad only once that many rollouts failed (its waves go on doubling up to it).
     """
-    waves = probe_waves(rollouts.n)
+    cap = cfg.max_rollouts or rollouts.n
+    waves = probe_waves(cap)
     next_wave = dict(zip(accumulate([0, *waves[:-1]]), waves))  # rollouts read so far -> next wave
     drawn: dict[tuple[int, int], list[bool]] = {}
     results = {i: known_good(solutions[i].correct, len(solutions[i].steps)) for i in index}
@@ -105,7 +119,7 @@ def label_first_error(solutions: list[Solution], rollouts: Rollouts, index: list
                 continue
 
             def ok(k: int, i=i) -> bool:
-                verdict = probe_verdict(drawn.get((i, k), []), rollouts.n)
+                verdict = probe_verdict(drawn.get((i, k), []), cap)
                 if verdict is None:
                     raise _Pending(k)
                 return verdict

@@ -121,6 +121,35 @@ def test_weak_policy_separates_mc_hard_from_mc_soft():
     assert m["mc_soft.good_auc"] == 1.0  # the soft values still rank good above bad
 
 
+def test_adaptive_rollouts_draw_more_only_where_every_rollout_failed():
+    # From a right prefix only the 8th rollout of a stream succeeds. With 4 rollouts every prefix
+    # reads bad; with max_rollouts 16 a prefix whose 4 all failed draws 4 more (the 8th succeeds:
+    # good), then 8 more, and reads bad only once all 16 failed.
+    plain = LabelConfig(method="mc_hard", rollouts=4, compare_methods=False)
+    rows, m, _ = label_solutions(solutions(), oracle_policy(1 / 8, []), plain)
+    assert [r["labels"] for r in rows] == [[True] * 3] + [[False] * len(o) for o in ORACLE[1:]]
+
+    calls = []
+    cfg = LabelConfig(method="mc_hard", rollouts=4, max_rollouts=16, compare_methods=True)
+    rows, m, _ = label_solutions(solutions(), oracle_policy(1 / 8, calls), cfg)
+    assert [r["labels"] for r in rows] == ORACLE
+    # all 10 prefixes fail their first 4; the 6 right ones succeed at their 8th rollout; the 4
+    # wrong ones (B1, B2, C0, C1) read 16. B 8 + 16 + 16, C 16 + 16, D 8 + 8, F 8 + 8 + 8.
+    assert [r["rollouts"] for r in rows] == [0, 40, 32, 16, 24]
+    assert calls == [("mc rollouts", 10, 4), ("mc rollouts 5-8", 10, 4), ("mc rollouts 9-16", 4, 8)]
+    assert rows[1]["soft_labels"] == [1 / 8, 0.0, 0.0]  # mc_soft's value: successes over what it drew
+    # first_error reads the same streams in waves 1, 1, 2, 4, 8 (no new sampling): a right probe
+    # reads 8, a wrong one 16. B 0, 1; C 0; D 0, 1; F 0, 1, 2.
+    assert m["first_error.step_agreement"] == 1.0
+    assert m["first_error.rollouts"] == (8 + 16) + 16 + 2 * 8 + 3 * 8
+    assert m["mc_soft.step_agreement"] < 1.0  # its hard label (soft >= 0.5) stays bad on 1/8
+
+
+def test_max_rollouts_below_rollouts_is_refused():
+    with pytest.raises(ValueError, match="max_rollouts"):
+        LabelConfig(rollouts=8, max_rollouts=4)
+
+
 def test_first_error_only_without_comparison():
     calls = []
     cfg = LabelConfig(method="first_error", rollouts=2, compare_methods=False)
