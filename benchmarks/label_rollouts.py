@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from prmflow.labeling.estimators import first_error_search, label_agreement  # noqa: E402
+from prmflow.labeling.estimators import first_error_search, label_agreement, mc_hard  # noqa: E402
 
 BASE_ROLLOUTS = 8  # label.rollouts' default: what adaptive rollouts draw first
 
@@ -57,7 +57,7 @@ def labels_at(streams: dict[tuple[int, int], Sequence[bool]], num_steps: Sequenc
             hard.append([True] * n)
             fe.append([True] * n)
             continue
-        verdicts = [any(streams[(i, k)][:r]) for k in range(n)]
+        verdicts = mc_hard([streams[(i, k)][:r] for k in range(n)])
         hard.append(verdicts)
         fe.append(first_error_search(n, verdicts.__getitem__).labels)
         for k in range(n):
