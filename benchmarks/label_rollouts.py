@@ -121,11 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         from prmflow import workspace
         from prmflow.compute.samplers import policy_sampler
         from prmflow.config import load_params
-        from prmflow.labeling.sampler import PolicySampler, rollout_token_budget
-        from prmflow.labeling.solutions import Rollouts, make_solutions
+        from prmflow.labeling.sampler import rollout_sampler, sample_solutions
+        from prmflow.labeling.solutions import Rollouts
         from prmflow.lm.budgets import resolve_setting
         from prmflow.lm.models import load_tokenizer
-        from prmflow.lm.prompts import format_prompt
 
         t0 = time.time()
         root = Path(args.root)
@@ -137,12 +136,8 @@ def main(argv: list[str] | None = None) -> None:
         params, _ = resolve_setting(params, "label.max_new_tokens", problems, tokenizer)
         cfg, fmt = params.label, params.data.solution_format()
         with policy_sampler(params.compute, args.policy, params.model) as policy:
-            solver = PolicySampler(policy, cfg, cfg.max_new_tokens)
-            prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
-            out = solver.sample(prompts, cfg.samples_per_problem, seed=cfg.seed, desc="solutions")
-            sols = make_solutions(problems, out.texts, cfg.samples_per_problem, prompts, fmt, params.data.modulus, out.finished)
-            sols = [s for s in sols if s.steps]
-            roller = PolicySampler(policy, cfg, rollout_token_budget(problems, tokenizer, cfg), temperature=cfg.rollout_temperature)
+            sols = [s for s in sample_solutions(policy, problems, params, tokenizer)[0] if s.steps]
+            roller = rollout_sampler(policy, problems, tokenizer, cfg)
             rollouts = Rollouts(sols, roller, args.max_rollouts, fmt, seed=cfg.seed + 1)
             jobs = [(i, k) for i, s in enumerate(sols) if not s.correct for k in range(len(s.steps))]
             streams = dict(zip(jobs, rollouts.outcomes(jobs, "rollouts")))

@@ -32,11 +32,9 @@ from prmflow.io import atomic_write_json, atomic_write_text
 from prmflow.labeling.methods import LABEL_METHODS
 from prmflow.labeling.pipeline import label_solutions
 from prmflow.labeling.report import comparison_table, samples_markdown
-from prmflow.labeling.sampler import PolicySampler, Progress, rollout_token_budget
-from prmflow.labeling.solutions import make_solutions
+from prmflow.labeling.sampler import Progress, rollout_sampler, sample_solutions
 from prmflow.lm.budgets import resolve_setting
 from prmflow.lm.models import load_tokenizer
-from prmflow.lm.prompts import format_prompt
 from prmflow.plots import Panel, csv_text, save
 from prmflow.resources import usage
 from tasks import exit_done
@@ -62,13 +60,8 @@ def run(
     connect(params.compute)  # an unreachable Ray cluster fails before any sampling
 
     with policy_sampler(params.compute, policy_dir, params.model) as policy:
-        solver = PolicySampler(policy, cfg, cfg.max_new_tokens, progress)
-        prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
-        out = solver.sample(prompts, cfg.samples_per_problem, seed=cfg.seed, desc="solutions")
-        solutions = make_solutions(problems, out.texts, cfg.samples_per_problem, prompts, fmt, params.data.modulus, out.finished)
-
-        rollout_budget = rollout_token_budget(problems, tokenizer, cfg)
-        roller = PolicySampler(policy, cfg, rollout_budget, progress, temperature=cfg.rollout_temperature)
+        solutions, solver = sample_solutions(policy, problems, params, tokenizer, progress)
+        roller = rollout_sampler(policy, problems, tokenizer, cfg, progress)
         rows, metrics, positions = label_solutions(solutions, roller, cfg, fmt)
     workspace.save_labels(rows, out_dir, samples=samples_markdown(rows, cfg.num_examples_logged))
     write_position_plot(positions, plots_dir)
@@ -78,7 +71,7 @@ def run(
     metrics.update(budget.metrics())
     metrics.update(
         method=cfg.method,
-        rollout_max_new_tokens=rollout_budget,
+        rollout_max_new_tokens=roller.max_new_tokens,
         rollout_temperature=roller.temperature,
         policy_parameters=policy.num_parameters,
         **usage(t0),

@@ -3,6 +3,8 @@
 :class:`PolicySampler` is a :data:`prmflow.labeling.solutions.RolloutFn` over a policy that
 samples in shards, here or on Ray (:mod:`prmflow.compute.samplers`), counting sequences, tokens, sequences cut at the token budget
 (``truncated``) and seconds, and reporting progress (a callback, or tqdm on stderr). :func:`rollout_token_budget` caps rollouts.
+:func:`sample_solutions` and :func:`rollout_sampler` are the label stage's two samplers, shared
+with the benchmarks that re-run it (``benchmarks/label_rollouts.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import time
 from collections.abc import Callable, Iterator
 
 from prmflow.compute.samplers import ShardedPolicy
-from prmflow.config import LabelConfig
+from prmflow.config import LabelConfig, Params
+from prmflow.labeling.solutions import Solution, make_solutions
+from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import Samples
 
 Progress = Callable[[int, int, str], None]
@@ -104,3 +108,24 @@ def rollout_token_budget(problems: list[dict], tokenizer, cfg: LabelConfig) -> i
         return cfg.rollout_max_new_tokens
     longest = max((len(tokenizer(p["answer"], add_special_tokens=False)["input_ids"]) for p in problems), default=0)
     return min(cfg.max_new_tokens, math.ceil(1.25 * longest) + 4)
+
+
+def sample_solutions(
+    policy: ShardedPolicy, problems: list[dict], params: Params, tokenizer, progress: Progress | None = None
+) -> tuple[list[Solution], PolicySampler]:
+    """The policy's ``label.samples_per_problem`` solutions to each problem (seed ``label.seed``),
+    split into steps and judged; and the sampler that drew them, for its cost."""
+    cfg = params.label
+    solver = PolicySampler(policy, cfg, cfg.max_new_tokens, progress)
+    prompts = [format_prompt(p["question"], params.model, tokenizer) for p in problems]
+    out = solver.sample(prompts, cfg.samples_per_problem, seed=cfg.seed, desc="solutions")
+    fmt = params.data.solution_format()
+    return make_solutions(problems, out.texts, cfg.samples_per_problem, prompts, fmt, params.data.modulus, out.finished), solver
+
+
+def rollout_sampler(
+    policy: ShardedPolicy, problems: list[dict], tokenizer, cfg: LabelConfig, progress: Progress | None = None
+) -> PolicySampler:
+    """The sampler of completions from step prefixes: :func:`rollout_token_budget` new tokens at
+    ``label.rollout_temperature``."""
+    return PolicySampler(policy, cfg, rollout_token_budget(problems, tokenizer, cfg), progress, temperature=cfg.rollout_temperature)
