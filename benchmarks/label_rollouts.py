@@ -1,9 +1,10 @@
 """How many rollouts per step prefix do step labels need? Agreement with the oracle by rollout count.
 
 Samples ``label.samples_per_problem`` solutions of the first ``--problems`` curated train problems
-from ``--policy`` (the completer labels its own solutions, as the ``label`` stage does), then one
-stream of ``--max-rollouts`` rollouts per step prefix of each wrong-answer solution, at
-``label.rollout_temperature``. For each count ``R`` (4, 8, 16, ... up to the maximum) it labels
+from ``--policy``, then one stream of ``--max-rollouts`` rollouts per step prefix of each
+wrong-answer solution, at ``label.rollout_temperature``, from ``--completer`` (default: the policy
+itself, as the ``label`` stage does; another model asks whether a stronger completer labels the
+policy's solutions better). For each count ``R`` (4, 8, 16, ... up to the maximum) it labels
 every step from the first ``R`` rollouts of its stream (common random numbers: the counts differ
 only in how many draws they read) and scores the labels against the synthetic oracle:
 
@@ -105,7 +106,8 @@ def _rounded(x):
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=".", help="the workspace (params.yaml, data/curated)")
-    ap.add_argument("--policy", required=True, help="the completer; it labels its own solutions")
+    ap.add_argument("--policy", required=True, help="the policy whose solutions are labelled")
+    ap.add_argument("--completer", help="the model the rollouts are drawn from (default: --policy)")
     ap.add_argument("--problems", type=int, default=100, help="the first N curated train problems")
     ap.add_argument("--max-rollouts", type=int, default=64, help="rollouts per step prefix (the longest stream)")
     ap.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="params.yaml override (DVC's -S syntax)")
@@ -137,7 +139,9 @@ def main(argv: list[str] | None = None) -> None:
         cfg, fmt = params.label, params.data.solution_format()
         with policy_sampler(params.compute, args.policy, params.model) as policy:
             sols = [s for s in sample_solutions(policy, problems, params, tokenizer)[0] if s.steps]
-            roller = rollout_sampler(policy, problems, tokenizer, cfg)
+        completer = args.completer or args.policy
+        with policy_sampler(params.compute, completer, params.model) as completer_policy:
+            roller = rollout_sampler(completer_policy, problems, load_tokenizer(completer), cfg)
             rollouts = Rollouts(sols, roller, args.max_rollouts, fmt, seed=cfg.seed + 1)
             jobs = [(i, k) for i, s in enumerate(sols) if not s.correct for k in range(len(s.steps))]
             streams = dict(zip(jobs, rollouts.outcomes(jobs, "rollouts")))
@@ -147,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         all_bad = label_agreement([[False] * len(o) for o in oracle], oracle)["step_agreement"]
         result = {
             "policy": args.policy,
+            "completer": completer,
             "train_seed": params.data.train_seed,
             "task": params.data.task,
             "rollout_temperature": roller.temperature,

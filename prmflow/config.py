@@ -285,6 +285,13 @@ class LabelConfig(_Section):
     fraction over what it drew). Only bad verdicts pay for it. ``None``: ``rollouts`` only."""
     temperature: float = Field(1.0, gt=0)
     """Sampling temperature of the solutions that get labelled (the policy's own samples)."""
+    completer: str | None = None
+    """The model the rollouts from each step prefix are drawn from: a local folder or an HF
+    model id; ``None``: the policy whose solutions are labelled (Math-Shepherd's set-up). A
+    stronger completer (say the champion of an earlier run, ``models/champion``) fails less
+    often from a right prefix, so it calls fewer right steps bad. It reads the policy's prompts
+    and steps as text: give it the same prompt format. The ``inputs`` stage fingerprints it
+    (``data/inputs/completer.json``), so new weights at the same path re-run ``label``."""
     rollout_temperature: float | None = Field(0.5, gt=0)
     """Temperature of the completions from each step prefix; ``None``: ``temperature``. Lower
     makes the completer more reliable (Math-Shepherd asks of a completer only that it finishes a

@@ -79,14 +79,23 @@ def data_inputs(params: Params) -> dict:
     return out
 
 
+def model_fingerprint(name: str, revision: str | None = None) -> dict:
+    """A model named by a local folder (its digest) or an HF id (its commit)."""
+    return path_digest(name) if Path(name).exists() else hub_revision(name, revision, "model")
+
+
 def model_inputs(params: Params) -> dict:
     """The starting checkpoint ``warmstart`` reads: a local folder's digest or a Hub commit."""
     name = params.model.name_or_path
     if name is None:
         return {"model": "tiny default (built from model.tiny)"}
-    if Path(name).exists():
-        return {"model": path_digest(name)}
-    return {"model": hub_revision(name, params.model.revision, "model")}
+    return {"model": model_fingerprint(name, params.model.revision)}
+
+
+def completer_inputs(params: Params) -> dict:
+    """The rollout model ``label`` reads (``label.completer``), if not the policy itself."""
+    name = params.label.completer
+    return {"completer": model_fingerprint(name) if name else "the labelled policy"}
 
 
 def extra_eval_inputs(params: Params) -> dict:

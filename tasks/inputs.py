@@ -1,8 +1,9 @@
 """Stage ``inputs``: fingerprint what the pipeline reads from outside DVC (run every time).
 
 Writes ``data/inputs/data.json`` (``data.path``, ``data.eval_path``, an HF dataset's commit),
-``data/inputs/model.json`` (a local model folder's digest or an HF model's commit) and
-``data/inputs/extra_eval.json``; ``curate``, ``warmstart`` and ``evaluate`` depend on them
+``data/inputs/model.json`` (a local model folder's digest or an HF model's commit),
+``data/inputs/completer.json`` (``label.completer``'s) and ``data/inputs/extra_eval.json``;
+``curate``, ``warmstart``, ``label`` and ``evaluate`` depend on them
 (:mod:`prmflow.inputs`). A file replaced in place, or a new dataset revision, changes its
 fingerprint and re-runs the stages that read it; same content, same bytes, nothing re-runs.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from prmflow import workspace
 from prmflow.config import load_params
 from prmflow.errors import reported
-from prmflow.inputs import data_inputs, extra_eval_inputs, model_inputs
+from prmflow.inputs import completer_inputs, data_inputs, extra_eval_inputs, model_inputs
 from prmflow.io import atomic_write_text
 from tasks import exit_done
 
@@ -31,9 +32,14 @@ def write_if_changed(path: Path, obj: dict) -> bool:
 
 
 def run(params, out_dir=workspace.INPUTS) -> dict[str, bool]:
-    """Write the three fingerprint files; ``{name: changed}``."""
+    """Write the fingerprint files; ``{name: changed}``."""
     out = Path(out_dir)
-    parts = {"data": data_inputs(params), "model": model_inputs(params), "extra_eval": extra_eval_inputs(params)}
+    parts = {
+        "data": data_inputs(params),
+        "model": model_inputs(params),
+        "completer": completer_inputs(params),
+        "extra_eval": extra_eval_inputs(params),
+    }
     return {name: write_if_changed(out / f"{name}.json", obj) for name, obj in parts.items()}
 
 

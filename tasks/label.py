@@ -1,7 +1,8 @@
 """Stage ``label``: automatic per-step labels for policy solutions, from rollouts.
 
 1. Take ``label.num_problems`` curated *train* problems; sample ``label.samples_per_problem``
-   solutions each from the start policy and split them into steps.
+   solutions each from the start policy and split them into steps. Rollouts come from the same
+   policy, or from ``label.completer`` when set.
 2. Label every step with ``label.method`` (:mod:`prmflow.labeling.methods`: Math-Shepherd
    ``mc_hard`` / ``mc_soft``, OmegaPRM-like ``first_error``); with ``label.compare_methods`` the
    other methods label a subset too, to report agreement and cost
@@ -22,11 +23,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from prmflow import tracking, workspace
 from prmflow.compute.samplers import connect, policy_sampler
-from prmflow.config import Params, load_params
+from prmflow.config import ConfigError, Params, load_params
 from prmflow.errors import reported
 from prmflow.io import atomic_write_json, atomic_write_text
 from prmflow.labeling.methods import LABEL_METHODS
@@ -34,6 +36,7 @@ from prmflow.labeling.pipeline import label_solutions
 from prmflow.labeling.report import comparison_table, samples_markdown
 from prmflow.labeling.sampler import Progress, rollout_sampler, sample_solutions
 from prmflow.lm.budgets import resolve_setting
+from prmflow.lm.folders import check_model_folder
 from prmflow.lm.models import load_tokenizer
 from prmflow.plots import Panel, csv_text, save
 from prmflow.resources import usage
@@ -52,6 +55,8 @@ def run(
     """Sample, label, write ``out_dir`` and ``metrics_path``; return the metrics."""
     t0 = time.time()
     tokenizer = load_tokenizer(policy_dir)
+    completer_dir = params.label.completer
+    completer_tokenizer = load_completer_tokenizer(completer_dir) if completer_dir else tokenizer  # fails before any sampling
     problems = workspace.load_split("train", params.label.num_problems, curated_dir)
     if not problems:
         raise ValueError(f"{curated_dir}: no train problems to label")
@@ -61,8 +66,9 @@ def run(
 
     with policy_sampler(params.compute, policy_dir, params.model) as policy:
         solutions, solver = sample_solutions(policy, problems, params, tokenizer, progress)
-        roller = rollout_sampler(policy, problems, tokenizer, cfg, progress)
-        rows, metrics, positions = label_solutions(solutions, roller, cfg, fmt)
+        with policy_sampler(params.compute, completer_dir, params.model) if completer_dir else nullcontext(policy) as completer:
+            roller = rollout_sampler(completer, problems, completer_tokenizer, cfg, progress)
+            rows, metrics, positions = label_solutions(solutions, roller, cfg, fmt)
     workspace.save_labels(rows, out_dir, samples=samples_markdown(rows, cfg.num_examples_logged))
     write_position_plot(positions, plots_dir)
 
@@ -74,10 +80,23 @@ def run(
         rollout_max_new_tokens=roller.max_new_tokens,
         rollout_temperature=roller.temperature,
         policy_parameters=policy.num_parameters,
+        completer=completer_dir or str(policy_dir),
+        completer_parameters=completer.num_parameters,
         **usage(t0),
     )
     atomic_write_json(metrics_path, metrics)
     return metrics
+
+
+def load_completer_tokenizer(name: str):
+    """``label.completer``'s tokenizer, or a one-line error naming the setting."""
+    check_model_folder(name, "label.completer")
+    try:
+        return load_tokenizer(name)
+    except OSError as e:  # a Hub id that is neither cached nor reachable
+        raise ConfigError(
+            f"label.completer: {name}: not a local folder, and not loadable from the Hugging Face Hub ({str(e).splitlines()[0]})"
+        ) from None
 
 
 def write_position_plot(positions: list[dict], plots_dir) -> None:

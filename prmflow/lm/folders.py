@@ -44,20 +44,28 @@ def has_chat_template(path: str | Path) -> bool:
 
 
 def check_model_source(cfg: ModelConfig) -> None:
-    """Fail before any work when ``model.name_or_path`` is a local folder that cannot be used: not
-    there, no ``config.json``, no weights, no tokenizer, or (``model.chat_template: required``)
-    no chat template. A Hub id is left to the loader (it may need the network or a cache)."""
+    """Fail before any work when ``model.name_or_path`` is a local folder that cannot be used
+    (:func:`check_model_folder`) or (``model.chat_template: required``) has no chat template."""
     name = cfg.name_or_path
     if name is None:
         if cfg.chat_template == "required":
             raise ConfigError("model.chat_template: required, but the tiny default's tokenizer has no chat template (use auto or none)")
         return
+    check_model_folder(name, "model.name_or_path")
+    if Path(name).exists() and cfg.chat_template == "required" and not has_chat_template(name):
+        raise ConfigError(f"model.chat_template: required, but the tokenizer in {name} has no chat template (use auto or none)")
+
+
+def check_model_folder(name: str, setting: str) -> None:
+    """Fail when ``name`` (the value of ``setting``) is a local folder that cannot be loaded: not
+    there, no ``config.json``, no weights, no tokenizer. A Hub id (``org/name``, not found here)
+    is left to the loader (it may need the network or a cache)."""
     p = Path(name)
     if not p.exists():
         if name.startswith((".", "/", "~")) or name.count("/") > 1:
-            raise ConfigError(f"model.name_or_path: {name}: no such folder (and not a Hugging Face id 'org/name')")
+            raise ConfigError(f"{setting}: {name}: no such folder (and not a Hugging Face id 'org/name')")
         return
-    where = f"model.name_or_path: {name}"
+    where = f"{setting}: {name}"
     if not p.is_dir() or not (p / "config.json").is_file():
         raise ConfigError(f"{where}: not a Hugging Face model folder (no config.json); save one with save_pretrained")
     if not has_weights(p):
@@ -67,8 +75,6 @@ def check_model_source(cfg: ModelConfig) -> None:
             f"{where}: no tokenizer in the folder (none of {', '.join(TOKENIZER_FILES)}); "
             "save the tokenizer the model was trained with beside it (tokenizer.save_pretrained)"
         )
-    if cfg.chat_template == "required" and not has_chat_template(p):
-        raise ConfigError(f"model.chat_template: required, but the tokenizer in {name} has no chat template (use auto or none)")
 
 
 def model_digest(path: str | Path) -> str:

@@ -50,3 +50,18 @@ def test_data_inputs_name_missing_files_instead_of_failing(tmp_path):
 
     p = load_params(ROOT / "params.yaml", ["data.source=jsonl", f"data.path={tmp_path / 'nope.jsonl'}"])
     assert data_inputs(p)["path"] == {"path": str(tmp_path / "nope.jsonl"), "missing": True}
+
+
+def test_the_completer_is_fingerprinted_by_its_weights(tmp_path):
+    from prmflow.config import load_params
+    from prmflow.inputs import completer_inputs
+    from tests.conftest import ROOT
+
+    assert completer_inputs(load_params(ROOT / "params.yaml")) == {"completer": "the labelled policy"}
+    folder = tmp_path / "champion"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights v1")
+    p = load_params(ROOT / "params.yaml", [f"label.completer={folder}"])
+    v1 = completer_inputs(p)["completer"]["digest"]
+    (folder / "model.safetensors").write_bytes(b"weights v2")  # a new champion at the same path
+    assert completer_inputs(p)["completer"]["digest"] != v1

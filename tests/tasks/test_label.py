@@ -99,3 +99,51 @@ def test_rollout_temperature_changes_the_rollouts_not_the_solutions(workspace):
     assert a["completions"] == b["completions"]  # the policy's own samples, at label.temperature
     assert default["sampling.solutions.tokens"] == m["sampling.solutions.tokens"]
     assert default["sampling.rollouts.tokens"] != m["sampling.rollouts.tokens"]  # other completions
+
+
+def test_label_completer_draws_the_rollouts_not_the_solutions(workspace):
+    import torch
+
+    from prmflow.lm.models import build_tiny_model, build_tokenizer, count_parameters
+    from tasks.label import run
+
+    tmp_path, params = workspace
+    other = params.model.model_copy(update={"tiny": params.model.tiny.model_copy(update={"hidden_size": 48, "intermediate_size": 96})})
+    tok = build_tokenizer()
+    completer = build_tiny_model(tok, other, seed=1)
+    with torch.no_grad():  # sharp logits: a random tiny model is near uniform, so with the same
+        completer.lm_head.weight.mul_(100.0)  # seed it would draw the policy's very tokens
+    completer.save_pretrained(tmp_path / "models/completer")
+    tok.save_pretrained(tmp_path / "models/completer")
+
+    # Room for EOS (the random models' rollouts end at different lengths, not all at the cap).
+    label = params.label.model_copy(update={"rollout_max_new_tokens": 120})
+    own = run(params.model_copy(update={"label": label}), out_dir=tmp_path / "labels_own")
+    by = params.model_copy(update={"label": label.model_copy(update={"completer": "models/completer"})})
+    m = run(by, out_dir=tmp_path / "labels_by")
+
+    assert own["completer"] == ws.BASE and own["completer_parameters"] == own["policy_parameters"]
+    assert m["completer"] == "models/completer" and m["completer_parameters"] == count_parameters(completer) != m["policy_parameters"]
+    a, b = ws.load_labels(tmp_path / "labels_own"), ws.load_labels(tmp_path / "labels_by")
+    assert a["completions"] == b["completions"]  # the policy's own solutions either way
+    assert own["sampling.solutions.tokens"] == m["sampling.solutions.tokens"]
+    assert own["sampling.rollouts.tokens"] != m["sampling.rollouts.tokens"]  # another model's completions
+
+
+@pytest.mark.parametrize(
+    ("completer", "says"),
+    [
+        ("models/nope/x", "label.completer: models/nope/x: no such folder"),
+        ("models/nope", "label.completer: models/nope: not a local folder, and not loadable from the Hugging Face Hub"),
+        ("data", "label.completer: data: not a Hugging Face model folder (no config.json)"),
+    ],
+)
+def test_a_completer_that_cannot_load_is_one_line_before_any_sampling(workspace, completer, says):
+    from tasks import label as stage
+
+    tmp_path, params = workspace
+    (tmp_path / "params.yaml").write_text(json.dumps(params.model_dump() | {"label": params.label.model_dump() | {"completer": completer}}))
+    with pytest.raises(SystemExit) as e:
+        stage.main(["--params", "params.yaml"])
+    assert str(e.value).startswith(f"label: {says}")
+    assert not (tmp_path / "data/labels").exists() and not (tmp_path / "metrics/label.json").exists()
