@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with reported("label_rollouts"):
         import time
+        from contextlib import nullcontext
 
         from prmflow import workspace
         from prmflow.compute.samplers import policy_sampler
@@ -139,19 +140,18 @@ def main(argv: list[str] | None = None) -> None:
         cfg, fmt = params.label, params.data.solution_format()
         with policy_sampler(params.compute, args.policy, params.model) as policy:
             sols = [s for s in sample_solutions(policy, problems, params, tokenizer)[0] if s.steps]
-        completer = args.completer or args.policy
-        with policy_sampler(params.compute, completer, params.model) as completer_policy:
-            roller = rollout_sampler(completer_policy, problems, load_tokenizer(completer), cfg)
-            rollouts = Rollouts(sols, roller, args.max_rollouts, fmt, seed=cfg.seed + 1)
-            jobs = [(i, k) for i, s in enumerate(sols) if not s.correct for k in range(len(s.steps))]
-            streams = dict(zip(jobs, rollouts.outcomes(jobs, "rollouts")))
+            with policy_sampler(params.compute, args.completer, params.model) if args.completer else nullcontext(policy) as completer:
+                roller = rollout_sampler(completer, problems, load_tokenizer(args.completer) if args.completer else tokenizer, cfg)
+                rollouts = Rollouts(sols, roller, args.max_rollouts, fmt, seed=cfg.seed + 1)
+                jobs = [(i, k) for i, s in enumerate(sols) if not s.correct for k in range(len(s.steps))]
+                streams = dict(zip(jobs, rollouts.outcomes(jobs, "rollouts")))
 
         oracle, reachable = [s.oracle for s in sols], [s.reachable for s in sols]
         counts = [r for r in (4, 8, 16, 32, 64, 128, 256, 512) if r < args.max_rollouts] + [args.max_rollouts]
         all_bad = label_agreement([[False] * len(o) for o in oracle], oracle)["step_agreement"]
         result = {
             "policy": args.policy,
-            "completer": completer,
+            "completer": args.completer or args.policy,
             "train_seed": params.data.train_seed,
             "task": params.data.task,
             "rollout_temperature": roller.temperature,
