@@ -119,29 +119,30 @@ def main(argv: list[str] | None = None) -> None:
 
     with reported("label_rollouts"):
         import time
-        from contextlib import nullcontext
 
         from prmflow import workspace
         from prmflow.compute.samplers import policy_sampler
         from prmflow.config import load_params
-        from prmflow.labeling.sampler import rollout_sampler, sample_solutions
+        from prmflow.labeling.sampler import completer_policy, completer_tokenizer, rollout_sampler, sample_solutions
         from prmflow.labeling.solutions import Rollouts
         from prmflow.lm.budgets import resolve_setting
         from prmflow.lm.models import load_tokenizer
 
         t0 = time.time()
         root = Path(args.root)
-        params = load_params(root / "params.yaml", args.overrides)
+        params = load_params(root / "params.yaml", args.overrides + ([f"label.completer={args.completer}"] if args.completer else []))
         if params.data.source != "synthetic" or params.data.step_split != "line":
             ap.error("the oracle's step labels need data.source synthetic and data.step_split line")
         tokenizer = load_tokenizer(args.policy)
+        completer_dir = params.label.completer
+        rollout_tokenizer = completer_tokenizer(completer_dir) if completer_dir else tokenizer
         problems = workspace.load_split("train", args.problems, root / workspace.CURATED)
         params, _ = resolve_setting(params, "label.max_new_tokens", problems, tokenizer)
         cfg, fmt = params.label, params.data.solution_format()
         with policy_sampler(params.compute, args.policy, params.model) as policy:
             sols = [s for s in sample_solutions(policy, problems, params, tokenizer)[0] if s.steps]
-            with policy_sampler(params.compute, args.completer, params.model) if args.completer else nullcontext(policy) as completer:
-                roller = rollout_sampler(completer, problems, load_tokenizer(args.completer) if args.completer else tokenizer, cfg)
+            with completer_policy(params, policy) as completer:
+                roller = rollout_sampler(completer, problems, rollout_tokenizer, cfg)
                 rollouts = Rollouts(sols, roller, args.max_rollouts, fmt, seed=cfg.seed + 1)
                 jobs = [(i, k) for i, s in enumerate(sols) if not s.correct for k in range(len(s.steps))]
                 streams = dict(zip(jobs, rollouts.outcomes(jobs, "rollouts")))
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         all_bad = label_agreement([[False] * len(o) for o in oracle], oracle)["step_agreement"]
         result = {
             "policy": args.policy,
-            "completer": args.completer or args.policy,
+            "completer": completer_dir or args.policy,
             "train_seed": params.data.train_seed,
             "task": params.data.task,
             "rollout_temperature": roller.temperature,

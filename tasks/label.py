@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 from prmflow import tracking, workspace
 from prmflow.compute.samplers import connect, policy_sampler
-from prmflow.config import ConfigError, Params, load_params
+from prmflow.config import Params, load_params
 from prmflow.errors import reported
 from prmflow.io import atomic_write_json, atomic_write_text
 from prmflow.labeling.methods import LABEL_METHODS
 from prmflow.labeling.pipeline import label_solutions
 from prmflow.labeling.report import comparison_table, samples_markdown
-from prmflow.labeling.sampler import Progress, rollout_sampler, sample_solutions
+from prmflow.labeling.sampler import Progress, completer_policy, completer_tokenizer, rollout_sampler, sample_solutions
 from prmflow.lm.budgets import resolve_setting
-from prmflow.lm.folders import check_model_folder
 from prmflow.lm.models import load_tokenizer
 from prmflow.plots import Panel, csv_text, save
 from prmflow.resources import usage
@@ -56,7 +54,7 @@ def run(
     t0 = time.time()
     tokenizer = load_tokenizer(policy_dir)
     completer_dir = params.label.completer
-    completer_tokenizer = load_completer_tokenizer(completer_dir) if completer_dir else tokenizer  # fails before any sampling
+    rollout_tokenizer = completer_tokenizer(completer_dir) if completer_dir else tokenizer  # fails before any sampling
     problems = workspace.load_split("train", params.label.num_problems, curated_dir)
     if not problems:
         raise ValueError(f"{curated_dir}: no train problems to label")
@@ -66,8 +64,8 @@ def run(
 
     with policy_sampler(params.compute, policy_dir, params.model) as policy:
         solutions, solver = sample_solutions(policy, problems, params, tokenizer, progress)
-        with policy_sampler(params.compute, completer_dir, params.model) if completer_dir else nullcontext(policy) as completer:
-            roller = rollout_sampler(completer, problems, completer_tokenizer, cfg, progress)
+        with completer_policy(params, policy) as completer:
+            roller = rollout_sampler(completer, problems, rollout_tokenizer, cfg, progress)
             rows, metrics, positions = label_solutions(solutions, roller, cfg, fmt)
     workspace.save_labels(rows, out_dir, samples=samples_markdown(rows, cfg.num_examples_logged))
     write_position_plot(positions, plots_dir)
@@ -86,17 +84,6 @@ def run(
     )
     atomic_write_json(metrics_path, metrics)
     return metrics
-
-
-def load_completer_tokenizer(name: str):
-    """``label.completer``'s tokenizer, or a one-line error naming the setting."""
-    check_model_folder(name, "label.completer")
-    try:
-        return load_tokenizer(name)
-    except OSError as e:  # a Hub id that is neither cached nor reachable
-        raise ConfigError(
-            f"label.completer: {name}: not a local folder, and not loadable from the Hugging Face Hub ({str(e).splitlines()[0]})"
-        ) from None
 
 
 def write_position_plot(positions: list[dict], plots_dir) -> None:

@@ -3,8 +3,9 @@
 :class:`PolicySampler` is a :data:`prmflow.labeling.solutions.RolloutFn` over a policy that
 samples in shards, here or on Ray (:mod:`prmflow.compute.samplers`), counting sequences, tokens, sequences cut at the token budget
 (``truncated``) and seconds, and reporting progress (a callback, or tqdm on stderr). :func:`rollout_token_budget` caps rollouts.
-:func:`sample_solutions` and :func:`rollout_sampler` are the label stage's two samplers, shared
-with the benchmarks that re-run it (``benchmarks/label_rollouts.py``).
+:func:`sample_solutions` and :func:`rollout_sampler` are the label stage's two samplers, and
+:func:`completer_policy` the model behind the second (``label.completer``), shared with the
+benchmarks that re-run the stage (``benchmarks/label_rollouts.py``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from prmflow.compute.samplers import ShardedPolicy
-from prmflow.config import LabelConfig, Params
+from prmflow.compute.samplers import ShardedPolicy, policy_sampler
+from prmflow.config import ConfigError, LabelConfig, Params
 from prmflow.labeling.solutions import Solution, make_solutions
+from prmflow.lm.folders import check_model_folder
+from prmflow.lm.models import load_tokenizer
 from prmflow.lm.prompts import format_prompt
 from prmflow.lm.sampling import Samples
 
@@ -129,3 +132,26 @@ def rollout_sampler(
     """The sampler of completions from step prefixes: :func:`rollout_token_budget` new tokens at
     ``label.rollout_temperature``."""
     return PolicySampler(policy, cfg, rollout_token_budget(problems, tokenizer, cfg), progress, temperature=cfg.rollout_temperature)
+
+
+def completer_tokenizer(name: str):
+    """``label.completer``'s tokenizer, or a one-line error naming the setting: load it before
+    any sampling, so a completer that cannot load fails first."""
+    check_model_folder(name, "label.completer")
+    try:
+        return load_tokenizer(name)
+    except OSError as e:  # a Hub id that is neither cached nor reachable
+        raise ConfigError(
+            f"label.completer: {name}: not a local folder, and not loadable from the Hugging Face Hub ({str(e).splitlines()[0]})"
+        ) from None
+
+
+@contextlib.contextmanager
+def completer_policy(params: Params, policy: ShardedPolicy) -> Iterator[ShardedPolicy]:
+    """The model that draws the rollouts: ``label.completer`` loaded beside ``policy`` (stopped
+    on exit), or ``policy`` itself when it is ``None``."""
+    if params.label.completer is None:
+        yield policy
+        return
+    with policy_sampler(params.compute, params.label.completer, params.model) as completer:
+        yield completer
