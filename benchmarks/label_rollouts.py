@@ -15,7 +15,8 @@ only in how many draws they read) and scores the labels against the synthetic or
   completer's own misses), bad-step precision and recall, and the rollouts adaptive ``mc_hard``
   reads (8 first, more only while none succeeded) relative to plain ``mc_hard`` at 8;
 - beside them the trivial labellers (all bad, all good) and the perfect completer's agreement
-  with the oracle: the ceiling of any rollout method::
+  with the oracle: the ceiling of a completer never misled by a wrong line (a real one, thrown
+  off by a wrong step the answer does not need, can pass it)::
 
     python benchmarks/label_rollouts.py --policy models/champion --max-rollouts 128 -S label.rollout_temperature=0.7
 

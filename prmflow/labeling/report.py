@@ -22,11 +22,13 @@ Truncation: ``truncation.solutions`` / ``.rate`` (sampled solutions cut at the b
 ``truncation.steps_dropped`` (their cut-off last steps, never labelled).
 :func:`samples_markdown` prints labelled solutions for a reader to check by hand.
 
-The perfect completer (``baseline.perfect_completer.<k>``, synthetic data) is the ceiling of
-every rollout method: the labels of a completer that makes no mistake (can the prefix still reach
-the right answer?), scored against the oracle's prefix correctness. Where a wrong step does not
-change the answer (modular arithmetic forgets it, or a later step writes the right value again),
-the two disagree, and no number of rollouts closes that gap.
+The perfect completer (``baseline.perfect_completer.<k>``, synthetic data): the labels of a
+completer that makes no mistake (can the prefix still reach the right answer?), scored against
+the oracle's prefix correctness. Where a wrong step does not change the answer (a distractor,
+modular arithmetic forgets it, or a later step writes the right value again), the two disagree.
+It is the ceiling of a completer that is never misled, not of every rollout method: a real
+completer thrown off by such a wrong line (its rollouts then fail) labels it bad, as the oracle
+does. A strong completer beat it on `dag` (README, 2026-11-29 afternoon).
 
 Baselines: step agreement alone flatters a labeller when the classes are skewed (with 72% bad
 steps, calling every step bad agrees on 72%). ``baseline.all_good.<k>`` and
@@ -227,7 +229,7 @@ def comparison_table(metrics: dict) -> str:
         notes.append(
             "perfect completer: Monte-Carlo labels from a completer that makes no mistake (can the prefix still reach the "
             f"right answer?) agree with the oracle on {metrics['baseline.perfect_completer.step_agreement']:.3f} of steps: "
-            "the most any rollout method can reach; the rest are wrong steps the answer survives"
+            "wrong steps the answer survives are the rest; a completer that is never misled gets no closer"
         )
     if "oracle_note" in metrics:
         notes.append(metrics["oracle_note"])

@@ -246,10 +246,11 @@ def reachable_labels(program: Program, solution: str) -> list[bool]:
     values written so far, reach the right answer? (A line that is not a step of the form
     ``v=x op y=z`` for a derived ``v`` writes nothing.)
 
-    This is what Monte-Carlo labels estimate with a perfect completer, so it bounds their
-    agreement with :func:`prefix_labels`. The two differ where a wrong step does not change the
-    answer: arithmetic mod ``m`` forgets part of an error (``x*5`` depends only on ``x mod 20``
-    when ``m`` is 100), or a later step writes the right value again.
+    This is what Monte-Carlo labels estimate with a perfect completer, one never misled by a
+    wrong line. The two differ where a wrong step does not change the answer: a distractor,
+    arithmetic mod ``m`` forgets part of an error (``x*5`` depends only on ``x mod 20`` when
+    ``m`` is 100), or a later step writes the right value again. (A real completer thrown off by
+    such a line labels it bad, as :func:`prefix_labels` does, so it can agree with them more.)
 
     >>> p = parse_program("a=3;b=a*5;c=b+1;c=?", modulus=10)
     >>> reachable_labels(p, "b=3*5=7\nc=7+1=8")  # b is wrong (5), and so is the answer (8 vs 6)
