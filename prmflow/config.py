@@ -488,6 +488,11 @@ class RLConfig(_Section):
     sum to zero over the group (:func:`reward.advantages.center_totals`). Without it a group
     whose completions all end on a wrong step gives every one of them a negative total (with
     ``filter_groups_by: process`` such groups are most of a batch, and training collapsed)."""
+    outcome_last_step: bool = False
+    """Step modes: each completion's last scored step takes its outcome (1 right, 0 wrong) as its
+    score (:func:`reward.advantages.outcome_last_step`): with ``step_delta`` credit a wrong
+    completion that stops short after right steps is charged at its last step, as much as any
+    wrong one, instead of earning more than one that wrote every needed step and slipped."""
     step_scale_by_std: bool = True
     """Step modes: divide the normalised step scores by the std of the group's step scores
     (DeepSeekMath); ``false``: centre them only (as ``advantage: dr_grpo`` does). With a score of

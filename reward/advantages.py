@@ -105,6 +105,20 @@ def own_credit(rewards: list[float]) -> list[float]:
     return list(rewards)
 
 
+def outcome_last_step(step_scores: list[list[float]], outcomes: list[float]) -> list[list[float]]:
+    """Each completion's last scored step takes its outcome (1.0 right, 0.0 wrong) as its score:
+    the value of a finished solution is its outcome, as in PAV's and VinePPO's prefix values.
+    With progress credit (:func:`delta_credit`) a completion's credits add up to its last score,
+    so every wrong completion then totals the same: one that stops short after right steps, and
+    is never scored for the steps it left out, is charged at its last step instead of earning
+    more than one that wrote them and slipped (``rl.outcome_last_step``).
+
+    >>> outcome_last_step([[1.0, 1.0], [1.0, 0.0, 0.0], [0.6], []], [0.0, 0.0, 1.0, 0.0])
+    [[1.0, 0.0], [1.0, 0.0, 0.0], [1.0], []]
+    """
+    return [s[:-1] + [float(o)] if s else [] for s, o in zip(step_scores, outcomes, strict=True)]
+
+
 def center_totals(values: list[list[float]]) -> list[list[float]]:
     """Shift each solution's step values so that the solutions' totals sum to zero over the
     group: solution ``i`` loses ``mean_k(total_k) / len(values[i])`` on each step (solutions

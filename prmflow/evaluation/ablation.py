@@ -82,6 +82,19 @@ ARMS: dict[str, list[str]] = {
         "rl.filter_groups_by=outcome_then_process",
         "rl.center_step_credit=true",
     ],
+    "oracle_step_delta_fill_last": [
+        "rl.process_mode=step_delta",
+        "rl.process_scorer=oracle",
+        "rl.filter_groups_by=outcome_then_process",
+        "rl.center_step_credit=true",
+        "rl.outcome_last_step=true",
+    ],
+    "hybrid_step_delta_fill_last": [
+        "rl.process_mode=step_delta",
+        "rl.filter_groups_by=outcome_then_process",
+        "rl.center_step_credit=true",
+        "rl.outcome_last_step=true",
+    ],
     "mc_step_delta_fill": [
         "rl.process_mode=step_delta",
         "rl.process_scorer=mc",
@@ -108,7 +121,8 @@ group (``rl.filter_groups_by: process``, ``rl.center_step_credit``); ``oracle_st
 only where dynamic sampling found too few groups whose outcomes differ (``outcome_then_process``);
 ``oracle_step_delta_centred`` and ``oracle_step_delta_fill_raw`` make one of its two changes each,
 and ``hybrid_step_delta_fill`` / ``mc_step_delta_fill`` make both with the learned PRM / Monte-Carlo
-values in place of the oracle. ``*_decay`` decay the
+values in place of the oracle; ``*_fill_last`` also score each completion's last step by its
+outcome (``rl.outcome_last_step``: stopping short is charged). ``*_decay`` decay the
 process weight linearly to 0 over the run (``rl.process_weight_schedule``). The length arms get
 the ablation's length weight; ``outcome_length_right`` ranks only a group's right completions
 by length (:func:`reward.length.right_length_penalty`), where ``outcome_length`` (Kimi k1.5's

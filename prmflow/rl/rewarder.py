@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from prmflow.config import RLConfig
-from reward.advantages import step_advantages
+from reward.advantages import outcome_last_step, step_advantages
 from reward.hybrid import mix, sequence_terms, step_credit, token_advantages
 from reward.outcome import Verdict, check_verdicts, outcome_verdicts, verdict_counts
 from reward.parse import SolutionFormat
@@ -126,6 +126,8 @@ class Rewarder:
             stats["reward/process_weight"] = process_weight
         if self.credit and weights["process"]:
             scale = getattr(estimator, "scale_by_std", True) and rl.step_scale_by_std
+            if rl.outcome_last_step:
+                step_scores = outcome_last_step(step_scores, parts["outcome"])
             step_adv = step_advantages(step_scores, G, self.credit, scale_by_std=scale, center=rl.center_step_credit)
             ends = [step_end_positions(pc, self.fmt.step_split, f) for pc, f in zip(pieces, finished)]
             token_adv = token_advantages(seq_adv, n_tokens, step_adv, ends, weights["process"])

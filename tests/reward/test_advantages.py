@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from reward.advantages import grpo_advantages, step_advantages, tokens_from_steps
+from reward.advantages import grpo_advantages, outcome_last_step, step_advantages, tokens_from_steps
 
 S = 0.5 / (1 / 3) ** 0.5  # 0.8660254: deviation 0.5 over the unbiased std of [1,0,0,1] / [1,0,1,0]
 
@@ -128,3 +128,25 @@ def test_centred_step_credit_in_an_all_wrong_group_keeps_the_step_contrast_witho
     # hand: mean 1/3; delta early [-1/3, 0, 0], late [2/3, 0, -1]; totals -1/3 each: +1/9 per step
     assert centred == [pytest.approx([-2 / 9, 1 / 9, 1 / 9]), pytest.approx([7 / 9, 1 / 9, -8 / 9])]
     assert sum(centred[0]) == pytest.approx(0.0) and sum(centred[1]) == pytest.approx(0.0)
+
+
+def test_outcome_last_step_charges_stopping_short_as_much_as_slipping():
+    """Oracle prefix scores of one all-wrong group: ``short`` writes 2 right steps and answers
+    without the needed rest (no step of it is wrong, so nothing is charged); ``slip`` writes 4 and
+    its 3rd is wrong. Progress credit alone pays the short one more (its total is its last score,
+    1.0 against 0.0). Scored by its outcome, the short one's last step is 0.0: both totals are
+    equal, and the short one is charged at the step after which it stopped."""
+    short, slip = [1.0, 1.0], [1.0, 1.0, 0.0, 0.0]
+    plain = step_advantages([short, slip], 2, "delta", scale_by_std=False)  # mean 4/6
+    assert sum(plain[0]) == pytest.approx(1 / 3) and sum(plain[1]) == pytest.approx(-2 / 3)
+    anchored = outcome_last_step([short, slip], [0.0, 0.0])
+    assert anchored == [[1.0, 0.0], [1.0, 1.0, 0.0, 0.0]]
+    d = step_advantages(anchored, 2, "delta", scale_by_std=False)  # mean 3/6: [1/2, -1], [1/2, 0, -1, 0]
+    assert d == [pytest.approx([0.5, -1.0]), pytest.approx([0.5, 0.0, -1.0, 0.0])]
+    assert sum(d[0]) == pytest.approx(sum(d[1]))
+
+
+def test_outcome_last_step_leaves_empty_solutions_and_scores_a_right_one_1():
+    assert outcome_last_step([[], [0.4, 0.7]], [1.0, 1.0]) == [[], [0.4, 1.0]]
+    with pytest.raises(ValueError):
+        outcome_last_step([[1.0]], [1.0, 0.0])

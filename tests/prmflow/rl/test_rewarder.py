@@ -229,3 +229,16 @@ def test_with_the_process_term_off_the_prm_scores_only_monitor_steps():
     assert all(torch.equal(a, b) for a, b in zip(off, on))
     Rewarder(rl.model_copy(update={"weights": {"process": 0.5}, "process_mode": "sequence"}), Counting())(*args, monitor=False)
     assert calls == [2, 2]  # the term on: scored whatever the monitor cadence
+
+
+def test_outcome_last_step_scores_each_completions_last_step_by_its_outcome():
+    """The PRM scores the right completion's steps [0.9, 0.8] and the wrong one's [0.9, 0.2].
+    With ``rl.outcome_last_step`` their last steps count as 1.0 and 0.0 (their outcomes): the
+    right one's last step gains credit, the wrong one's loses some."""
+    texts = ["a=1\nb=2\n#### 2", "a=1\nb=5\n#### 5"]
+    pieces = [["a=1", "\n", "b=2", "\n", "####", " 2"], ["a=1", "\n", "b=5", "\n", "####", " 5"]]
+    args = (["q\n"] * 2, texts, ["2", "2"], [6, 6], pieces, [True, True])
+    base = dict(group_size=2, process_mode="step_delta", weights={"process": 1.0}, step_scale_by_std=False)
+    plain, _ = Rewarder(RLConfig(**base), FixedScorer())(*args)
+    last, _ = Rewarder(RLConfig(**base, outcome_last_step=True), FixedScorer())(*args)
+    assert last[0][2] > plain[0][2] and last[1][2] < plain[1][2]  # tokens of the second step
