@@ -126,9 +126,8 @@ class Rewarder:
             stats["reward/process_weight"] = process_weight
         if self.credit and weights["process"]:
             scale = getattr(estimator, "scale_by_std", True) and rl.step_scale_by_std
-            if rl.outcome_last_step:
-                step_scores = outcome_last_step(step_scores, parts["outcome"])
-            step_adv = step_advantages(step_scores, G, self.credit, scale_by_std=scale, center=rl.center_step_credit)
+            credited = outcome_last_step(step_scores, parts["outcome"]) if rl.outcome_last_step else step_scores
+            step_adv = step_advantages(credited, G, self.credit, scale_by_std=scale, center=rl.center_step_credit)
             ends = [step_end_positions(pc, self.fmt.step_split, f) for pc, f in zip(pieces, finished)]
             token_adv = token_advantages(seq_adv, n_tokens, step_adv, ends, weights["process"])
             stats["reward/process_step"] = _mean([x for s in step_scores for x in s])

@@ -242,3 +242,13 @@ def test_outcome_last_step_scores_each_completions_last_step_by_its_outcome():
     plain, _ = Rewarder(RLConfig(**base), FixedScorer())(*args)
     last, _ = Rewarder(RLConfig(**base, outcome_last_step=True), FixedScorer())(*args)
     assert last[0][2] > plain[0][2] and last[1][2] < plain[1][2]  # tokens of the second step
+
+    class HighOnWrong:  # a PRM that likes the wrong completion's steps too
+        def score(self, prompts, texts, finished=None):
+            return [[0.9, 0.8], [0.9, 0.8]]
+
+    _, plain_stats = Rewarder(RLConfig(**base), HighOnWrong())(*args)
+    _, stats = Rewarder(RLConfig(**base, outcome_last_step=True), HighOnWrong())(*args)
+    # the PRM's monitors judge the PRM's own scores, not the outcome put in their place
+    assert stats["monitor/prm_outcome_disagreement"] == plain_stats["monitor/prm_outcome_disagreement"] == 0.5
+    assert stats["reward/process_step"] == plain_stats["reward/process_step"] == pytest.approx(0.85)
