@@ -48,6 +48,7 @@ def verifier_overrides(policy: str, steps: int, seed: int) -> list[str]:
 def main(argv: list[str] | None = None) -> dict:
     from prmflow import workspace
     from prmflow.config import ConfigError, load_params
+    from prmflow.lm.folders import check_model_folder
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policy", default=str(workspace.BASE), help="the model to train on (default: the warm start)")
@@ -62,9 +63,10 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(f"--steps must be >= 1, got {args.steps}")
     if out.exists():
         ap.error(f"--out {out}: already exists (the verifier goes to a new folder; the warm start is never overwritten)")
-    if not (policy / "config.json").is_file():
-        ap.error(f"--policy {policy}: no model folder (no config.json)")
+    if not policy.is_dir():
+        ap.error(f"--policy {policy}: no model folder here")
     try:
+        check_model_folder(str(policy), "--policy")  # config, weights, tokenizer: what the stage loads
         seed = load_params(args.params, args.overrides).warmstart.seed + SEED_OFFSET
         params = load_params(args.params, args.overrides + verifier_overrides(str(policy), args.steps, seed))
     except ConfigError as e:

@@ -59,6 +59,7 @@ def test_the_verifier_is_the_warm_start_trained_on_in_a_new_folder(base, capsys)
     [
         (["--out", "models/base"], "already exists"),
         (["--out", "models/v", "--policy", "models/nope"], "models/nope: no model folder"),
+        (["--out", "models/v", "--policy", "data"], "--policy: data: not a Hugging Face model folder (no config.json)"),
         (["--out", "models/v", "--steps", "0"], "--steps must be >= 1"),
         (["--out", "models/v", "-S", "warmstart.batch_size=0"], "batch_size"),
     ],
